@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up featuretransfer on a fresh Debian machine: Fashion-MNIST from Debian's package, and a
+# virtual environment .venv with the package (editable) and its test tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+# torch first, pinned: a bare range would let pip pick a multi-GB CUDA build.
+.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0"
+.venv/bin/pip install -q -e ".[test]"

@@ -1,0 +1,177 @@
+"""The `featuretransfer` command: run | plan | status | report | split | presets.
+
+    featuretransfer run [STUDY.toml | --preset NAME] [--out DIR] [--workers N] [--data DIR]
+    featuretransfer plan [STUDY.toml | --preset NAME] [--out DIR]
+    featuretransfer status DIR
+    featuretransfer report DIR | --results FILE.csv --out DIR
+    featuretransfer split --classes C --seed S | --groups NAME [--dataset NAME]
+    featuretransfer presets
+
+Bad input ends with one line on stderr and exit code 2; nothing finished is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from featuretransfer import store
+from featuretransfer.data import CLASS_NAMES, DataError, load_dataset
+from featuretransfer.executors import InlineExecutor, ProcessExecutor
+from featuretransfer.plan import PlanError, needs, plan_study
+from featuretransfer.runner import run_jobs
+from featuretransfer.splits import SplitError, builtin_group_split, random_split
+from featuretransfer.study import StudyError, StudySpec, load_study, preset_names, preset_path
+
+DEFAULT_PRESET = "fashion-mnist"
+USER_ERRORS = (StudyError, DataError, SplitError, PlanError)
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def study_from_args(args) -> tuple[StudySpec, Path]:
+    """The study named by STUDY.toml or --preset (default: the fashion-mnist preset)."""
+    if args.study and args.preset:
+        raise UsageError("give a study file or --preset, not both")
+    path = Path(args.study) if args.study else preset_path(args.preset or DEFAULT_PRESET)
+    study = load_study(path, data_path=getattr(args, "data", None))
+    return study, path
+
+
+def output_dir(args, study: StudySpec) -> Path:
+    out = Path(args.out) if args.out else Path("runs") / study.name
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the study's output")
+    return out
+
+
+def cmd_run(args) -> int:
+    study, path = study_from_args(args)
+    out = output_dir(args, study)
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: give 1 or more worker processes")
+    jobs = plan_study(study)
+    load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "study.toml").write_text(path.read_text())
+        store.write_json(out / "study.json", asdict(study))
+    except OSError as e:
+        raise UsageError(f"cannot write to --out {out}: {e.strerror}; choose a writable folder")
+    executor = InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
+    print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
+    try:
+        summary = run_jobs(jobs, out, executor, show_progress=not args.quiet)
+    finally:
+        executor.shutdown()
+    print(f"trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
+          f"failed {len(summary.failed)}, skipped {len(summary.blocked)}; "
+          f"results in {out / 'results.csv'}", file=sys.stderr)  # fmt: skip
+    for reason in summary.failed.values():
+        print(f"failed: {reason}", file=sys.stderr)
+    return 1 if summary.failed or summary.blocked else 0
+
+
+def cmd_plan(args) -> int:
+    study, _ = study_from_args(args)
+    out = Path(args.out) if args.out else Path("runs") / study.name
+    jobs = plan_study(study)
+    print(f"{'id':12}  {'name':22} {'treatment':9} {'n':>2} {'fine_tune':9} {'needs':12}  state")
+    for job in jobs:
+        print(f"{job.id:12}  {job.display_name:22} {job.treatment:9} {job.n_copied:>2} "
+              f"{str(job.fine_tune).lower():9} {','.join(needs(job)) or '-':12}  "
+              f"{store.job_state(out, job.id)}")  # fmt: skip
+    print(f"{len(jobs)} jobs")
+    return 0
+
+
+def cmd_status(args) -> int:
+    out = Path(args.dir)
+    if not (out / "study.toml").is_file():
+        raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
+    jobs = plan_study(load_study(out / "study.toml"))
+    states = {job.id: store.job_state(out, job.id) for job in jobs}
+    for state in (store.DONE, store.INCOMPLETE, store.NOT_LAUNCHED):
+        names = [job.display_name for job in jobs if states[job.id] == state]
+        print(f"{state}: {len(names)}")
+        if state != store.DONE and names:
+            print("  " + " ".join(names))
+    diverged = [r["name"] for r in store.load_records(out) if r["status"] == "diverged"]
+    if diverged:
+        print(f"diverged: {len(diverged)}\n  " + " ".join(diverged))
+    return 0
+
+
+def cmd_split(args) -> int:
+    if (args.groups is None) == (args.classes is None):
+        raise UsageError("give either --classes C [--seed S] or --groups NAME")
+    if args.groups is not None:
+        split = builtin_group_split(args.dataset, args.groups, CLASS_NAMES[args.dataset])
+    else:
+        split = random_split(args.classes, args.seed)
+    print(json.dumps({"A": list(split.A), "B": list(split.B)}))
+    return 0
+
+
+def cmd_presets(args) -> int:
+    for name in preset_names():
+        study = load_study(preset_path(name))
+        print(f"{name:24} {len(plan_study(study)):4} nets  {study.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="featuretransfer", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name, helptext in (("run", "train every net of a study"),
+                           ("plan", "print the study's jobs; trains nothing")):  # fmt: skip
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("study", nargs="?", help="study file (TOML)")
+        sub.add_argument("--preset", help=f"a shipped study: {', '.join(preset_names())}")
+        sub.add_argument("--out", help="output folder (default runs/<study name>)")
+        sub.add_argument("--data", help="folder with the data set's files")
+        if name == "run":
+            sub.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+            sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = commands.add_parser("status", help="done / unfinished / pending jobs of an output folder")
+    sub.add_argument("dir")
+    sub = commands.add_parser("split", help="print a class split as JSON")
+    sub.add_argument("--classes", type=int, help="number of classes, for random halves")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--groups", help="a built-in semantic split, e.g. apparel-vs-footwear")
+    sub.add_argument("--dataset", default="fashion-mnist", choices=sorted(CLASS_NAMES))
+    commands.add_parser("presets", help="list the shipped studies")
+    return parser
+
+
+COMMANDS = {"run": cmd_run, "plan": cmd_plan, "status": cmd_status, "split": cmd_split,
+            "presets": cmd_presets}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, *USER_ERRORS) as e:
+        print(f"featuretransfer: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("featuretransfer: interrupted; finished jobs are kept, run again to go on",
+              file=sys.stderr)  # fmt: skip
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

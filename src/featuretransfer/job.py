@@ -1,0 +1,154 @@
+"""run_job(spec, out): one network of a study, from its spec to a DONE folder.
+
+The one function every executor calls. It reads the data, takes the target half of the split,
+builds the net (copying and freezing layers from its parent's saved weights where the treatment
+says so), trains, evaluates, and records. A DONE job is left alone; an unfinished folder is
+cleared and the job redone from scratch.
+
+Seeds: the init of every new layer and the dropout stream come from seed_hash(job id, "init"),
+the data order from seed_hash(job id, "order"); the job id hashes every scientific field, so the
+same spec gives the same numbers and two treatments never share a random stream by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import shutil
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from featuretransfer import store
+from featuretransfer.config import JobSpec, seed_hash
+from featuretransfer.data import load_dataset
+from featuretransfer.models import LayeredNet, build_model
+from featuretransfer.splits import relabel
+from featuretransfer.train import Images, Progress, best_k_mean, evaluate, train
+from featuretransfer.treatments import TreatmentError, check_cut, copy_layers, freeze
+
+log = logging.getLogger(__name__)
+
+
+class MissingParentError(RuntimeError):
+    """A treatment whose base net has not finished."""
+
+
+def code_version() -> dict:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return {"git_sha": sha or None, "torch": torch.__version__}
+
+
+def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]:
+    """Train, validation and test images of the target half, labels remapped to 0..k-1."""
+    dataset = load_dataset(spec.data)
+    classes = spec.split.classes(spec.target)
+
+    def subset(x: torch.Tensor, y: torch.Tensor, per_class: int = 0) -> Images:
+        mask, labels = relabel(y, classes)
+        x = x[mask]
+        if per_class:  # the first k of each class: nested, so a larger k only adds images
+            rank = torch.zeros_like(labels)
+            for c in range(len(classes)):
+                rank[labels == c] = torch.arange(int((labels == c).sum()))
+            x, labels = x[rank < per_class], labels[rank < per_class]
+        return Images(x.contiguous(), labels, dataset.pixel_mean, dataset.pixel_std)
+
+    per_class = spec.data.n_train_per_class
+    return (subset(dataset.train_x, dataset.train_y, per_class),
+            subset(dataset.val_x, dataset.val_y),
+            subset(dataset.test_x, dataset.test_y), classes)  # fmt: skip
+
+
+def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: Path) -> LayeredNet:
+    """The net of `spec` before training: fresh, or with layers 1..n from its parent."""
+    model = build_model(spec.net, n_classes, seed_hash(spec.id, "init"),
+                        in_channels=image_shape[0], image_size=image_shape[1])  # fmt: skip
+    if spec.treatment == "base":
+        return model
+    check_cut(model, spec.n_copied)
+    parent = spec.parent()
+    if parent is not None:
+        folder = store.job_dir(out, parent.id)
+        if store.job_state(out, parent.id) != store.DONE:
+            raise MissingParentError(
+                f"{spec.display_name} needs base{parent.target} ({parent.id}), which is not "
+                f"done in {out}: run the study so that base nets train first"
+            )
+        try:
+            state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, pickle.UnpicklingError) as e:
+            raise MissingParentError(
+                f"{spec.display_name}: the checkpoint of its parent, {folder / 'model.pt'}, "
+                f"cannot be read ({type(e).__name__}); delete {folder} and run the study again"
+            ) from None
+        copy_layers(state, model, spec.n_copied)
+    if not spec.fine_tune:
+        freeze(model, spec.n_copied)
+    return model
+
+
+def run_job(spec: JobSpec, out: Path, progress: Progress | None = None,
+            device: str = "cpu") -> Path:  # fmt: skip
+    """Train and record the net of `spec` under `out`; return its folder."""
+    out = Path(out)
+    folder = store.job_dir(out, spec.id)
+    if store.job_state(out, spec.id) == store.DONE:
+        return folder
+    if folder.exists():  # unfinished by an earlier run: nothing in it can be trusted
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    spec_dict = asdict(spec) | {"job_id": spec.id, "treatment": spec.treatment}
+    store.write_json(folder / "spec.json", spec_dict | {"code": code_version()})
+
+    started = time.perf_counter()
+    train_data, val_data, test_data, classes = target_data(spec)
+    model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out).to(device)
+    torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
+    logfile = open(folder / "log.txt", "w")
+    with logfile, open(folder / "results.jsonl", "w") as lines:
+
+        def on_progress(step: int, total: int, metrics: dict) -> None:
+            if metrics:
+                lines.write(json.dumps({"job_id": spec.id, **metrics, "spec": spec_dict}) + "\n")
+                lines.flush()
+                logfile.write(f"epoch {metrics['epoch']}: {json.dumps(metrics)}\n")
+            if progress:
+                progress(step, total, metrics)
+
+        logfile.write(f"{spec.display_name} {spec.id}\n")
+        history, diverged = train(model, train_data, val_data, spec.train,
+                                  seed_hash(spec.id, "order"), device, on_progress)  # fmt: skip
+        top1 = float("nan") if diverged else evaluate(model, test_data, device)
+        logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
+
+    torch.save(model.state_dict(), folder / "model.tmp")
+    (folder / "model.tmp").replace(folder / "model.pt")
+    val_accs = [h["val_acc"] for h in history]
+    record = {
+        "job_id": spec.id, "study": spec.study, "name": spec.display_name,
+        "split": spec.split.name, "split_kind": spec.split.kind,
+        "source": "" if spec.source == "random" else spec.source, "target": spec.target,
+        "treatment": spec.treatment, "n": spec.n_copied, "fine_tuned": spec.fine_tune,
+        "seed": spec.seed, "n_layers": model.n_layers,
+        "status": "diverged" if diverged else "done",
+        "top1": top1, "top1_best_k": best_k_mean(val_accs, spec.train.best_k),
+        "val_top1": val_accs[-1] if val_accs else float("nan"),
+        "epochs": len(history), "seconds": round(time.perf_counter() - started, 2),
+        "model": spec.net.name, "weights": str(Path("jobs") / spec.id / "model.pt"),
+        # label i of this net is class classes[i] of the data set
+        "classes": list(classes), "history": history, "spec": spec_dict,
+    }  # fmt: skip
+    store.mark_done(folder, record)
+    return folder
+
+
+__all__ = ["run_job", "MissingParentError", "TreatmentError"]

@@ -1,0 +1,123 @@
+"""Layered nets: an ordered tuple of named weight layers, addressable by index 1..L.
+
+The reference net is the Caffe reference net of the paper (AlexNet-like, 8 weight layers), scaled
+for 28x28 grey images. Layer i is `LAYERS[i - 1]`; a state_dict reads `conv1.weight`, ... `fc8.bias`
+like the original's, and `forward(x, start, stop)` runs any contiguous range of layers, so the
+output of a frozen prefix can be computed once and fed to the layers above.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from featuretransfer.config import NetSpec
+
+# Per-layer init of the Caffe reference net: (weight std, bias value).
+REFERENCE_INIT = {
+    "conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0), "conv4": (0.01, 1.0),
+    "conv5": (0.01, 1.0), "fc6": (0.005, 1.0), "fc7": (0.005, 1.0), "fc8": (0.01, 0.0),
+}  # fmt: skip
+
+
+class LayeredNet(nn.Module):
+    """Base of every transferable model: `layer_names` in forward order, `after[name]` the
+    parameter-free ops that follow each layer (ReLU, pooling, normalisation, dropout).
+    A subclass defines `init_layer(name, generator)`, its own initialisation of one layer."""
+
+    layer_names: tuple[str, ...] = ()
+
+    def __init__(self):
+        super().__init__()
+        self.n_frozen = 0  # set by treatments.freeze; the first n_frozen layers stay in eval mode
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_names)
+
+    def layer(self, i: int) -> nn.Module:
+        """Layer i, counting from 1 as the paper does."""
+        return getattr(self, self.layer_names[i - 1])
+
+    def forward(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Run layers start+1..stop (all by default) on x, the output of layer `start`."""
+        for name in self.layer_names[start:stop]:
+            x = self.after[name](getattr(self, name)(x))
+        return x
+
+    def train(self, mode: bool = True):
+        # Frozen layers keep any normalisation statistics: they never enter training mode.
+        super().train(mode)
+        for i in range(1, self.n_frozen + 1):
+            self.layer(i).eval()
+        return self
+
+
+class ConvNet8(LayeredNet):
+    """conv1..conv5 (ReLU; max-pool after 1, 2, 5; LRN after the first two pools), fc6, fc7 (ReLU,
+    dropout), fc8. Pooling rounds up as Caffe's does (3x3, stride 2). Width 1.0 gives conv
+    24-64-96-96-64 and fc 512: the original 96-256-384-384-256 / 4096 divided by 4 and 8."""
+
+    layer_names = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+    FULL_WIDTH = (24, 64, 96, 96, 64, 512)
+
+    def __init__(self, n_classes: int, width: float = 0.5, dropout: float = 0.5,
+                 init: str = "kaiming", in_channels: int = 1, image_size: int = 28):  # fmt: skip
+        super().__init__()
+        if init not in ("kaiming", "reference"):
+            raise ValueError(f"model.init = {init!r}; use 'kaiming' or 'reference'")
+        self.init = init
+        c1, c2, c3, c4, c5, f = (max(1, round(w * width)) for w in self.FULL_WIDTH)
+        self.conv1 = nn.Conv2d(in_channels, c1, 5, padding=2)
+        self.conv2 = nn.Conv2d(c1, c2, 5, padding=2)
+        self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
+        self.conv4 = nn.Conv2d(c3, c4, 3, padding=1)
+        self.conv5 = nn.Conv2d(c4, c5, 3, padding=1)
+        relu, pool = nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)
+        lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)  # Caffe's settings
+        self.after = nn.ModuleDict({
+            "conv1": nn.Sequential(relu, pool, lrn),
+            "conv2": nn.Sequential(relu, pool, lrn),
+            "conv3": relu,
+            "conv4": relu,
+            "conv5": nn.Sequential(relu, pool, nn.Flatten()),
+            "fc6": nn.Sequential(relu, nn.Dropout(dropout)),
+            "fc7": nn.Sequential(relu, nn.Dropout(dropout)),
+            "fc8": nn.Identity(),
+        })  # fmt: skip
+        with torch.no_grad():
+            probe = torch.zeros(1, in_channels, image_size, image_size)
+            n_flat = self.forward(probe, stop=5).shape[1]
+        self.fc6 = nn.Linear(n_flat, f)
+        self.fc7 = nn.Linear(f, f)
+        self.fc8 = nn.Linear(f, n_classes)
+
+    def init_layer(self, name: str, generator: torch.Generator) -> None:
+        layer = getattr(self, name)
+        with torch.no_grad():
+            if self.init == "reference":
+                std, bias = REFERENCE_INIT[name]
+                nn.init.normal_(layer.weight, 0.0, std, generator=generator)
+                nn.init.constant_(layer.bias, bias)
+            elif name == "fc8":  # a small classifier starts the softmax near uniform
+                nn.init.normal_(layer.weight, 0.0, 0.01, generator=generator)
+                nn.init.zeros_(layer.bias)
+            else:
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=generator)
+                nn.init.zeros_(layer.bias)
+
+
+MODELS = {"convnet8": ConvNet8}
+
+
+def build_model(net: NetSpec, n_classes: int, seed: int, in_channels: int = 1,
+                image_size: int = 28) -> LayeredNet:  # fmt: skip
+    """A fresh net of spec `net`, every layer initialised from `seed`."""
+    if net.name not in MODELS:
+        raise ValueError(f"unknown model {net.name!r}; known: {', '.join(MODELS)}")
+    model = MODELS[net.name](n_classes, width=net.width, dropout=net.dropout, init=net.init,
+                             in_channels=in_channels, image_size=image_size)  # fmt: skip
+    generator = torch.Generator().manual_seed(seed)
+    for name in model.layer_names:
+        model.init_layer(name, generator)
+    return model

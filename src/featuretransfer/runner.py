@@ -1,0 +1,116 @@
+"""Run a planned study on an executor: jobs start when their needs are DONE, with progress bars.
+
+State comes from disk only: DONE jobs are skipped, so running a finished study trains nothing and
+an interrupted one picks up where it stopped. A failed job does not stop the study; jobs that need
+it are skipped, and both are reported at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from featuretransfer import store
+from featuretransfer.config import JobSpec
+from featuretransfer.job import run_job
+from featuretransfer.plan import needs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    trained: list[str] = field(default_factory=list)  # ids finished by this run
+    skipped_done: list[str] = field(default_factory=list)  # ids already DONE before
+    failed: dict[str, str] = field(default_factory=dict)  # id -> one-line reason
+    blocked: list[str] = field(default_factory=list)  # ids whose needs failed
+
+
+class ProgressBars:
+    """One bar over the study (nets done / total, rate, ETA) and one per running job."""
+
+    def __init__(self, total: int, done: int, enabled: bool):
+        self.enabled = enabled
+        self.study = tqdm(total=total, initial=done, desc="study", unit="net", position=0,
+                          disable=not enabled, dynamic_ncols=True)  # fmt: skip
+        self.jobs: dict[str, tqdm] = {}
+        self.free_slots: list[int] = []
+
+    def start(self, job: JobSpec) -> None:
+        slot = self.free_slots.pop(0) if self.free_slots else len(self.jobs) + 1
+        self.jobs[job.id] = tqdm(total=1, desc=job.display_name, unit="step", position=slot,
+                                 leave=False, disable=not self.enabled, dynamic_ncols=True)  # fmt: skip
+        self.jobs[job.id].slot = slot
+
+    def update(self, job_id: str, step: int, total: int, metrics: dict) -> None:
+        bar = self.jobs.get(job_id)
+        if bar is None:
+            return
+        bar.total = total
+        bar.n = step
+        if metrics:
+            bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", refresh=False)
+        bar.refresh()
+
+    def finish(self, job_id: str) -> None:
+        bar = self.jobs.pop(job_id, None)
+        if bar is not None:
+            self.free_slots.append(bar.slot)
+            self.free_slots.sort()
+            bar.close()
+        self.study.update(1)
+
+    def close(self) -> None:
+        for bar in self.jobs.values():
+            bar.close()
+        self.study.close()
+
+
+def run_jobs(jobs: list[JobSpec], out: Path, executor, device: str = "cpu",
+             show_progress: bool = True) -> RunSummary:  # fmt: skip
+    """Run every job of `jobs` (in dependency order) that is not DONE under `out`."""
+    out = Path(out)
+    summary = RunSummary()
+    done = {j.id for j in jobs if store.job_state(out, j.id) == store.DONE}
+    summary.skipped_done = sorted(done)
+    pending = [j for j in jobs if j.id not in done]
+    bars = ProgressBars(len(jobs), len(done), show_progress)
+    executor.callback = bars.update
+    capacity = executor.max_workers
+    running: dict[Future, JobSpec] = {}
+    try:
+        while pending or running:
+            for job in list(pending):
+                blockers = [n for n in needs(job) if n in summary.failed or n in summary.blocked]
+                if blockers:
+                    summary.blocked.append(job.id)
+                    pending.remove(job)
+                elif len(running) < capacity and all(n in done for n in needs(job)):
+                    pending.remove(job)
+                    bars.start(job)
+                    running[executor.submit(run_job, job, out, executor.progress_for(job.id),
+                                            device)] = job  # fmt: skip
+            if not running:
+                if pending:  # needs that this plan never runs: cannot happen for a valid plan
+                    summary.blocked += [j.id for j in pending]
+                break
+            finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            executor.poll()
+            for future in finished:
+                job = running.pop(future)
+                error = future.exception()
+                if error is None:
+                    done.add(job.id)
+                    summary.trained.append(job.id)
+                else:
+                    summary.failed[job.id] = f"{job.display_name}: {type(error).__name__}: {error}"
+                    log.error("job %s failed: %s", job.id, summary.failed[job.id])
+                bars.finish(job.id)
+    finally:
+        bars.close()
+        store.write_results_csv(out)
+    return summary

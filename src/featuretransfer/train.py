@@ -1,0 +1,99 @@
+"""Training and evaluation of one net on in-memory tensors; knows nothing of files or studies.
+
+SGD with momentum and weight decay and a step schedule, the same for every treatment (the original
+study fine-tuned with the base learning rate). Batches are drawn by indexing uint8 tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from featuretransfer.config import TrainSpec
+from featuretransfer.models import LayeredNet
+from featuretransfer.treatments import trainable_parameters
+
+EVAL_BATCH = 2048  # images per forward pass at evaluation; no autograd there, so memory is small
+
+Progress = Callable[[int, int, dict], None]  # (steps done, steps in all, latest metrics)
+
+
+@dataclass(frozen=True)
+class Images:
+    """uint8 images [N, C, H, W], int64 labels, and the per-channel scaling to apply per batch."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    mean: float
+    std: float
+
+    def batch(self, idx: torch.Tensor, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.x[idx].to(device, non_blocking=True).float()
+        return (x - self.mean) / self.std, self.y[idx].to(device, non_blocking=True)
+
+
+def evaluate(model: LayeredNet, data: Images, device: str) -> float:
+    """Top-1 accuracy on `data`, in eval mode (no dropout), in large batches."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, len(data.y), EVAL_BATCH):
+            x, y = data.batch(torch.arange(start, min(start + EVAL_BATCH, len(data.y))), device)
+            correct += (model(x).argmax(1) == y).sum().item()
+    model.train(was_training)
+    return correct / len(data.y)
+
+
+def lr_at(epoch: int, spec: TrainSpec) -> float:
+    """Step schedule: lr times gamma for every milestone already passed (epochs count from 0)."""
+    return spec.lr * spec.lr_gamma ** sum(epoch >= m for m in spec.lr_milestones)
+
+
+def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSpec, seed: int,
+          device: str = "cpu", progress: Progress | None = None) -> tuple[list[dict], bool]:  # fmt: skip
+    """Train in place; return (one record per epoch, diverged).
+
+    A non-finite loss stops training at once (diverged = True); the records so far are kept.
+    """
+    params = trainable_parameters(model)
+    optimizer = torch.optim.SGD(params.values(), lr=spec.lr, momentum=spec.momentum,
+                                weight_decay=spec.weight_decay)  # fmt: skip
+    order = torch.Generator().manual_seed(seed)
+    n = len(train_data.y)
+    steps_per_epoch = math.ceil(n / spec.batch_size)
+    history: list[dict] = []
+    for epoch in range(spec.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(epoch, spec)
+        model.train()
+        perm = torch.randperm(n, generator=order)
+        loss_sum = torch.zeros(())  # summed on-device; one sync per epoch, not per step
+        for step in range(steps_per_epoch):
+            x, y = train_data.batch(perm[step * spec.batch_size : (step + 1) * spec.batch_size], device)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(y)
+            if progress and step % 20 == 0:
+                progress(epoch * steps_per_epoch + step, spec.epochs * steps_per_epoch, {})
+        train_loss = loss_sum.item() / n
+        if not math.isfinite(train_loss):
+            return history, True
+        val_acc = evaluate(model, val_data, device)
+        history.append({"epoch": epoch + 1, "lr": lr_at(epoch, spec), "train_loss": train_loss,
+                        "val_acc": val_acc})  # fmt: skip
+        if progress:
+            progress((epoch + 1) * steps_per_epoch, spec.epochs * steps_per_epoch, history[-1])
+    return history, False
+
+
+def best_k_mean(values: list[float], k: int) -> float:
+    """The original study's score: the mean of the k best evaluations."""
+    best = sorted(values, reverse=True)[:k]
+    return sum(best) / len(best) if best else float("nan")

@@ -1,0 +1,68 @@
+"""Tiny fixtures: a fake Fashion-MNIST (10 classes x 24 images, real IDX files) and a tiny study."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from featuretransfer.config import DataSpec, NetSpec, TrainSpec
+from featuretransfer.splits import random_split
+from featuretransfer.study import StudySpec
+
+torch.use_deterministic_algorithms(True)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    blob = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(blob) if path.suffix == ".gz" else blob)
+
+
+def fake_images(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable images: class c lights up a band at row 2c, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), n_per_class)
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(len(labels), 28, 28))
+    for i, c in enumerate(labels):
+        images[i, 2 * c + 4 : 2 * c + 7, 4:24] += 180
+    return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def fake_data(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("fashion-mnist")
+    for part, n, seed in (("train", 24, 0), ("t10k", 8, 1)):
+        images, labels = fake_images(n, seed)
+        write_idx(folder / f"{part}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{part}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+@pytest.fixture
+def tiny_study(fake_data) -> StudySpec:
+    """2 cuts x 5 treatments on one split: 12 nets of a 0.1-width net, 2 epochs each."""
+    return StudySpec(
+        name="tiny", description="tests",
+        data=DataSpec(n_val=40, path=str(fake_data)),
+        net=NetSpec(width=0.1),
+        train=TrainSpec(epochs=2, batch_size=32, lr=0.02, lr_milestones=(1,), best_k=2),
+        splits=(random_split(10, 0),),
+        treatments=("BnB", "BnB+", "AnB", "AnB+", "random"),
+        cuts=(2, 5), targets=("B",), seeds=(0,),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def tiny_job(tiny_study):
+    from featuretransfer.plan import plan_study
+
+    jobs = plan_study(tiny_study)
+    return {job.display_name.split(":")[1].split("#")[0]: job for job in jobs}
+

@@ -1,0 +1,76 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from featuretransfer.cli import main
+from featuretransfer.study import preset_path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "featuretransfer", *args],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_split_prints_json(capsys):
+    assert main(["split", "--classes", "10", "--seed", "0"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"A": [0, 1, 3, 7, 8], "B": [2, 4, 5, 6, 9]}
+    assert main(["split", "--groups", "apparel-vs-footwear"]) == 0
+    assert json.loads(capsys.readouterr().out)["B"] == [5, 7, 8, 9]
+
+
+def test_presets_and_plan(capsys):
+    assert main(["presets"]) == 0
+    assert "fashion-mnist-smoke" in capsys.readouterr().out
+    assert main(["plan", "--preset", "fashion-mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "30 jobs" in out and "s0:A3B+#0" in out
+
+
+def study_file(tmp_path, extra: str = "") -> str:
+    path = tmp_path / "s.toml"
+    path.write_text('name = "t"\n' + extra)
+    return str(path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--preset", "nope"], "unknown preset 'nope'"),
+    (["run", "missing.toml"], "missing.toml does not exist"),
+    (["run", "--workers", "0", "--preset", "fashion-mnist-smoke"], "--workers 0"),
+    (["run", "--preset", "fashion-mnist-smoke", "--data", "/no/such/dir"], "/no/such/dir does not exist"),
+    (["split", "--groups", "nope"], "no built-in group split 'nope'"),
+    (["split"], "give either --classes"),
+    (["status", "/no/such/dir"], "holds no study"),
+    (["frobnicate"], "invalid choice"),
+    (["run", "--workers", "two"], "invalid int value"),
+])  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_study_file_and_output_path(tmp_path, capsys):
+    assert main(["run", study_file(tmp_path, "[study]\ncuts = [9]\n")]) == 2
+    assert "outside 1..7" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("")
+    assert main(["run", study_file(tmp_path), "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_run_status_and_rerun_end_to_end(tmp_path, fake_data):
+    out = tmp_path / "out"
+    text = (Path(str(preset_path("fashion-mnist-smoke"))).read_text()
+            .replace("n_val = 500", "n_val = 40").replace("n_train_per_class = 300", ""))
+    (tmp_path / "smoke.toml").write_text(text)
+    smoke = ["run", str(tmp_path / "smoke.toml"), "--data", str(fake_data), "--out", str(out)]
+    first = run_cli(*smoke, "--workers", "2")
+    assert first.returncode == 0, first.stderr
+    assert "trained 12, already done 0" in first.stderr
+    assert len((out / "results.csv").read_text().splitlines()) == 13
+    status = run_cli("status", str(out))
+    assert "done: 12" in status.stdout and "incomplete: 0" in status.stdout
+    second = run_cli(*smoke, "--quiet")
+    assert second.returncode == 0 and "trained 0, already done 12" in second.stderr

@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from featuretransfer.config import NetSpec
+from featuretransfer.models import ConvNet8, build_model
+
+NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+
+
+def test_layers_are_named_and_indexed_like_the_caffe_net():
+    model = build_model(NetSpec(width=0.5), n_classes=5, seed=0)
+    assert model.layer_names == NAMES and model.n_layers == 8
+    keys = [k for name in NAMES for k in (f"{name}.weight", f"{name}.bias")]
+    assert list(model.state_dict()) == keys
+    assert model.layer(1) is model.conv1 and model.layer(8) is model.fc8
+    widths = [model.layer(i).weight.shape[0] for i in range(1, 9)]
+    assert widths == [12, 32, 48, 48, 32, 256, 256, 5]  # the half-width net of the issue
+
+
+def test_forward_in_pieces_equals_whole():
+    model = build_model(NetSpec(width=0.25), n_classes=5, seed=0).eval()
+    x = torch.randn(3, 1, 28, 28)
+    for n in range(1, 8):
+        assert torch.allclose(model(model(x, stop=n), start=n), model(x), atol=1e-6)
+
+
+def test_init_is_seeded_and_reference_init_follows_caffe():
+    a = build_model(NetSpec(width=0.25), 5, seed=1).state_dict()
+    b = build_model(NetSpec(width=0.25), 5, seed=1).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ref = build_model(NetSpec(width=1.0, init="reference"), 5, seed=0)
+    assert abs(ref.conv3.weight.std().item() - 0.01) < 0.001
+    assert abs(ref.fc6.weight.std().item() - 0.005) < 0.0005
+    ones = {"conv2", "conv4", "conv5", "fc6", "fc7"}
+    for name in NAMES:
+        bias = getattr(ref, name).bias
+        assert torch.all(bias == (1.0 if name in ones else 0.0)), name
+
+
+def test_unknown_init_is_an_error():
+    with pytest.raises(ValueError, match="model.init"):
+        ConvNet8(5, init="xavier")
