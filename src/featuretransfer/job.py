@@ -96,37 +96,66 @@ def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: 
     return model
 
 
+def load_checkpoint(folder: Path) -> dict | None:
+    """The state an interrupted run of this job saved after its last full epoch, if readable."""
+    path = folder / "checkpoint.pt"
+    if not (folder / "spec.json").is_file() or not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
+        log.warning("%s: unreadable checkpoint (%s); starting the job again", path, e)
+        return None
+
+
 def run_job(spec: JobSpec, out: Path, progress: Progress | None = None,
             device: str = "cpu") -> Path:  # fmt: skip
-    """Train and record the net of `spec` under `out`; return its folder."""
+    """Train and record the net of `spec` under `out`; return its folder.
+
+    An unfinished folder with a checkpoint resumes from it; without one it is cleared and the
+    job starts again. Either way the result is the one an uninterrupted run gives.
+    """
     out = Path(out)
     folder = store.job_dir(out, spec.id)
     if store.job_state(out, spec.id) == store.DONE:
         return folder
-    if folder.exists():  # unfinished by an earlier run: nothing in it can be trusted
+    resume = load_checkpoint(folder)
+    if resume is None and folder.exists():  # unfinished, nothing to go on from
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     spec_dict = asdict(spec) | {"job_id": spec.id, "treatment": spec.treatment}
-    store.write_json(folder / "spec.json", spec_dict | {"code": code_version()})
+    if resume is None:
+        store.write_json(folder / "spec.json", spec_dict | {"code": code_version()})
 
-    started = time.perf_counter()
+    started = time.perf_counter() - (resume["seconds"] if resume else 0.0)
     train_data, val_data, test_data, classes = target_data(spec)
     model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out).to(device)
     torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
-    logfile = open(folder / "log.txt", "w")
-    with logfile, open(folder / "results.jsonl", "w") as lines:
+    history = resume["history"] if resume else []
+
+    def save_state(state: dict) -> None:
+        torch.save(state | {"seconds": time.perf_counter() - started}, folder / "checkpoint.tmp")
+        (folder / "checkpoint.tmp").replace(folder / "checkpoint.pt")
+
+    with open(folder / "log.txt", "a") as logfile, open(folder / "results.jsonl", "w") as lines:
+
+        def jsonl(metrics: dict) -> str:  # self-describing: every line carries id and spec
+            return json.dumps({"job_id": spec.id, **metrics, "spec": spec_dict}) + "\n"
 
         def on_progress(step: int, total: int, metrics: dict) -> None:
             if metrics:
-                lines.write(json.dumps({"job_id": spec.id, **metrics, "spec": spec_dict}) + "\n")
+                lines.write(jsonl(metrics))
                 lines.flush()
                 logfile.write(f"epoch {metrics['epoch']}: {json.dumps(metrics)}\n")
             if progress:
                 progress(step, total, metrics)
 
-        logfile.write(f"{spec.display_name} {spec.id}\n")
+        lines.writelines(jsonl(m) for m in history)  # rewritten whole: no line lost or doubled
+        logfile.write(f"{spec.display_name} {spec.id}"
+                      f"{f' resumed after epoch {len(history)}' if resume else ''}\n")  # fmt: skip
         history, diverged = train(model, train_data, val_data, spec.train,
-                                  seed_hash(spec.id, "order"), device, on_progress)  # fmt: skip
+                                  seed_hash(spec.id, "order"), device, on_progress,
+                                  resume, save_state)  # fmt: skip
         top1 = float("nan") if diverged else evaluate(model, test_data, device)
         logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
 
@@ -148,6 +177,7 @@ def run_job(spec: JobSpec, out: Path, progress: Progress | None = None,
         "classes": list(classes), "history": history, "spec": spec_dict,
     }  # fmt: skip
     store.mark_done(folder, record)
+    (folder / "checkpoint.pt").unlink(missing_ok=True)  # only a DONE folder may lose it
     return folder
 
 

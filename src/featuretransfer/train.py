@@ -55,19 +55,28 @@ def lr_at(epoch: int, spec: TrainSpec) -> float:
 
 
 def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSpec, seed: int,
-          device: str = "cpu", progress: Progress | None = None) -> tuple[list[dict], bool]:  # fmt: skip
+          device: str = "cpu", progress: Progress | None = None, resume: dict | None = None,
+          save_state: Callable[[dict], None] | None = None) -> tuple[list[dict], bool]:  # fmt: skip
     """Train in place; return (one record per epoch, diverged).
 
-    A non-finite loss stops training at once (diverged = True); the records so far are kept.
+    `save_state` gets, after every epoch, everything needed to go on exactly where training
+    stopped (weights, momentum, both random streams, history); `resume` is such a state. A
+    non-finite loss stops training at once (diverged = True); the records so far are kept.
     """
     params = trainable_parameters(model)
     optimizer = torch.optim.SGD(params.values(), lr=spec.lr, momentum=spec.momentum,
                                 weight_decay=spec.weight_decay)  # fmt: skip
     order = torch.Generator().manual_seed(seed)
+    history: list[dict] = []
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        order.set_state(resume["order_rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        history = list(resume["history"])
     n = len(train_data.y)
     steps_per_epoch = math.ceil(n / spec.batch_size)
-    history: list[dict] = []
-    for epoch in range(spec.epochs):
+    for epoch in range(len(history), spec.epochs):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch, spec)
         model.train()
@@ -88,6 +97,10 @@ def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSp
         val_acc = evaluate(model, val_data, device)
         history.append({"epoch": epoch + 1, "lr": lr_at(epoch, spec), "train_loss": train_loss,
                         "val_acc": val_acc})  # fmt: skip
+        if save_state and epoch + 1 < spec.epochs:
+            save_state({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "order_rng": order.get_state(), "torch_rng": torch.get_rng_state(),
+                        "history": history})  # fmt: skip
         if progress:
             progress((epoch + 1) * steps_per_epoch, spec.epochs * steps_per_epoch, history[-1])
     return history, False
