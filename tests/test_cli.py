@@ -44,6 +44,8 @@ def study_file(tmp_path, extra: str = "") -> str:
     (["split"], "give either --classes"),
     (["status", "/no/such/dir"], "holds no study"),
     (["frobnicate"], "invalid choice"),
+    (["report"], "give a study's output folder"),
+    (["report", "/no/such/dir"], "has no results.csv"),
     (["run", "--workers", "two"], "invalid int value"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
@@ -70,7 +72,21 @@ def test_run_status_and_rerun_end_to_end(tmp_path, fake_data):
     assert first.returncode == 0, first.stderr
     assert "trained 12, already done 0" in first.stderr
     assert len((out / "results.csv").read_text().splitlines()) == 13
+    assert (out / "report" / "index.html").is_file() and (out / "report" / "figure2.png").is_file()
     status = run_cli("status", str(out))
     assert "done: 12" in status.stdout and "incomplete: 0" in status.stdout
     second = run_cli(*smoke, "--quiet")
     assert second.returncode == 0 and "trained 0, already done 12" in second.stderr
+
+
+def test_report_from_a_foreign_table(tmp_path, capsys):
+    table = tmp_path / "theirs.csv"
+    table.write_text("split,source,target,treatment,n,fine_tuned,top1\n"
+                     "s0,B,B,base,0,false,0.62\ns0,A,B,transfer,3,true,0.64\n"
+                     "s0,B,B,selffer,3,true,0.63\n")  # fmt: skip
+    assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "report" / "table1.csv").is_file()
+    table.write_text("split,source,target,treatment,n,fine_tuned,top1\ns0,B,B,base,0,false,high\n")
+    assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "row 1" in err and "top1" in err and err.count("\n") == 1

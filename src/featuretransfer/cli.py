@@ -23,12 +23,13 @@ from featuretransfer import store
 from featuretransfer.data import CLASS_NAMES, DataError, load_dataset
 from featuretransfer.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.plan import PlanError, needs, plan_study
+from featuretransfer.report import ReportError, write_report, write_report_from_csv
 from featuretransfer.runner import run_jobs
 from featuretransfer.splits import SplitError, builtin_group_split, random_split
 from featuretransfer.study import StudyError, StudySpec, load_study, preset_names, preset_path
 
 DEFAULT_PRESET = "fashion-mnist"
-USER_ERRORS = (StudyError, DataError, SplitError, PlanError)
+USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError)
 
 
 class UsageError(Exception):
@@ -56,6 +57,29 @@ def output_dir(args, study: StudySpec) -> Path:
     return out
 
 
+def study_record(study: StudySpec) -> dict:
+    """What identifies a study's output folder: its settings, less where the data lies."""
+    record = json.loads(json.dumps(asdict(study)))
+    record["data"].pop("path")
+    return record
+
+
+def check_same_study(out: Path, study: StudySpec) -> None:
+    """Refuse to mix two studies in one folder: status and report would show both as one."""
+    try:
+        existing = json.loads((out / "study.json").read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, json.JSONDecodeError):
+        existing = None
+    if existing != study_record(study):
+        name = existing.get("name") if isinstance(existing, dict) else "?"
+        raise UsageError(
+            f"{out} holds another study ({name!r}, other settings); give another --out, or "
+            f"delete {out / 'study.json'} to add this study's nets to it (finished nets are kept)"
+        )
+
+
 def cmd_run(args) -> int:
     study, path = study_from_args(args)
     out = output_dir(args, study)
@@ -63,10 +87,11 @@ def cmd_run(args) -> int:
         raise UsageError(f"--workers {args.workers}: give 1 or more worker processes")
     jobs = plan_study(study)
     load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
+    check_same_study(out, study)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "study.toml").write_text(path.read_text())
-        store.write_json(out / "study.json", asdict(study))
+        store.write_json(out / "study.json", study_record(study))
     except OSError as e:
         raise UsageError(f"cannot write to --out {out}: {e.strerror}; choose a writable folder")
     executor = InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
@@ -80,7 +105,23 @@ def cmd_run(args) -> int:
           f"results in {out / 'results.csv'}", file=sys.stderr)  # fmt: skip
     for reason in summary.failed.values():
         print(f"failed: {reason}", file=sys.stderr)
+    print(f"report in {write_report(out)}", file=sys.stderr)
     return 1 if summary.failed or summary.blocked else 0
+
+
+def cmd_report(args) -> int:
+    if args.results:
+        if args.dir or not args.out:
+            raise UsageError("give either DIR or --results FILE.csv --out DIR")
+        folder = write_report_from_csv(Path(args.results), Path(args.out))
+    else:
+        if not args.dir:
+            raise UsageError("give a study's output folder DIR, or --results FILE.csv --out DIR")
+        if not (Path(args.dir) / "results.csv").is_file():
+            raise UsageError(f"{args.dir} has no results.csv: give a folder made by 'run'")
+        folder = write_report(Path(args.dir))
+    print(f"report in {folder}")
+    return 0
 
 
 def cmd_plan(args) -> int:
@@ -146,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = commands.add_parser("status", help="done / unfinished / pending jobs of an output folder")
     sub.add_argument("dir")
+    sub = commands.add_parser("report", help="figures and tables from a study's results")
+    sub.add_argument("dir", nargs="?", help="a study's output folder")
+    sub.add_argument("--results", help="a results table made elsewhere (CSV)")
+    sub.add_argument("--out", help="with --results: where to write report/")
     sub = commands.add_parser("split", help="print a class split as JSON")
     sub.add_argument("--classes", type=int, help="number of classes, for random halves")
     sub.add_argument("--seed", type=int, default=0)
@@ -155,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"run": cmd_run, "plan": cmd_plan, "status": cmd_status, "split": cmd_split,
-            "presets": cmd_presets}  # fmt: skip
+COMMANDS = {"run": cmd_run, "plan": cmd_plan, "status": cmd_status, "report": cmd_report,
+            "split": cmd_split, "presets": cmd_presets}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,344 @@
+"""The report of a layer-transfer study, built from its finished records alone.
+
+Reads and checks DIR/results.csv (one row per finished job) and DIR/study.json if present, and
+writes DIR/report/: Figures 2 and 3 of Yosinski et al. (2014) and the first-layer filters of the
+base nets (figures.py), Table 1 (the AnB+ boost) and the co-adaptation / specificity decomposition
+per cut (tables.py) as CSV and Markdown, and an index.html that shows all of it with the study's
+settings. The statistics are re-exported here, so `from featuretransfer.report import table1`
+keeps working.
+
+    featuretransfer report DIR                             # a study folder made by `run`
+    featuretransfer report --results FILE.csv --out DIR    # a table made elsewhere
+
+A results table needs the columns split, source, target, treatment, n, fine_tuned, top1; the
+optional ones are described in load_results. Notation follows the paper: AnA is counted as BnB
+and BnA as AnB, whichever half is the target. Never imports training code.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import logging
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from featuretransfer import figures
+from featuretransfer.figures import FIGURE2_LABELS  # noqa: F401 (re-exported)
+from featuretransfer.tables import (
+    DECOMPOSITION_COLUMNS,
+    HALVES,
+    NAN,
+    TABLE1_COLUMNS,
+    TABLE1_STARTS,  # noqa: F401 (re-exported)
+    decomposition,
+    mean_ci,  # noqa: F401 (re-exported)
+    n_layers,
+    table1,
+    transition_text,
+)
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("split", "source", "target", "treatment", "n", "fine_tuned", "top1")
+TREATMENTS = ("base", "selffer", "transfer", "random")
+SPLIT_KINDS = ("random", "semantic")
+STATUSES = ("done", "diverged")
+BOOLEANS = {"true": True, "false": False, "1": True, "0": False}  # also True/False: lowercased
+MAX_FILTER_NETS = 16  # base nets in filters.png; more would give unreadably small tiles
+
+
+class ReportError(ValueError):
+    """Bad report input, said in one line that names the file, the row and the column."""
+
+
+def write_report(out_dir: Path) -> Path:
+    """Write out_dir/report/ from out_dir/results.csv (and out_dir/study.json if present)."""
+    out_dir = Path(out_dir)
+    results = out_dir / "results.csv"
+    study = _read_study(out_dir / "study.json")
+    return _build(load_results(results), study, results, out_dir, out_dir / "report")
+
+
+def write_report_from_csv(results_csv: Path, out_dir: Path) -> Path:
+    """Check a results table made elsewhere and write out_dir/report/ from it.
+
+    Weight paths in the table are read relative to the table's folder.
+    """
+    results_csv = Path(results_csv)
+    records = load_results(results_csv)
+    return _build(records, None, results_csv, results_csv.parent, Path(out_dir) / "report")
+
+
+def load_results(path: Path) -> list[dict]:
+    """Read and check a results table: one dict per row with typed fields, `row` and `label`.
+
+    `row` is the 1-based data row; `label` the paper's name (baseB, BnB, BnB+, AnB, AnB+, random
+    weights). Optional columns and their defaults: split_kind "random"; seed none; n_layers (L, the
+    number of transferable layers) max(n) + 1; status "done" ("diverged" rows are listed in the
+    report but left out of every mean); weights "" (a state_dict path relative to the table's
+    folder). Other columns are kept as text. Raises ReportError at the first bad value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReportError(f"{path}: no such results file")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames:
+            expected = ", ".join(REQUIRED_COLUMNS)
+            raise ReportError(f"{path}: empty file, expected a header row with columns {expected}")
+        reader.fieldnames = [name.strip() for name in reader.fieldnames]
+        missing = [repr(c) for c in REQUIRED_COLUMNS if c not in reader.fieldnames]
+        if missing:
+            raise ReportError(
+                f"{path}: header row (line 1) lacks column {', '.join(missing)}; "
+                f"required: {', '.join(REQUIRED_COLUMNS)}"
+            )
+        records = []
+        for i, raw in enumerate(reader, start=1):
+            where = f"{path}: row {i} (line {reader.line_num})"
+            if None in raw:
+                raise ReportError(f"{where}: more fields than the header has columns")
+            records.append(_parse_row(raw, where, i))
+    top = max((r["n"] for r in records), default=0)
+    for r in records:
+        if r["n_layers"] is None:
+            r["n_layers"] = top + 1
+    return records
+
+
+def _parse_row(raw: dict, where: str, row: int) -> dict:
+    value = {k: (v or "").strip() for k, v in raw.items()}
+
+    def bad(column: str, problem: str) -> ReportError:
+        return ReportError(f"{where}, column '{column}': {problem}")
+
+    r = dict(value, row=row)
+    if not value["split"]:
+        raise bad("split", "empty split name")
+    r["split_kind"] = value.get("split_kind") or "random"
+    if r["split_kind"] not in SPLIT_KINDS:
+        raise bad("split_kind", f"unknown split kind {r['split_kind']!r}, expected random/semantic")
+    treatment = value["treatment"]
+    if treatment not in TREATMENTS:
+        raise bad("treatment", f"unknown treatment {treatment!r}, expected {'/'.join(TREATMENTS)}")
+    target = value["target"]
+    if target not in HALVES:
+        raise bad("target", f"target must be A or B, got {target!r}")
+    source = value["source"] or (target if treatment == "base" else "")
+    if treatment == "random":
+        source = ""  # random weights come from no source net
+    elif treatment in ("base", "selffer") and source != target:
+        raise bad("source", f"a {treatment} net has source == target, got {source!r} -> {target}")
+    elif treatment == "transfer" and (source not in HALVES or source == target):
+        raise bad("source", f"a transfer net's source is the other half than {target}: {source!r}")
+    r["source"] = source
+
+    r["n_layers"] = _int(value.get("n_layers", ""), bad, "n_layers", optional=True)
+    n = r["n"] = _int(value["n"], bad, "n")
+    top = r["n_layers"] - 1 if r["n_layers"] is not None else None
+    if treatment == "base" and n != 0:
+        raise bad("n", f"n out of range: a base net has n = 0, got {n}")
+    if treatment != "base" and (n < 1 or (top is not None and n > top)):
+        allowed = f"1..{top}" if top is not None else "1 or more"
+        raise bad("n", f"n out of range: a {treatment} net needs n in {allowed}, got {n}")
+
+    if value["fine_tuned"].lower() not in BOOLEANS:
+        raise bad("fine_tuned", f"expected true/false (or 1/0), got {value['fine_tuned']!r}")
+    r["fine_tuned"] = BOOLEANS[value["fine_tuned"].lower()]
+    r["seed"] = _int(value.get("seed", ""), bad, "seed", optional=True)
+    r["status"] = value.get("status") or "done"
+    if r["status"] not in STATUSES:
+        raise bad("status", f"unknown status {r['status']!r}, expected done or diverged")
+    try:
+        top1 = float(value["top1"]) if value["top1"] else NAN
+    except ValueError:
+        raise bad("top1", f"non-numeric score {value['top1']!r}") from None
+    if r["status"] == "done" and not math.isfinite(top1):
+        raise bad("top1", f"a finished net needs a finite score, got {value['top1']!r}")
+    if math.isfinite(top1) and not 0.0 <= top1 <= 1.0:
+        raise bad("top1", f"score {top1} is outside [0, 1]: give a fraction, not a percentage")
+    r["top1"] = top1
+    r["label"] = _label(treatment, r["fine_tuned"])
+    return r
+
+
+def _int(text: str, bad, column: str, optional: bool = False) -> int | None:
+    if optional and not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise bad(column, f"not an integer: {text!r}") from None
+
+
+def _label(treatment: str, fine_tuned: bool) -> str:
+    """The paper's name of a network: AnA is folded into BnB and BnA into AnB, as the paper does."""
+    names = {"base": "baseB", "selffer": "BnB", "transfer": "AnB", "random": "random weights"}
+    return names[treatment] + ("+" if fine_tuned and treatment != "base" else "")
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def _build(records, study, source: Path, weights_root: Path, report_dir: Path) -> Path:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    top = n_layers(records)
+    figures.plot_figure2(figures._figure2_series(records), top, report_dir / "figure2")
+    figures.plot_figure3(*figures._figure3_series(records), top, report_dir / "figure3")
+    nets = figures._filter_nets(records, weights_root)
+    not_drawn = figures.plot_filters(nets[:MAX_FILTER_NETS], report_dir / "filters.png")
+    not_drawn += [
+        f"{title}: only {MAX_FILTER_NETS} nets are drawn"
+        for title, _ in nets[MAX_FILTER_NETS :]
+    ]
+    rows1, rows_d = table1(records), decomposition(records)
+    _write_csv(report_dir / "table1.csv", TABLE1_COLUMNS, rows1)
+    _write_csv(report_dir / "decomposition.csv", DECOMPOSITION_COLUMNS, rows_d)
+    (report_dir / "table1.md").write_text(_table1_markdown(rows1), encoding="utf-8")
+    page = _index_html(records, study, source, rows1, rows_d, not_drawn)
+    (report_dir / "index.html").write_text(page, encoding="utf-8")
+    log.info("wrote the report of %d records to %s", len(records), report_dir)
+    return report_dir
+
+
+def _read_study(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        study = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ReportError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(study, dict):
+        raise ReportError(f"{path}: expected a JSON object of study settings")
+    return study
+
+
+def _write_csv(path: Path, columns: tuple, rows: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
+
+
+def _pp(value: float, ci: float) -> str:
+    """Percentage points as text: '+1.60 ± 0.42'; '—' for nan, no '±' below two networks."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:+.2f}" + (f" ± {ci:.2f}" if math.isfinite(ci) else "")
+
+
+TABLE1_HEADER = ["layers aggregated", "mean boost over baseB", "mean boost over selffer BnB+"]
+DECOMPOSITION_HEADER = [
+    *("n", "co-adaptation drop (baseB − BnB)", "networks"),
+    *("specificity drop (BnB − AnB)", "networks", "dominates"),
+]
+TABLE1_NOTE = (
+    "Top-1 accuracy in percentage points, mean ± half-width of the 95% t-interval over the AnB+ "
+    "networks (transferred, fine-tuned) of the random splits. Every network in the range counts "
+    "once, as in the original study, so layers with more networks weigh more. Controls: the mean "
+    "baseB of the network's split and target; the mean BnB+ of its split, target and n."
+)
+
+
+def _table1_cells(rows: list[dict]) -> list[list]:
+    return [
+        [
+            r["layers"],
+            _pp(r["boost_vs_base"], r["ci95_vs_base"]),
+            _pp(r["boost_vs_selffer"], r["ci95_vs_selffer"]),
+            r["n_networks"],
+        ]
+        for r in rows
+    ]
+
+
+def _decomposition_cells(rows: list[dict]) -> list[list]:
+    return [
+        [
+            r["n"],
+            _pp(r["coadaptation_drop"], r["coadaptation_ci95"]),
+            r["n_selffer"],
+            _pp(r["specificity_drop"], r["specificity_ci95"]),
+            r["n_transfer"],
+            r["dominant"],
+        ]
+        for r in rows
+    ]
+
+
+def _table1_markdown(rows: list[dict]) -> str:
+    lines = ["# Table 1: performance boost of AnB+ over controls", ""]
+    lines += ["| " + " | ".join(TABLE1_HEADER + ["networks"]) + " |", "|---|---:|---:|---:|"]
+    lines += ["| " + " | ".join(str(c) for c in cells) + " |" for cells in _table1_cells(rows)]
+    return "\n".join(lines + ["", TABLE1_NOTE, ""])
+
+
+def _html_table(header: list[str], rows: list[list]) -> str:
+    body = "".join(f"<tr>{_html_cells('td', row)}</tr>\n" for row in rows)
+    return f"<table>\n<tr>{_html_cells('th', header)}</tr>\n{body}</table>"
+
+
+def _html_cells(tag: str, row: list) -> str:
+    return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
+
+
+def _index_html(records, study, source, rows1, rows_d, not_drawn) -> str:
+    study_name = (study or {}).get("name") or (records[0].get("study") if records else "")
+    name = html.escape(str(study_name or "a study"))
+    counts = defaultdict(int)
+    for r in records:
+        counts[(r["split_kind"], r["label"], r["status"])] += 1
+    counts_cells = [[*key, count] for key, count in sorted(counts.items())]
+    if study:
+        rows = [[k, json.dumps(v, sort_keys=True)] for k, v in study.items()]
+        settings = _html_table(["setting", "value"], rows)
+    else:
+        settings = f"<p>No study.json: built from {html.escape(str(source))}.</p>"
+    parts = [
+        f"<h1>How transferable are features? Report of {name}</h1>",
+        f"<p>{html.escape(str((study or {}).get('description', '')))}</p>",
+        f"<p>{len(records)} records from {html.escape(str(source))}; L = {n_layers(records)} "
+        "transferable layers. Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA "
+        "as AnB; + means fine-tuned.</p>",
+        "<h2>Settings</h2>",
+        settings,
+        "<h2>Networks</h2>",
+        _html_table(["split kind", "network", "status", "count"], counts_cells),
+        "<h2>Figure 2: random A/B splits</h2>",
+        '<img src="figure2.png" alt="Figure 2"><p><a href="figure2.svg">SVG</a></p>',
+        "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
+        '<img src="figure3.png" alt="Figure 3"><p><a href="figure3.svg">SVG</a></p>',
+        "<h2>Table 1: performance boost of AnB+ over controls</h2>",
+        _html_table(TABLE1_HEADER + ["networks"], _table1_cells(rows1)),
+        f"<p>{html.escape(TABLE1_NOTE)} Files: <a href='table1.csv'>table1.csv</a>, "
+        "<a href='table1.md'>table1.md</a>.</p>",
+        "<h2>Decomposition of the frozen-transfer drop</h2>",
+        _html_table(DECOMPOSITION_HEADER, _decomposition_cells(rows_d)),
+        f"<p>{html.escape(transition_text(rows_d))}</p>",
+        "<p>Percentage points of top-1 accuracy, mean ± 95% CI over networks; random splits, "
+        "frozen nets. File: <a href='decomposition.csv'>decomposition.csv</a>.</p>",
+        "<h2>First-layer filters of the base nets</h2>",
+        '<img src="filters.png" alt="First-layer filters of the base nets">',
+    ]
+    if not_drawn:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in not_drawn)
+        parts.append(f"<p>Not drawn:</p><ul>{items}</ul>")
+    if diverged := [r for r in records if r["status"] == "diverged"]:
+        header = ["row", "job", "split", "network", "n", "seed"]
+        rows = [
+            [r["row"], r.get("job_id", ""), r["split"], r["label"], r["n"], r["seed"]]
+            for r in diverged
+        ]
+        parts += ["<h2>Diverged networks (left out of every mean)</h2>", _html_table(header, rows)]
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px}"
+        "img{max-width:100%}"
+    )
+    head = f"<meta charset='utf-8'><title>{name}: report</title><style>{style}</style>"
+    body = "\n".join(parts)
+    return f"<!doctype html>\n<html><head>{head}</head><body>\n{body}\n</body></html>\n"

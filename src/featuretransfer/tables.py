@@ -1,0 +1,210 @@
+"""The statistics of a layer-transfer study, computed from its records alone.
+
+Pure functions on the record dicts that report.load_results returns (fields split, split_kind,
+source, target, treatment, n, fine_tuned, seed, n_layers, status, top1, label): mean and 95%
+t-interval, Table 1 of Yosinski et al. (2014) (the AnB+ boost), the co-adaptation / specificity
+decomposition per cut, and the sentences that describe its general-to-specific transition.
+Diverged networks never enter a mean. No matplotlib and no file IO: report.py writes the tables,
+figures.py draws from the same helpers.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+
+from scipy import stats
+
+HALVES = ("A", "B")
+TABLE1_STARTS = (1, 3, 5)  # Table 1 pools layers k..L-1: 1-7, 3-7, 5-7 for the 8-layer net
+TABLE1_COLUMNS = (
+    *("layers", "boost_vs_base", "boost_vs_selffer", "n_networks"),
+    *("ci95_vs_base", "ci95_vs_selffer", "n_vs_base", "n_vs_selffer"),
+)
+DECOMPOSITION_COLUMNS = (
+    *("n", "coadaptation_drop", "coadaptation_ci95", "n_selffer"),
+    *("specificity_drop", "specificity_ci95", "n_transfer", "dominant"),
+)
+NAN = float("nan")
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of its 95% t-interval; the half-width is nan below two values."""
+    if not values:
+        return NAN, NAN
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, NAN
+    sem = statistics.stdev(values) / math.sqrt(len(values))
+    return mean, float(stats.t.ppf(0.975, len(values) - 1)) * sem
+
+
+def _pick(records, treatment: str, fine_tuned: bool | None = None, kind: str | None = None):
+    """The finished networks of a treatment; diverged ones never enter a mean."""
+    return [
+        r
+        for r in records
+        if r["status"] == "done"
+        and r["treatment"] == treatment
+        and (fine_tuned is None or r["fine_tuned"] == fine_tuned)
+        and (kind is None or r["split_kind"] == kind)
+    ]
+
+
+def _group(records, *keys: str) -> dict[tuple, list[float]]:
+    groups = defaultdict(list)
+    for r in records:
+        groups[tuple(r[k] for k in keys)].append(r["top1"])
+    return groups
+
+
+def _minus_control(nets, controls: dict, *keys: str) -> list[tuple[int, float]]:
+    """(n, top1 - mean of its controls) for each net that has a control under the same keys."""
+    return [
+        (r["n"], r["top1"] - statistics.fmean(controls[k]))
+        for r in nets
+        if (k := tuple(r[key] for key in keys)) in controls
+    ]
+
+
+def n_layers(records: list[dict]) -> int:
+    """L, the number of transferable layers (8 for the reference net)."""
+    return max((r["n_layers"] for r in records), default=1)
+
+
+def table1(records: list[dict]) -> list[dict]:
+    """Table 1: mean boost of AnB+ over baseB and over BnB+ for layers k..L-1, in points.
+
+    Each AnB+ network in the range counts once, whatever its layer: the original study averaged
+    over all networks in the range, not over per-layer means, so layers with more networks weigh
+    more. A network's controls are the mean of the base nets of its split and target (baseB) and
+    the mean of the BnB+ nets of its split, target and n. Random splits only.
+    """
+    top = n_layers(records) - 1
+    bases = _group(_pick(records, "base", kind="random"), "split", "target")
+    selffers = _group(_pick(records, "selffer", True, "random"), "split", "target", "n")
+    transfers = _pick(records, "transfer", True, "random")
+    rows = []
+    for start in [k for k in TABLE1_STARTS if k <= top]:
+        nets = [r for r in transfers if start <= r["n"] <= top]
+        vs_base = [d for _, d in _minus_control(nets, bases, "split", "target")]
+        vs_selffer = [d for _, d in _minus_control(nets, selffers, "split", "target", "n")]
+        (boost_base, ci_base), (boost_selffer, ci_selffer) = mean_ci(vs_base), mean_ci(vs_selffer)
+        row = {
+            "layers": f"{start}-{top}",
+            "boost_vs_base": 100 * boost_base,
+            "boost_vs_selffer": 100 * boost_selffer,
+            "n_networks": len(nets),
+            "ci95_vs_base": 100 * ci_base,
+            "ci95_vs_selffer": 100 * ci_selffer,
+            "n_vs_base": len(vs_base),
+            "n_vs_selffer": len(vs_selffer),
+        }
+        rows.append(row)
+    return rows
+
+
+def decomposition(records: list[dict]) -> list[dict]:
+    """Per cut n, the drop of frozen AnB below baseB split into its two causes, in points.
+
+    Co-adaptation drop = baseB - BnB: what re-learning the upper layers alone loses. Specificity
+    drop = BnB - AnB: what features of the other half lose on top of that. Each BnB net is compared
+    with the base nets of its split and target, each AnB net with the BnB nets of its split,
+    target and n; means and 95% CIs run over networks, as in Table 1. Random splits only; cuts
+    without a BnB or AnB network get no row.
+    """
+    bases = _group(_pick(records, "base", kind="random"), "split", "target")
+    selffers = _pick(records, "selffer", False, "random")
+    selffer_means = _group(selffers, "split", "target", "n")
+    transfers = _pick(records, "transfer", False, "random")
+    rows = []
+    for n in range(1, n_layers(records)):
+        at_n = [r for r in selffers if r["n"] == n]
+        coadaptation = [-d for _, d in _minus_control(at_n, bases, "split", "target")]
+        at_n = [r for r in transfers if r["n"] == n]
+        keys = ("split", "target", "n")
+        specificity = [-d for _, d in _minus_control(at_n, selffer_means, *keys)]
+        if not coadaptation and not specificity:
+            continue  # a cut this study did not run
+        (co, co_ci), (sp, sp_ci) = mean_ci(coadaptation), mean_ci(specificity)
+        if not (math.isfinite(co) and math.isfinite(sp)):
+            dominant = "—"
+        elif not (_above_zero(co, co_ci) or _above_zero(sp, sp_ci)):
+            dominant = "neither"
+        else:
+            dominant = "co-adaptation" if co > sp else "specificity"
+        row = {
+            "n": n,
+            "coadaptation_drop": 100 * co,
+            "coadaptation_ci95": 100 * co_ci,
+            "n_selffer": len(coadaptation),
+            "specificity_drop": 100 * sp,
+            "specificity_ci95": 100 * sp_ci,
+            "n_transfer": len(specificity),
+            "dominant": dominant,
+        }
+        rows.append(row)
+    return rows
+
+
+def _above_zero(drop: float, ci: float) -> bool:
+    """A drop counts when its 95% CI lies above zero; with one network, when it is positive."""
+    return drop - (ci if math.isfinite(ci) else 0.0) > 0
+
+
+def transition_text(rows: list[dict]) -> str:
+    """The general-to-specific transition that a decomposition implies, in a few sentences."""
+    known = [r for r in rows if r["dominant"] != "—"]
+    if not known:
+        return (
+            "Not enough frozen BnB and AnB networks with matching base nets to separate "
+            "co-adaptation from specificity at any cut."
+        )
+    # General features serve B as well as B's own do: AnB is no worse than BnB at that cut.
+    general = [
+        r["n"] for r in known if not _above_zero(r["specificity_drop"], r["specificity_ci95"])
+    ]
+    sentences = []
+    if general:
+        sentences.append(
+            f"Features of {_layers(general)} transfer from A to B as well as B's own "
+            "(no specificity drop beyond its 95% CI): they are general."
+        )
+    for cause, words in (
+        ("co-adaptation", "Lost co-adaptation (baseB − BnB)"),
+        ("specificity", "Specificity of the features (BnB − AnB)"),
+    ):
+        if ns := [r["n"] for r in known if r["dominant"] == cause]:
+            sentences.append(f"{words} dominates the drop at {_layers(ns)}.")
+    # The transition is the first cut from which specificity dominates all the way to the top.
+    tail = 0
+    while tail < len(known) and known[-1 - tail]["dominant"] == "specificity":
+        tail += 1
+    if 0 < tail < len(known):
+        first = known[-tail]["n"]
+        sentences.append(
+            f"Specificity dominates from layer {first} up to the top cut, so the features turn "
+            f"from general to specific between layers {first - 1} and {first}."
+        )
+    elif tail:
+        sentences.append("Specificity dominates at every cut: even layer 1 is specific.")
+    else:
+        sentences.append(
+            "Specificity does not dominate at the top cut, so these records show no "
+            "general-to-specific transition."
+        )
+    return " ".join(sentences)
+
+
+def _layers(ns: list[int]) -> str:
+    """[1, 2, 3, 5] -> 'layers 1–3 and 5'."""
+    runs = []
+    for n in sorted(ns):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    parts = [f"{a}" if a == b else f"{a}–{b}" for a, b in runs]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return ("layer " if len(ns) == 1 else "layers ") + text

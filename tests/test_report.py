@@ -1,0 +1,339 @@
+"""Tests of report.py: Table 1 and the decomposition worked out by hand, the network-averaging rule,
+every bad-input path, the files written, and a golden run on the fake store in tests/data/."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from featuretransfer import figures, report
+from featuretransfer.report import (
+    ReportError,
+    decomposition,
+    load_results,
+    table1,
+    write_report,
+    write_report_from_csv,
+)
+
+DATA = Path(__file__).parent / "data"
+COLUMNS = (
+    *("job_id", "study", "split", "split_kind", "source", "target", "treatment", "n"),
+    *("fine_tuned", "seed", "n_layers", "status", "top1", "weights"),
+)
+REPORT_FILES = (
+    *("figure2.png", "figure2.svg", "figure3.png", "figure3.svg", "filters.png"),
+    *("table1.md", "table1.csv", "decomposition.csv", "index.html"),
+)
+
+
+def make_record(treatment="base", n=0, target="B", top1=0.6, fine_tuned=False, **fields) -> dict:
+    """One results.csv row as the store writes it; `fields` override the defaults."""
+    other = "A" if target == "B" else "B"
+    source = {"transfer": other, "random": ""}.get(treatment, target)
+    record = {
+        "job_id": f"job{treatment}{n}{target}",
+        "study": "hand-made",
+        "split": "s0",
+        "split_kind": "random",
+        "source": source,
+        "target": target,
+        "treatment": treatment,
+        "n": n,
+        "fine_tuned": "true" if fine_tuned else "false",
+        "seed": 0,
+        "n_layers": 8,
+        "status": "done",
+        "top1": top1,
+        "weights": "",
+    }
+    return record | fields
+
+
+def write_results(path: Path, records: list[dict], columns=COLUMNS) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    return path
+
+
+def records_of(tmp_path: Path, rows: list[dict]) -> list[dict]:
+    return load_results(write_results(tmp_path / "results.csv", rows))
+
+
+def ci95(values: list[float]) -> float:
+    """Half-width of the 95% t-interval, written out independently of report.mean_ci."""
+    return stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+
+
+def anb_plus(n, top1, **fields):
+    return make_record("transfer", n, top1=top1, fine_tuned=True, **fields)
+
+
+def bnb_plus(n, top1, **fields):
+    return make_record("selffer", n, top1=top1, fine_tuned=True, **fields)
+
+
+def test_table1_by_hand(tmp_path):
+    rows = [
+        make_record(top1=0.60, target="A"),
+        make_record(top1=0.64, target="B"),
+        make_record(top1=0.62, target="B", split="s1"),
+        # AnB+ networks and their BnB+ controls (two BnB+ at n = 3: their mean is the control).
+        anb_plus(1, 0.65),
+        bnb_plus(1, 0.64),
+        anb_plus(3, 0.66),
+        bnb_plus(3, 0.63),
+        bnb_plus(3, 0.65),
+        anb_plus(5, 0.63, target="A"),
+        bnb_plus(5, 0.61, target="A"),
+        anb_plus(7, 0.65, split="s1"),
+        bnb_plus(7, 0.62, split="s1"),
+        # Left out: frozen AnB, the dissimilar split, diverged runs.
+        make_record("transfer", 3, top1=0.10),
+        anb_plus(3, 0.99, split="natural", split_kind="semantic"),
+        anb_plus(5, "", status="diverged"),
+    ]
+    got = {row["layers"]: row for row in table1(records_of(tmp_path, rows))}
+    assert list(got) == ["1-7", "3-7", "5-7"]
+    # Boost of each AnB+ net over baseB (s0 B: 0.64, s0 A: 0.60, s1 B: 0.62) and over BnB+,
+    # in percentage points: n=1: 1, 1; n=3: 2, 2 (BnB+ mean 0.64); n=5: 3, 2; n=7: 3, 3.
+    expected = {
+        "1-7": ([1, 2, 3, 3], [1, 2, 2, 3]),
+        "3-7": ([2, 3, 3], [2, 2, 3]),
+        "5-7": ([3, 3], [2, 3]),
+    }
+    for layers, (vs_base, vs_selffer) in expected.items():
+        row = got[layers]
+        assert row["n_networks"] == len(vs_base)
+        assert row["boost_vs_base"] == pytest.approx(statistics.fmean(vs_base))
+        assert row["boost_vs_selffer"] == pytest.approx(statistics.fmean(vs_selffer))
+        assert row["ci95_vs_base"] == pytest.approx(ci95(vs_base), abs=1e-9)
+        assert row["ci95_vs_selffer"] == pytest.approx(ci95(vs_selffer), abs=1e-9)
+    assert got["1-7"]["boost_vs_base"] == pytest.approx(2.25)
+    assert got["5-7"]["ci95_vs_base"] == pytest.approx(0.0, abs=1e-9)  # 3 and 3: no spread
+
+
+def test_table1_averages_networks_not_per_layer_means(tmp_path):
+    # One AnB+ net at layer 1 (boost 1 point) and three at layer 2 (3 points each): the original
+    # study's network average is (1 + 3 + 3 + 3) / 4 = 2.5; a mean of per-layer means would be 2.
+    rows = [make_record(top1=0.60)]
+    rows += [anb_plus(1, 0.61), bnb_plus(1, 0.60)]
+    rows += [anb_plus(2, 0.63, seed=s) for s in range(3)] + [bnb_plus(2, 0.60)]
+    (row,) = [r for r in table1(records_of(tmp_path, rows)) if r["layers"] == "1-7"]
+    network_average = (1 + 3 + 3 + 3) / 4
+    per_layer_mean = (1 + 3) / 2
+    assert row["boost_vs_base"] == pytest.approx(network_average)
+    assert row["boost_vs_base"] != pytest.approx(per_layer_mean)
+    assert row["boost_vs_selffer"] == pytest.approx(network_average)
+    assert row["n_networks"] == 4
+
+
+def test_table1_counts_networks_without_a_control(tmp_path):
+    # Split s2 has no base net: its AnB+ counts as a network but gives no boost over baseB.
+    rows = [make_record(top1=0.60), anb_plus(2, 0.62), bnb_plus(2, 0.61)]
+    rows += [anb_plus(2, 0.70, split="s2"), bnb_plus(2, 0.69, split="s2")]
+    (row,) = [r for r in table1(records_of(tmp_path, rows)) if r["layers"] == "1-7"]
+    assert (row["n_networks"], row["n_vs_base"], row["n_vs_selffer"]) == (2, 1, 2)
+    assert row["boost_vs_base"] == pytest.approx(2.0)
+    assert row["boost_vs_selffer"] == pytest.approx(1.0)
+
+
+def test_decomposition_by_hand(tmp_path):
+    bases = {"A": 0.58, "B": 0.60}
+    bnb = {1: {"B": 0.60, "A": 0.57}, 2: {"B": 0.55, "A": 0.53}, 3: {"B": 0.59, "A": 0.57}}
+    anb = {1: {"B": 0.60, "A": 0.57}, 2: {"B": 0.53, "A": 0.52}, 3: {"B": 0.50, "A": 0.49}}
+    rows = [make_record(top1=y, target=t, n_layers=4) for t, y in bases.items()]
+    for n in bnb:
+        for t in "AB":
+            rows.append(make_record("selffer", n, t, bnb[n][t], n_layers=4))
+            rows.append(make_record("transfer", n, t, anb[n][t], n_layers=4))
+            rows.append(make_record("transfer", n, t, 0.99, fine_tuned=True, n_layers=4))
+    got = decomposition(records_of(tmp_path, rows))
+    assert [r["n"] for r in got] == [1, 2, 3]
+    for row in got:
+        n = row["n"]
+        coadaptation = [100 * (bases[t] - bnb[n][t]) for t in "AB"]  # baseB - BnB, points
+        specificity = [100 * (bnb[n][t] - anb[n][t]) for t in "AB"]  # BnB - AnB, points
+        assert row["coadaptation_drop"] == pytest.approx(statistics.fmean(coadaptation))
+        assert row["specificity_drop"] == pytest.approx(statistics.fmean(specificity))
+        assert row["coadaptation_ci95"] == pytest.approx(ci95(coadaptation), abs=1e-9)
+        assert row["specificity_ci95"] == pytest.approx(ci95(specificity), abs=1e-9)
+        assert (row["n_selffer"], row["n_transfer"]) == (2, 2)
+    # n=1: drops 0.5 ± 6.4 and 0, neither beyond its CI; n=2: 5 ± 0 against 1.5 ± 6.4;
+    # n=3: 1 ± 0 against 8.5 ± 6.4. Two networks make wide t-intervals (t = 12.7 at 1 dof).
+    assert [r["dominant"] for r in got] == ["neither", "co-adaptation", "specificity"]
+    text = report.transition_text(got)
+    assert "Features of layers 1–2 transfer" in text
+    assert "co-adaptation (baseB − BnB) dominates the drop at layer 2" in text
+    assert "between layers 2 and 3" in text
+
+
+def test_single_networks_give_no_ci(tmp_path):
+    rows = [make_record(top1=0.6), make_record("selffer", 4, top1=0.55)]
+    rows += [make_record("transfer", 4, top1=0.5), anb_plus(4, 0.62), bnb_plus(4, 0.6)]
+    records = records_of(tmp_path, rows)
+    (row,) = [r for r in decomposition(records) if r["n"] == 4]
+    assert row["coadaptation_drop"] == pytest.approx(5.0)
+    assert row["coadaptation_ci95"] != row["coadaptation_ci95"]  # nan: one network
+    assert table1(records)[0]["ci95_vs_base"] != table1(records)[0]["ci95_vs_base"]
+    assert "| 1-7 | +2.00 | +2.00 | 1 |" in report._table1_markdown(table1(records))
+
+
+def bad_row(column, value):
+    return make_record("transfer", 3) | {column: value}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("treatment", "finetune", "unknown treatment 'finetune'"),
+        ("n", "8", "n out of range"),
+        ("n", "0", "n out of range"),
+        ("n", "three", "not an integer"),
+        ("top1", "abc", "non-numeric score 'abc'"),
+        ("top1", "62.5", "outside [0, 1]"),
+        ("top1", "", "finite score"),
+        ("fine_tuned", "maybe", "true/false"),
+        ("target", "C", "target must be A or B"),
+        ("source", "B", "source"),
+        ("split_kind", "similar", "unknown split kind"),
+        ("status", "crashed", "unknown status"),
+    ],
+)
+def test_bad_value_names_file_row_and_column(tmp_path, column, value, words):
+    path = write_results(tmp_path / "theirs.csv", [make_record(), bad_row(column, value)])
+    with pytest.raises(ReportError) as caught:
+        write_report_from_csv(path, tmp_path / "out")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "theirs.csv: row 2 (line 3)" in message
+    assert f"column '{column}'" in message
+    assert words in message
+    assert isinstance(caught.value, ValueError)  # the CLI catches ValueError subclasses too
+    assert not (tmp_path / "out" / "report").exists()  # nothing half-written
+
+
+def test_base_net_with_a_cut_is_out_of_range(tmp_path):
+    path = write_results(tmp_path / "results.csv", [make_record(n=2)])
+    with pytest.raises(ReportError, match=r"row 1 \(line 2\), column 'n': n out of range"):
+        load_results(path)
+
+
+def test_missing_column_names_the_header_row(tmp_path):
+    columns = tuple(c for c in COLUMNS if c != "treatment")
+    path = write_results(tmp_path / "theirs.csv", [make_record()], columns)
+    with pytest.raises(ReportError) as caught:
+        write_report_from_csv(path, tmp_path)
+    assert "theirs.csv: header row (line 1) lacks column 'treatment'" in str(caught.value)
+
+
+def test_empty_or_absent_table(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ReportError, match="empty.csv: empty file"):
+        load_results(tmp_path / "empty.csv")
+    with pytest.raises(ReportError, match="no such results file"):
+        write_report(tmp_path / "nowhere")
+
+
+def test_external_table_with_only_the_documented_columns(tmp_path):
+    # Another framework's log: no split_kind, seed, n_layers or status; True/False and 1/0 flags.
+    rows = [
+        dict(zip(report.REQUIRED_COLUMNS, values))
+        for values in (
+            ("s0", "B", "B", "base", 0, "False", 0.6),
+            ("s0", "A", "B", "transfer", 3, "True", 0.63),
+            ("s0", "B", "B", "selffer", 3, "1", 0.61),
+            ("s0", "B", "B", "selffer", 5, "0", 0.58),
+        )
+    ]
+    path = write_results(tmp_path / "logs" / "theirs.csv", rows, report.REQUIRED_COLUMNS)
+    records = load_results(path)
+    assert [r["fine_tuned"] for r in records] == [False, True, True, False]
+    assert {r["n_layers"] for r in records} == {6}  # max(n) + 1
+    assert {r["split_kind"] for r in records} == {"random"}
+    assert [r["label"] for r in records] == ["baseB", "AnB+", "BnB+", "BnB"]
+    folder = write_report_from_csv(path, tmp_path / "out")
+    assert folder == tmp_path / "out" / "report"
+    table = list(csv.DictReader((folder / "table1.csv").open()))
+    assert [r["layers"] for r in table] == ["1-5", "3-5", "5-5"]
+    assert float(table[0]["boost_vs_base"]) == pytest.approx(3.0)
+    assert float(table[0]["boost_vs_selffer"]) == pytest.approx(2.0)
+    assert "No study.json" in (folder / "index.html").read_text()
+
+
+def test_all_files_written_and_shown(tmp_path):
+    rows = [make_record(top1=0.6, target=t, weights=f"jobs/base{t}/model.pt") for t in "AB"]
+    rows += [make_record("selffer", n, top1=0.58) for n in (1, 2)]
+    rows += [make_record("transfer", n, top1=0.55) for n in (1, 2)]
+    rows += [bnb_plus(n, 0.6) for n in (1, 2)] + [anb_plus(n, 0.62) for n in (1, 2)]
+    rows += [make_record("random", n, top1=0.3) for n in (1, 2)]
+    semantic = {"split": "natural", "split_kind": "semantic"}
+    rows += [make_record(target=t, **semantic) for t in "AB"]
+    rows += [make_record("transfer", 2, t, 0.4, **semantic) for t in "AB"]
+    rows += [anb_plus(2, "", status="diverged", job_id="gone1")]
+    write_results(tmp_path / "results.csv", rows)
+    (tmp_path / "study.json").write_text('{"name": "tiny", "seeds": [0], "cuts": [1, 2]}')
+    folder = write_report(tmp_path)
+    assert folder == tmp_path / "report"
+    for name in REPORT_FILES:
+        assert (folder / name).stat().st_size > 0, name
+    page = (folder / "index.html").read_text()
+    for name in ("figure2.png", "figure3.png", "filters.png", "table1.csv", "decomposition.csv"):
+        assert f"{name}" in page
+    assert "tiny" in page and "[1, 2]" in page  # the study's settings
+    assert "gone1" in page  # diverged networks are listed
+    assert "missing weights file" in page  # filters.png says so instead of failing
+    header = next(csv.reader((folder / "table1.csv").open()))
+    assert header[:4] == ["layers", "boost_vs_base", "boost_vs_selffer", "n_networks"]
+    assert (folder / "table1.md").read_text().startswith("# Table 1")
+
+
+def test_report_of_an_empty_study_says_so(tmp_path):
+    write_results(tmp_path / "results.csv", [])
+    folder = write_report(tmp_path)
+    assert all((folder / name).exists() for name in REPORT_FILES)
+    assert "No networks on random A/B splits" in (folder / "figure2.svg").read_text()
+    assert "No semantic" in (folder / "figure3.svg").read_text()
+    assert (folder / "table1.csv").read_text().count("\n") == 1  # header only
+
+
+def test_report_needs_no_torch(tmp_path, monkeypatch):
+    store = shutil.copytree(DATA / "fake_store", tmp_path / "store")
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    folder = write_report(store)
+    assert "torch is not available" in (folder / "index.html").read_text()
+    assert (folder / "table1.csv").read_text() == (DATA / "golden" / "table1.csv").read_text()
+
+
+def test_golden_fake_store(tmp_path):
+    # tests/data/fake_store: 2 random splits, a dissimilar split and a random-weights control
+    # shaped like the paper, with first-layer weights for three of its six base nets.
+    store = shutil.copytree(DATA / "fake_store", tmp_path / "store")
+    folder = write_report(store)
+    for name in ("table1.csv", "decomposition.csv"):
+        assert (folder / name).read_text() == (DATA / "golden" / name).read_text(), name
+    page = (folder / "index.html").read_text()
+    assert "between layers 5 and 6" in page
+    assert page.count("<li>") == 3  # the three base nets without readable weights
+    records = load_results(store / "results.csv")
+    assert len(records) == 139 and sum(r["status"] == "diverged" for r in records) == 1
+
+
+def test_first_layer_is_the_first_4d_weight(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pt"
+    weights = {"conv1.bias": torch.zeros(2), "conv1.weight": torch.ones(2, 1, 3, 3)}
+    torch.save(weights | {"conv2.weight": torch.zeros(4, 2, 3, 3)}, path)
+    first = figures.first_layer_weight(path)
+    assert first.shape == (2, 1, 3, 3) and first.min() == 1.0
+    mosaic = figures.filter_mosaic(first)
+    assert mosaic.shape == (1 + 1 * 4, 1 + 2 * 4, 3)  # one row of two 3x3 tiles, 1-pixel gaps
