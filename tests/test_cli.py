@@ -90,3 +90,29 @@ def test_report_from_a_foreign_table(tmp_path, capsys):
     assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "row 1" in err and "top1" in err and err.count("\n") == 1
+
+
+def test_truncated_data_file_is_named(tmp_path, fake_data, capsys):
+    broken = tmp_path / "data"
+    broken.mkdir()
+    for path in fake_data.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    labels = broken / "train-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-8])
+    assert main(["run", study_file(tmp_path), "--data", str(broken), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "train-labels-idx1-ubyte.gz" in err and err.count("\n") == 1
+
+
+def test_unwritable_output_and_another_study(tmp_path, fake_data, capsys):
+    (tmp_path / "afile").write_text("")
+    out = str(tmp_path / "afile" / "below")
+    assert main(["run", study_file(tmp_path, "[data]\nn_val = 40\n"), "--data", str(fake_data), "--out", out]) == 2
+    assert "cannot write to --out" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "study.json").write_text('{"name": "someone-else"}')
+    assert main(["run", study_file(tmp_path, "[data]\nn_val = 40\n"), "--data", str(fake_data),
+                 "--out", str(other)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "holds another study ('someone-else'" in err and "give another --out" in err

@@ -66,10 +66,10 @@ def study_record(study: StudySpec) -> dict:
 
 def check_same_study(out: Path, study: StudySpec) -> None:
     """Refuse to mix two studies in one folder: status and report would show both as one."""
+    if not (out / "study.json").is_file():
+        return
     try:
         existing = json.loads((out / "study.json").read_text())
-    except FileNotFoundError:
-        return
     except (OSError, json.JSONDecodeError):
         existing = None
     if existing != study_record(study):

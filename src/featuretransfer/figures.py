@@ -1,6 +1,6 @@
 """Figures 2 and 3 of Yosinski et al. (2014) and the first-layer filter grid, drawn with matplotlib.
 
-_figure2_series, _figure3_series and _filter_nets turn records (as report.load_results returns
+figure2_series, figure3_series and filter_nets turn records (as report.load_results returns
 them) into what the plots take, with the statistics of tables.py; plot_figure2, plot_figure3 and
 plot_filters then only draw. report.py calls both. A series is a dict:
 
@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 from featuretransfer.tables import (  # noqa: E402
     HALVES,
     NAN,
-    _group,
-    _minus_control,
-    _pick,
+    group_scores,
+    minus_control,
+    pick,
     mean_ci,
 )
 
@@ -209,7 +209,7 @@ def _series(label: str, style: str, points: list, start: tuple | None = None, **
     return {"label": label, "style": style, "points": points, "line": line, **extra}
 
 
-def _figure2_series(records: list[dict]) -> list[dict]:
+def figure2_series(records: list[dict]) -> list[dict]:
     done = [r for r in records if r["status"] == "done" and r["split_kind"] == "random"]
     points = {k: [(r["n"], r["top1"]) for r in done if r["label"] == k] for k in FIGURE2_LABELS}
     base_mean, base_ci = mean_ci([y for _, y in points["baseB"]])
@@ -221,9 +221,9 @@ def _figure2_series(records: list[dict]) -> list[dict]:
     return [base] + [_series(k, k, points[k], start) for k in FIGURE2_LABELS[1:]]
 
 
-def _figure3_series(records: list[dict]) -> tuple[list, list, list]:
-    bases_done = _pick(records, "base")
-    bases = _group(bases_done, "split", "target")
+def figure3_series(records: list[dict]) -> tuple[list, list, list]:
+    bases_done = pick(records, "base")
+    bases = group_scores(bases_done, "split", "target")
 
     def from_bases(label, style, nets, pairs, **extra) -> dict:
         base = [(0, y) for pair in pairs for y in bases.get(pair, [])]
@@ -232,7 +232,7 @@ def _figure3_series(records: list[dict]) -> tuple[list, list, list]:
         return _series(label, style, points, start, base=base, **extra)
 
     dissimilar = []
-    semantic = _pick(records, "transfer", False, "semantic")
+    semantic = pick(records, "transfer", False, "semantic")
     for split in sorted({r["split"] for r in semantic}):
         for target, linestyle in zip(HALVES, ("-", "--")):
             nets = [r for r in semantic if (r["split"], r["target"]) == (split, target)]
@@ -242,30 +242,30 @@ def _figure3_series(records: list[dict]) -> tuple[list, list, list]:
                 dissimilar.append(from_bases(label, "dissimilar", nets, pairs, linestyle=linestyle))
     random_weights = []
     for fine_tuned, label in ((False, "random weights"), (True, "random weights, fine-tuned")):
-        if nets := _pick(records, "random", fine_tuned):
+        if nets := pick(records, "random", fine_tuned):
             pairs = sorted({(r["split"], r["target"]) for r in nets})
             random_weights.append(from_bases(label, "random", nets, pairs))
     # Each network minus the base net of its split, target and seed; else their mean over seeds.
-    by_seed = _group(bases_done, "split", "target", "seed")
+    by_seed = group_scores(bases_done, "split", "target", "seed")
     normalised = []
     for label, style, nets in (
-        ("random splits: AnB", "AnB", _pick(records, "transfer", False, "random")),
+        ("random splits: AnB", "AnB", pick(records, "transfer", False, "random")),
         ("dissimilar split: AnB", "dissimilar", semantic),
-        ("random weights", "random", _pick(records, "random", False)),
+        ("random weights", "random", pick(records, "random", False)),
     ):
         seeded = [r for r in nets if (r["split"], r["target"], r["seed"]) in by_seed]
         rest = [r for r in nets if (r["split"], r["target"], r["seed"]) not in by_seed]
-        points = _minus_control(seeded, by_seed, "split", "target", "seed")
-        points += _minus_control(rest, bases, "split", "target")
+        points = minus_control(seeded, by_seed, "split", "target", "seed")
+        points += minus_control(rest, bases, "split", "target")
         normalised.append(_series(label, style, points, (0, 0.0, NAN)))
     return dissimilar, random_weights, normalised
 
 
-def _filter_nets(records: list[dict], weights_root: Path) -> list[tuple[str, Path | None]]:
+def filter_nets(records: list[dict], weights_root: Path) -> list[tuple[str, Path | None]]:
     """(title, weights file) of each finished base net, in split order."""
     nets = []
     order = lambda r: (r["split_kind"], r["split"], r["target"], r["seed"] or 0)  # noqa: E731
-    for r in sorted(_pick(records, "base"), key=order):
+    for r in sorted(pick(records, "base"), key=order):
         seed = f", seed {r['seed']}" if r["seed"] is not None else ""
         weights = r.get("weights", "")
         path = weights_root / weights if weights else None

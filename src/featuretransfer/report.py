@@ -186,9 +186,9 @@ def _label(treatment: str, fine_tuned: bool) -> str:
 def _build(records, study, source: Path, weights_root: Path, report_dir: Path) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     top = n_layers(records)
-    figures.plot_figure2(figures._figure2_series(records), top, report_dir / "figure2")
-    figures.plot_figure3(*figures._figure3_series(records), top, report_dir / "figure3")
-    nets = figures._filter_nets(records, weights_root)
+    figures.plot_figure2(figures.figure2_series(records), top, report_dir / "figure2")
+    figures.plot_figure3(*figures.figure3_series(records), top, report_dir / "figure3")
+    nets = figures.filter_nets(records, weights_root)
     not_drawn = figures.plot_filters(nets[:MAX_FILTER_NETS], report_dir / "filters.png")
     not_drawn += [
         f"{title}: only {MAX_FILTER_NETS} nets are drawn"

@@ -40,7 +40,7 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return mean, float(stats.t.ppf(0.975, len(values) - 1)) * sem
 
 
-def _pick(records, treatment: str, fine_tuned: bool | None = None, kind: str | None = None):
+def pick(records, treatment: str, fine_tuned: bool | None = None, kind: str | None = None):
     """The finished networks of a treatment; diverged ones never enter a mean."""
     return [
         r
@@ -52,14 +52,14 @@ def _pick(records, treatment: str, fine_tuned: bool | None = None, kind: str | N
     ]
 
 
-def _group(records, *keys: str) -> dict[tuple, list[float]]:
+def group_scores(records, *keys: str) -> dict[tuple, list[float]]:
     groups = defaultdict(list)
     for r in records:
         groups[tuple(r[k] for k in keys)].append(r["top1"])
     return groups
 
 
-def _minus_control(nets, controls: dict, *keys: str) -> list[tuple[int, float]]:
+def minus_control(nets, controls: dict, *keys: str) -> list[tuple[int, float]]:
     """(n, top1 - mean of its controls) for each net that has a control under the same keys."""
     return [
         (r["n"], r["top1"] - statistics.fmean(controls[k]))
@@ -82,14 +82,14 @@ def table1(records: list[dict]) -> list[dict]:
     the mean of the BnB+ nets of its split, target and n. Random splits only.
     """
     top = n_layers(records) - 1
-    bases = _group(_pick(records, "base", kind="random"), "split", "target")
-    selffers = _group(_pick(records, "selffer", True, "random"), "split", "target", "n")
-    transfers = _pick(records, "transfer", True, "random")
+    bases = group_scores(pick(records, "base", kind="random"), "split", "target")
+    selffers = group_scores(pick(records, "selffer", True, "random"), "split", "target", "n")
+    transfers = pick(records, "transfer", True, "random")
     rows = []
     for start in [k for k in TABLE1_STARTS if k <= top]:
         nets = [r for r in transfers if start <= r["n"] <= top]
-        vs_base = [d for _, d in _minus_control(nets, bases, "split", "target")]
-        vs_selffer = [d for _, d in _minus_control(nets, selffers, "split", "target", "n")]
+        vs_base = [d for _, d in minus_control(nets, bases, "split", "target")]
+        vs_selffer = [d for _, d in minus_control(nets, selffers, "split", "target", "n")]
         (boost_base, ci_base), (boost_selffer, ci_selffer) = mean_ci(vs_base), mean_ci(vs_selffer)
         row = {
             "layers": f"{start}-{top}",
@@ -114,17 +114,17 @@ def decomposition(records: list[dict]) -> list[dict]:
     target and n; means and 95% CIs run over networks, as in Table 1. Random splits only; cuts
     without a BnB or AnB network get no row.
     """
-    bases = _group(_pick(records, "base", kind="random"), "split", "target")
-    selffers = _pick(records, "selffer", False, "random")
-    selffer_means = _group(selffers, "split", "target", "n")
-    transfers = _pick(records, "transfer", False, "random")
+    bases = group_scores(pick(records, "base", kind="random"), "split", "target")
+    selffers = pick(records, "selffer", False, "random")
+    selffer_means = group_scores(selffers, "split", "target", "n")
+    transfers = pick(records, "transfer", False, "random")
     rows = []
     for n in range(1, n_layers(records)):
         at_n = [r for r in selffers if r["n"] == n]
-        coadaptation = [-d for _, d in _minus_control(at_n, bases, "split", "target")]
+        coadaptation = [-d for _, d in minus_control(at_n, bases, "split", "target")]
         at_n = [r for r in transfers if r["n"] == n]
         keys = ("split", "target", "n")
-        specificity = [-d for _, d in _minus_control(at_n, selffer_means, *keys)]
+        specificity = [-d for _, d in minus_control(at_n, selffer_means, *keys)]
         if not coadaptation and not specificity:
             continue  # a cut this study did not run
         (co, co_ci), (sp, sp_ci) = mean_ci(coadaptation), mean_ci(specificity)
