@@ -1,0 +1,445 @@
+"""Colour image data sets (CIFAR-10, CIFAR-100, any folder of images), class groups, augmentation.
+
+Every loader returns a `data.Dataset` of uint8 [N, 3, S, S] tensors held in memory:
+- `load_cifar10` / `load_cifar100` read the official "python version" folders
+  (https://www.cs.toronto.edu/~kriz/cifar.html, unpacked: `tar xzf cifar-10-python.tar.gz`);
+  `data.path` is that folder or its parent. The files are pickles, so they are read with a
+  restricted unpickler that builds only plain containers and uint8 numpy arrays.
+- `load_image_folder` reads ROOT/train/<class>/*.{jpg,jpeg,png} and ROOT/test/<class>/... (or
+  ROOT/val/<class>/...), resized on the shorter side and centre-cropped to `image_size`.
+Pillow is imported only by `load_image_folder`, so the rest works without it.
+
+The built-in man-made vs natural splits (`cifar100_group_split_classes`,
+`imagenet_group_split_classes`) follow the paper's dissimilar split: A man-made, B natural.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from featuretransfer.config import DataSpec
+from featuretransfer.data import Dataset, DataError, hold_out
+
+log = logging.getLogger(__name__)
+
+CIFAR_IMAGE = (3, 32, 32)  # official layout of one row of b"data": channel-major R, G, B planes
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+CIFAR10_MANMADE = ("airplane", "automobile", "ship", "truck")  # the other six are animals
+
+# The 20 superclasses in the index order of the official meta's coarse_label_names.
+CIFAR100_SUPERCLASSES = (
+    "aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables",
+    "household_electrical_devices", "household_furniture", "insects", "large_carnivores",
+    "large_man-made_outdoor_things", "large_natural_outdoor_scenes",
+    "large_omnivores_and_herbivores", "medium_mammals", "non-insect_invertebrates", "people",
+    "reptiles", "small_mammals", "trees", "vehicles_1", "vehicles_2",
+)  # fmt: skip
+# The five fine classes of each superclass, spelled as in the official meta's fine_label_names.
+CIFAR100_SUPERCLASS_MEMBERS = {
+    "aquatic_mammals": ("beaver", "dolphin", "otter", "seal", "whale"),
+    "fish": ("aquarium_fish", "flatfish", "ray", "shark", "trout"),
+    "flowers": ("orchid", "poppy", "rose", "sunflower", "tulip"),
+    "food_containers": ("bottle", "bowl", "can", "cup", "plate"),
+    "fruit_and_vegetables": ("apple", "mushroom", "orange", "pear", "sweet_pepper"),
+    "household_electrical_devices": ("clock", "keyboard", "lamp", "telephone", "television"),
+    "household_furniture": ("bed", "chair", "couch", "table", "wardrobe"),
+    "insects": ("bee", "beetle", "butterfly", "caterpillar", "cockroach"),
+    "large_carnivores": ("bear", "leopard", "lion", "tiger", "wolf"),
+    "large_man-made_outdoor_things": ("bridge", "castle", "house", "road", "skyscraper"),
+    "large_natural_outdoor_scenes": ("cloud", "forest", "mountain", "plain", "sea"),
+    "large_omnivores_and_herbivores": ("camel", "cattle", "chimpanzee", "elephant", "kangaroo"),
+    "medium_mammals": ("fox", "porcupine", "possum", "raccoon", "skunk"),
+    "non-insect_invertebrates": ("crab", "lobster", "snail", "spider", "worm"),
+    "people": ("baby", "boy", "girl", "man", "woman"),
+    "reptiles": ("crocodile", "dinosaur", "lizard", "snake", "turtle"),
+    "small_mammals": ("hamster", "mouse", "rabbit", "shrew", "squirrel"),
+    "trees": ("maple_tree", "oak_tree", "palm_tree", "pine_tree", "willow_tree"),
+    "vehicles_1": ("bicycle", "bus", "motorcycle", "pickup_truck", "train"),
+    "vehicles_2": ("lawn_mower", "rocket", "streetcar", "tank", "tractor"),
+}
+# The official fine label names are in alphabetical order.
+CIFAR100_FINE_CLASSES = tuple(sorted(n for ns in CIFAR100_SUPERCLASS_MEMBERS.values() for n in ns))
+# Fine class index -> superclass index, the same in every official file (checked on loading).
+CIFAR100_COARSE = tuple(
+    next(i for i, s in enumerate(CIFAR100_SUPERCLASSES) if n in CIFAR100_SUPERCLASS_MEMBERS[s])
+    for n in CIFAR100_FINE_CLASSES
+)
+# Man-made vs natural on superclasses, as the paper's ImageNet split. "people" is natural: living
+# beings, not artefacts; the ImageNet split likewise puts ballplayer, groom and scuba diver
+# (classes 981-983) in its natural half, and fruit and vegetables (936-957) there too.
+CIFAR100_MANMADE_SUPERCLASSES = (
+    "food_containers", "household_electrical_devices", "household_furniture",
+    "large_man-made_outdoor_things", "vehicles_1", "vehicles_2",
+)  # fmt: skip
+CIFAR100_NATURAL_SUPERCLASSES = tuple(
+    s for s in CIFAR100_SUPERCLASSES if s not in CIFAR100_MANMADE_SUPERCLASSES
+)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# Images from which decoding uses threads (1.6x faster on 2 cores for 500 x 375 JPEGs); below
+# it, a loader of a tiny folder stays single-threaded and simple to debug.
+THREADS_FROM = 2000
+
+
+# ---- restricted unpickling --------------------------------------------------------------------
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    # Python 3 pickles bytes at protocol 2 as _codecs.encode(text, "latin1"); no other codec.
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not allowed")
+    return text.encode("latin1")
+
+
+def _numpy_reconstruct() -> Callable:
+    try:  # numpy >= 2 moved the module; the old name still loads but warns
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+# The only globals a CIFAR pickle needs: those numpy uses to rebuild a plain ndarray.
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+    ("_codecs", "encode"): lambda: _latin1_encode,
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Refuses every global but numpy's array rebuilders: a shared folder may hold a planted file,
+    and a plain pickle.load runs whatever callable the file names."""
+
+    def __init__(self, file, path: Path):
+        super().__init__(file, encoding="bytes")  # Python 2 str -> bytes: the official files
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise DataError(
+                f"{self.path}: refused to unpickle global {module}.{name}; a CIFAR file holds only "
+                f"dicts, lists, strings, numbers and uint8 arrays, so this is not an official file"
+            )
+        return _ALLOWED_GLOBALS[module, name]()
+
+
+def read_cifar_pickle(path: Path) -> dict[str, object]:
+    """One CIFAR pickle as a dict with str keys, read without running code from the file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            obj = _CifarUnpickler(f, path).load()
+    except DataError:
+        raise
+    except Exception as e:  # a corrupt pickle fails in many ways (EOFError, ValueError, ...)
+        raise DataError(f"{path}: cannot read CIFAR pickle ({type(e).__name__}: {e})") from e
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a pickled dict, found {type(obj).__name__}")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+# ---- CIFAR ------------------------------------------------------------------------------------
+
+
+def _cifar_folder(spec: DataSpec, subdir: str, files: tuple[str, ...]) -> Path:
+    if spec.path is None:
+        raise DataError(
+            f"{spec.name}: set data.path (or --data DIR) to the unpacked python version from "
+            f"https://www.cs.toronto.edu/~kriz/cifar.html (the folder {subdir}/ or its parent)"
+        )
+    root = Path(spec.path).expanduser()
+    for folder in (root, root / subdir):
+        if all((folder / name).is_file() for name in files):
+            return folder
+    folder = root / subdir if (root / subdir).is_dir() else root
+    missing = [name for name in files if not (folder / name).is_file()]
+    raise DataError(f"{folder}: missing {', '.join(missing)} of {spec.name}'s python version")
+
+
+def _label_names(path: Path, key: str) -> tuple[str, ...]:
+    names = read_cifar_pickle(path).get(key)
+    if not isinstance(names, list) or not all(isinstance(n, (bytes, str)) for n in names):
+        raise DataError(f"{path}: no list of class names under {key!r}")
+    return tuple(n.decode("utf-8") if isinstance(n, bytes) else n for n in names)
+
+
+def _read_batch(path: Path, n_classes: dict[str, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Images [N, 3, 32, 32] and one label tensor per key of `n_classes` (key -> class count)."""
+    batch = read_cifar_pickle(path)
+    x = batch.get("data")
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8:
+        raise DataError(f"{path}: 'data' is not a uint8 array")
+    if x.ndim != 2 or x.shape[1] != np.prod(CIFAR_IMAGE):
+        raise DataError(f"{path}: 'data' has shape {x.shape}, expected N x 3072")
+    labels = []
+    for key, n in n_classes.items():
+        y = batch.get(key)
+        if isinstance(y, list) and all(type(v) is int for v in y):  # not bools, not floats
+            y = np.asarray(y, dtype=np.int64)
+        elif isinstance(y, np.ndarray) and y.dtype.kind in "iu":
+            y = y.astype(np.int64)
+        else:
+            raise DataError(f"{path}: no list of integer labels under {key!r}")
+        if y.shape != (len(x),):
+            raise DataError(f"{path}: {len(x)} images but {key!r} has shape {y.shape}")
+        if len(y) and not (0 <= y.min() and y.max() < n):
+            raise DataError(f"{path}: {key!r} has labels outside 0..{n - 1}")
+        labels.append(torch.from_numpy(y))
+    return torch.from_numpy(x.reshape(len(x), *CIFAR_IMAGE).copy()), labels
+
+
+def pixel_stats(x: torch.Tensor) -> tuple[float, float]:
+    """Mean and (unbiased) std of all values of a uint8 tensor, exact, in bounded memory.
+
+    A histogram of the 256 values instead of `x.double()`: CIFAR's training set as float64 is
+    1.2 GB.
+    """
+    counts = torch.zeros(256, dtype=torch.int64)
+    for chunk in x.reshape(len(x), -1).split(1024):  # 1024 images at a time
+        counts += torch.bincount(chunk.reshape(-1), minlength=256)
+    values, counts = torch.arange(256, dtype=torch.float64), counts.double()
+    n = counts.sum()
+    mean = (values * counts).sum() / n
+    var = (counts * (values - mean) ** 2).sum() / (n - 1)
+    return mean.item(), var.sqrt().item()
+
+
+def _dataset(classes, train_x, train_y, test_x, test_y, spec: DataSpec) -> Dataset:
+    train_idx, val_idx = hold_out(len(train_x), spec.n_val, spec.val_seed)
+    mean, std = pixel_stats(train_x[train_idx])
+    return Dataset(
+        classes=tuple(classes),
+        train_x=train_x[train_idx], train_y=train_y[train_idx],
+        val_x=train_x[val_idx], val_y=train_y[val_idx],
+        test_x=test_x, test_y=test_y,
+        pixel_mean=mean, pixel_std=std,
+    )  # fmt: skip
+
+
+def _warn_if_unofficial(path: Path, names: tuple[str, ...], official: tuple[str, ...]) -> None:
+    if names != official:
+        log.warning("%s: class names differ from the official ones; built-in splits by name "
+                    "may not apply", path)  # fmt: skip
+
+
+def load_cifar10(spec: DataSpec) -> Dataset:
+    train_files = tuple(f"data_batch_{i}" for i in range(1, 6))
+    files = (*train_files, "test_batch", "batches.meta")
+    folder = _cifar_folder(spec, "cifar-10-batches-py", files)
+    classes = _label_names(folder / "batches.meta", "label_names")
+    _warn_if_unofficial(folder / "batches.meta", classes, CIFAR10_CLASSES)
+    parts = [_read_batch(folder / name, {"labels": len(classes)}) for name in train_files]
+    train_x = torch.cat([x for x, _ in parts])
+    train_y = torch.cat([y for _, (y,) in parts])
+    test_x, (test_y,) = _read_batch(folder / "test_batch", {"labels": len(classes)})
+    log.info("CIFAR-10 from %s: %d training, %d test images", folder, len(train_x), len(test_x))
+    return _dataset(classes, train_x, train_y, test_x, test_y, spec)
+
+
+def _check_coarse(path: Path, fine: torch.Tensor, coarse: torch.Tensor, official: bool) -> None:
+    """Each fine class has one superclass, and with the official names the official one."""
+    pairs = torch.unique(torch.stack([fine, coarse], 1), dim=0).tolist()
+    seen: dict[int, int] = {}
+    for f, c in pairs:
+        if seen.setdefault(f, c) != c:
+            raise DataError(f"{path}: fine class {f} is filed under superclasses {seen[f]} and {c}")
+        if official and CIFAR100_COARSE[f] != c:
+            raise DataError(
+                f"{path}: fine class {CIFAR100_FINE_CLASSES[f]} is filed under superclass {c}, "
+                f"not {CIFAR100_COARSE[f]} ({CIFAR100_SUPERCLASSES[CIFAR100_COARSE[f]]}) "
+                f"as in the official files"
+            )
+
+
+def load_cifar100(spec: DataSpec) -> Dataset:
+    """CIFAR-100 with its 100 fine classes; the superclasses are checked against CIFAR100_COARSE."""
+    folder = _cifar_folder(spec, "cifar-100-python", ("train", "test", "meta"))
+    classes = _label_names(folder / "meta", "fine_label_names")
+    superclasses = _label_names(folder / "meta", "coarse_label_names")
+    official = classes == CIFAR100_FINE_CLASSES and superclasses == CIFAR100_SUPERCLASSES
+    _warn_if_unofficial(folder / "meta", classes + superclasses,
+                        CIFAR100_FINE_CLASSES + CIFAR100_SUPERCLASSES)  # fmt: skip
+    n_classes = {"fine_labels": len(classes), "coarse_labels": len(superclasses)}
+    train_x, (train_y, train_coarse) = _read_batch(folder / "train", n_classes)
+    test_x, (test_y, test_coarse) = _read_batch(folder / "test", n_classes)
+    _check_coarse(folder / "train", train_y, train_coarse, official)
+    _check_coarse(folder / "test", test_y, test_coarse, official)
+    log.info("CIFAR-100 from %s: %d training, %d test images", folder, len(train_x), len(test_x))
+    return _dataset(classes, train_x, train_y, test_x, test_y, spec)
+
+
+def cifar10_group_split_classes() -> tuple[list[str], list[str]]:
+    """CIFAR-10's man-made vs natural split: (A = vehicles, B = animals), as class names."""
+    return list(CIFAR10_MANMADE), [c for c in CIFAR10_CLASSES if c not in CIFAR10_MANMADE]
+
+
+def cifar100_group_split_classes() -> tuple[list[str], list[str]]:
+    """The split "man-made-vs-natural": (A = 30 man-made, B = 70 natural) fine class names."""
+
+    def members(superclasses: tuple[str, ...]) -> list[str]:
+        names = {n for s in superclasses for n in CIFAR100_SUPERCLASS_MEMBERS[s]}
+        return [n for n in CIFAR100_FINE_CLASSES if n in names]
+
+    return members(CIFAR100_MANMADE_SUPERCLASSES), members(CIFAR100_NATURAL_SUPERCLASSES)
+
+
+# ---- ImageNet class groups --------------------------------------------------------------------
+
+
+def _class_indices(name: str) -> list[int]:
+    text = (resources.files("featuretransfer") / "classgroups" / name).read_text()
+    return [int(line) for line in text.split()]
+
+
+def imagenet_group_split_classes() -> tuple[list[int], list[int]]:
+    """The paper's ILSVRC2012 split: (A = 551 man-made, B = 449 natural) class indices 0..999.
+
+    Indices are into the standard order (sorted wnids), which is what `load_image_folder` gives
+    for a folder with one subfolder per wnid.
+    """
+    return _class_indices("imagenet-manmade.txt"), _class_indices("imagenet-natural.txt")
+
+
+# ---- folders of images ------------------------------------------------------------------------
+
+
+def _class_files(split_dir: Path) -> dict[str, list[Path]]:
+    """Class name -> sorted image files, for the class folders in sorted order."""
+    folders = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(f"{split_dir}: no class folders")
+    files = {}
+    for folder in folders:
+        images = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not images:
+            raise DataError(f"{folder}: class folder without {'/'.join(IMAGE_SUFFIXES)} images")
+        files[folder.name] = images
+    return files
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    """One image as uint8 [3, size, size]: RGB, shorter side resized to `size`, centre-cropped."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            width, height = image.size
+            scale = size / min(width, height)
+            new = (max(size, round(width * scale)), max(size, round(height * scale)))
+            if new != image.size:
+                image = image.resize(new, Image.Resampling.BILINEAR)  # antialiased when shrinking
+            left, top = (new[0] - size) // 2, (new[1] - size) // 2
+            image = image.crop((left, top, left + size, top + size))
+            return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot read image ({e})") from e
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _read_images(files: list[Path], size: int, workers: int) -> torch.Tensor:
+    # Threads, not processes: Pillow releases the GIL while decoding and resizing, and map keeps
+    # the sorted file order, so the result does not depend on `workers`.
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            images = list(pool.map(read_image, files, [size] * len(files)))
+    else:
+        images = [read_image(path, size) for path in files]
+    return torch.from_numpy(np.stack(images)) if images else torch.empty(0, 3, size, size)
+
+
+def load_image_folder(spec: DataSpec, image_size: int = 32, workers: int | None = None) -> Dataset:
+    """ROOT/train/<class>/ and ROOT/test/<class>/ (else ROOT/val/<class>/) images in memory.
+
+    Classes are the sorted subfolder names of train; test (or val) must have the same ones. The
+    validation set is held out of train (`data.n_val`); test/val serves as the test set, as the
+    ILSVRC validation set did in the paper. `workers`: decoding threads, default one per core
+    (at most 8) from THREADS_FROM images on.
+    """
+    if spec.path is None:
+        raise DataError(f"{spec.name}: set data.path (or --data DIR) to a folder with train/")
+    root = Path(spec.path).expanduser()
+    train_dir = root / "train"
+    test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+    if not train_dir.is_dir():
+        raise DataError(f"{train_dir}: no such folder; expected ROOT/train/<class>/*.jpg")
+    if test_dir is None:
+        raise DataError(f"{root}: neither test/ nor val/ found; expected ROOT/test/<class>/*.jpg")
+    train_files, test_files = _class_files(train_dir), _class_files(test_dir)
+    classes = tuple(train_files)
+    for name in test_files:
+        if name not in train_files:
+            raise DataError(f"{test_dir / name}: class folder not in {train_dir}")
+    for name in classes:
+        if name not in test_files:
+            raise DataError(f"{test_dir / name}: missing; {test_dir} needs every class of train")
+
+    def read(files: dict[str, list[Path]]) -> tuple[torch.Tensor, torch.Tensor]:
+        paths = [p for name in classes for p in files[name]]
+        labels = [i for i, name in enumerate(classes) for _ in files[name]]
+        n_workers = workers or (min(8, _cores()) if len(paths) >= THREADS_FROM else 1)
+        return _read_images(paths, image_size, n_workers), torch.tensor(labels, dtype=torch.int64)
+
+    train_x, train_y = read(train_files)
+    test_x, test_y = read(test_files)
+    log.info("%s: %d classes, %d training and %d test images at %d px", root, len(classes),
+             len(train_x), len(test_x), image_size)  # fmt: skip
+    return _dataset(classes, train_x, train_y, test_x, test_y, spec)
+
+
+# ---- augmentation -----------------------------------------------------------------------------
+
+
+def augment(x: torch.Tensor, crop: int, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Random `crop` x `crop` windows and horizontal mirrors (p = 0.5) of a batch [N, C, H, W].
+
+    pad > 0 zero-pads first (CIFAR style: pad 4, crop 32); pad = 0 crops a larger image
+    (ImageNet style: 256 -> 227). Draws, in this order, N row offsets, N column offsets, N mirror
+    flips from `generator`, so the same generator state gives the same batch. Any dtype; the
+    batch stays on its device (draws are made on the generator's device, then moved).
+    """
+    if pad:
+        x = F.pad(x, (pad, pad, pad, pad))  # zeros: the CIFAR convention
+    n, c, h, w = x.shape
+    if not 0 < crop <= min(h, w):
+        raise ValueError(f"crop {crop} does not fit images of {h} x {w} (after padding by {pad})")
+
+    def draw(high: int) -> torch.Tensor:
+        drawn = torch.randint(high, (n,), generator=generator, device=generator.device)
+        return drawn.to(x.device)
+
+    top, left, mirror = draw(h - crop + 1), draw(w - crop + 1), draw(2).bool()
+    steps = torch.arange(crop, device=x.device)
+    rows = top[:, None] + steps  # [N, crop] source row of each output row
+    cols = left[:, None] + torch.where(mirror[:, None], crop - 1 - steps, steps)
+    x = x.gather(2, rows[:, None, :, None].expand(n, c, crop, w))
+    return x.gather(3, cols[:, None, None, :].expand(n, c, crop, crop))
+
+
+def center_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """The central `crop` x `crop` window of a batch [N, C, H, W], for evaluation."""
+    h, w = x.shape[-2:]
+    if not 0 < crop <= min(h, w):
+        raise ValueError(f"crop {crop} does not fit images of {h} x {w}")
+    top, left = (h - crop) // 2, (w - crop) // 2
+    return x[..., top : top + crop, left : left + crop]
