@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from featuretransfer.config import NetSpec
-from featuretransfer.models import ConvNet8, build_model
+from featuretransfer.models import ChannelLRN, ConvNet8, build_model
 
 NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
@@ -40,3 +40,11 @@ def test_init_is_seeded_and_reference_init_follows_caffe():
 def test_unknown_init_is_an_error():
     with pytest.raises(ValueError, match="model.init"):
         ConvNet8(5, init="xavier")
+
+
+@pytest.mark.parametrize("channels", [1, 6, 16])
+def test_channel_lrn_equals_torchs(channels):
+    x = torch.randn(4, channels, 9, 9) * 30
+    reference = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)(x)
+    assert torch.allclose(ChannelLRN(channels)(x), reference, rtol=1e-5, atol=1e-6)
+    assert list(ChannelLRN(channels).state_dict()) == []

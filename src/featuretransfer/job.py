@@ -28,7 +28,7 @@ from featuretransfer.config import JobSpec, seed_hash
 from featuretransfer.data import load_dataset
 from featuretransfer.models import LayeredNet, build_model
 from featuretransfer.splits import relabel
-from featuretransfer.train import Images, Progress, best_k_mean, evaluate, train
+from featuretransfer.train import Images, Progress, best_k_mean, evaluate, prefix_features, train
 from featuretransfer.treatments import TreatmentError, check_cut, copy_layers, freeze
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,24 @@ def load_checkpoint(folder: Path) -> dict | None:
         return None
 
 
-def run_job(spec: JobSpec, out: Path, progress: Progress | None = None,
-            device: str = "cpu") -> Path:  # fmt: skip
+def cache_cut(model: LayeredNet, spec: JobSpec) -> int:
+    """How many frozen layers to run once over the data instead of at every step (0: none).
+
+    Frozen layers whose training-mode output is deterministic give the same features every
+    epoch; the rest of a frozen prefix (fc6/fc7 with dropout) runs per step, without autograd.
+    """
+    if spec.fine_tune or spec.treatment == "base":
+        return 0
+    return min(spec.n_copied, model.n_deterministic)
+
+
+def run_job(spec: JobSpec, out: Path, progress: Progress | None = None, device: str = "cpu",
+            cache_prefix: bool = True) -> Path:  # fmt: skip
     """Train and record the net of `spec` under `out`; return its folder.
 
     An unfinished folder with a checkpoint resumes from it; without one it is cleared and the
-    job starts again. Either way the result is the one an uninterrupted run gives.
+    job starts again. Either way the result is the one an uninterrupted run gives. With
+    `cache_prefix`, frozen layers are computed once (`cache_cut`): the same result, faster.
     """
     out = Path(out)
     folder = store.job_dir(out, spec.id)
@@ -129,7 +141,12 @@ def run_job(spec: JobSpec, out: Path, progress: Progress | None = None,
 
     started = time.perf_counter() - (resume["seconds"] if resume else 0.0)
     train_data, val_data, test_data, classes = target_data(spec)
-    model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out).to(device)
+    model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
+    model = model.to(device, memory_format=model.memory_format)
+    cut = cache_cut(model, spec) if cache_prefix else 0
+    if cut:
+        train_data, val_data, test_data = (prefix_features(model, data, cut, device)
+                                           for data in (train_data, val_data, test_data))  # fmt: skip
     torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
     history = resume["history"] if resume else []
 
@@ -155,8 +172,8 @@ def run_job(spec: JobSpec, out: Path, progress: Progress | None = None,
                       f"{f' resumed after epoch {len(history)}' if resume else ''}\n")  # fmt: skip
         history, diverged = train(model, train_data, val_data, spec.train,
                                   seed_hash(spec.id, "order"), device, on_progress,
-                                  resume, save_state)  # fmt: skip
-        top1 = float("nan") if diverged else evaluate(model, test_data, device)
+                                  resume, save_state, start=cut)  # fmt: skip
+        top1 = float("nan") if diverged else evaluate(model, test_data, device, cut)
         logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
 
     torch.save(model.state_dict(), folder / "model.tmp")

@@ -9,6 +9,7 @@ output of a frozen prefix can be computed once and fed to the layers above.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from featuretransfer.config import NetSpec
@@ -26,6 +27,8 @@ class LayeredNet(nn.Module):
     A subclass defines `init_layer(name, generator)`, its own initialisation of one layer."""
 
     layer_names: tuple[str, ...] = ()
+    # Convolutions run faster in channels-last on CPU (1.25x for a ConvNet8 step, 2 threads).
+    memory_format = torch.contiguous_format
 
     def __init__(self):
         super().__init__()
@@ -45,6 +48,16 @@ class LayeredNet(nn.Module):
             x = self.after[name](getattr(self, name)(x))
         return x
 
+    @property
+    def n_deterministic(self) -> int:
+        """How many leading layers compute the same output in training and eval mode (no
+        dropout in them or in the ops after them): their output can be cached when frozen."""
+        for i, name in enumerate(self.layer_names):
+            modules = [*getattr(self, name).modules(), *self.after[name].modules()]
+            if any(isinstance(m, nn.Dropout) and m.p > 0 for m in modules):
+                return i
+        return self.n_layers
+
     def train(self, mode: bool = True):
         # Frozen layers keep any normalisation statistics: they never enter training mode.
         super().train(mode)
@@ -53,12 +66,38 @@ class LayeredNet(nn.Module):
         return self
 
 
+class ChannelLRN(nn.Module):
+    """Local response normalisation across channels, as Caffe's and nn.LocalResponseNorm:
+    x / (k + alpha / size * sum of x^2 over `size` neighbouring channels) ^ beta.
+
+    The channel-window sum is one 1x1 convolution with a fixed band matrix: about twice as fast
+    on CPU, forward and backward, as nn.LocalResponseNorm's avg_pool3d (measured, 2-core x86).
+    """
+
+    def __init__(self, channels: int, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
+                 k: float = 1.0):  # fmt: skip
+        super().__init__()
+        self.beta, self.k = beta, k
+        offset = torch.arange(channels)[None, :] - torch.arange(channels)[:, None]
+        band = (offset >= -(size // 2)) & (offset <= (size - 1) // 2)
+        # not persistent: a constant of the architecture, kept out of the state_dict
+        self.register_buffer("band", (band.float() * alpha / size)[:, :, None, None], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        denominator = self.k + F.conv2d(x * x, self.band)
+        if self.beta == 0.75:  # Caffe's value: d^-3/4 = r * sqrt(r), r = rsqrt(d); pow is slower
+            r = denominator.rsqrt()
+            return x * r * r.sqrt()
+        return x * denominator.pow(-self.beta)
+
+
 class ConvNet8(LayeredNet):
     """conv1..conv5 (ReLU; max-pool after 1, 2, 5; LRN after the first two pools), fc6, fc7 (ReLU,
     dropout), fc8. Pooling rounds up as Caffe's does (3x3, stride 2). Width 1.0 gives conv
     24-64-96-96-64 and fc 512: the original 96-256-384-384-256 / 4096 divided by 4 and 8."""
 
     layer_names = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+    memory_format = torch.channels_last
     FULL_WIDTH = (24, 64, 96, 96, 64, 512)
 
     def __init__(self, n_classes: int, width: float = 0.5, dropout: float = 0.5,
@@ -74,13 +113,14 @@ class ConvNet8(LayeredNet):
         self.conv4 = nn.Conv2d(c3, c4, 3, padding=1)
         self.conv5 = nn.Conv2d(c4, c5, 3, padding=1)
         relu, pool = nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)
-        lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)  # Caffe's settings
+        # Pooling before ReLU gives the same numbers as Caffe's ReLU-then-pool (max commutes
+        # with a monotone function) with the ReLU on a 4x smaller tensor.
         self.after = nn.ModuleDict({
-            "conv1": nn.Sequential(relu, pool, lrn),
-            "conv2": nn.Sequential(relu, pool, lrn),
+            "conv1": nn.Sequential(pool, relu, ChannelLRN(c1)),  # LRN: Caffe's 5, 1e-4, 0.75
+            "conv2": nn.Sequential(pool, relu, ChannelLRN(c2)),
             "conv3": relu,
             "conv4": relu,
-            "conv5": nn.Sequential(relu, pool, nn.Flatten()),
+            "conv5": nn.Sequential(pool, relu, nn.Flatten()),
             "fc6": nn.Sequential(relu, nn.Dropout(dropout)),
             "fc7": nn.Sequential(relu, nn.Dropout(dropout)),
             "fc8": nn.Identity(),

@@ -24,29 +24,51 @@ Progress = Callable[[int, int, dict], None]  # (steps done, steps in all, latest
 
 @dataclass(frozen=True)
 class Images:
-    """uint8 images [N, C, H, W], int64 labels, and the per-channel scaling to apply per batch."""
+    """Inputs of a net and int64 labels: uint8 images [N, C, H, W], scaled per batch by mean and
+    std (uint8 units), or float features of a frozen prefix, used as they are."""
 
     x: torch.Tensor
     y: torch.Tensor
-    mean: float
-    std: float
+    mean: float = 0.0
+    std: float = 1.0
 
     def batch(self, idx: torch.Tensor, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.x[idx].to(device, non_blocking=True).float()
-        return (x - self.mean) / self.std, self.y[idx].to(device, non_blocking=True)
+        x = self.x[idx].to(device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            x = (x.float() - self.mean) / self.std
+        return x, self.y[idx].to(device, non_blocking=True)
 
 
-def evaluate(model: LayeredNet, data: Images, device: str) -> float:
-    """Top-1 accuracy on `data`, in eval mode (no dropout), in large batches."""
+def batches(n: int, size: int = EVAL_BATCH):
+    for start in range(0, n, size):
+        yield torch.arange(start, min(start + size, n))
+
+
+def evaluate(model: LayeredNet, data: Images, device: str, start: int = 0) -> float:
+    """Top-1 accuracy on `data` (the output of layer `start`), in eval mode, in large batches."""
     was_training = model.training
     model.eval()
     correct = 0
     with torch.inference_mode():
-        for start in range(0, len(data.y), EVAL_BATCH):
-            x, y = data.batch(torch.arange(start, min(start + EVAL_BATCH, len(data.y))), device)
-            correct += (model(x).argmax(1) == y).sum().item()
+        for idx in batches(len(data.y)):
+            x, y = data.batch(idx, device)
+            correct += (model(x, start=start).argmax(1) == y).sum().item()
     model.train(was_training)
     return correct / len(data.y)
+
+
+def prefix_features(model: LayeredNet, data: Images, cut: int, device: str) -> Images:
+    """The output of layers 1..cut for every image, computed once (eval mode, no autograd).
+
+    Only valid where those layers are frozen and deterministic in training mode (no dropout):
+    then training on these features gives the same net as training on the images.
+    """
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():  # not inference_mode: training reads these tensors under autograd
+        parts = [model(data.batch(idx, device)[0], stop=cut) for idx in batches(len(data.y))]
+    model.train(was_training)
+    return Images(torch.cat(parts).contiguous(), data.y)
 
 
 def lr_at(epoch: int, spec: TrainSpec) -> float:
@@ -56,12 +78,14 @@ def lr_at(epoch: int, spec: TrainSpec) -> float:
 
 def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSpec, seed: int,
           device: str = "cpu", progress: Progress | None = None, resume: dict | None = None,
-          save_state: Callable[[dict], None] | None = None) -> tuple[list[dict], bool]:  # fmt: skip
+          save_state: Callable[[dict], None] | None = None,
+          start: int = 0) -> tuple[list[dict], bool]:  # fmt: skip
     """Train in place; return (one record per epoch, diverged).
 
     `save_state` gets, after every epoch, everything needed to go on exactly where training
     stopped (weights, momentum, both random streams, history); `resume` is such a state. A
     non-finite loss stops training at once (diverged = True); the records so far are kept.
+    With `start` > 0 the data are the cached output of frozen layers 1..start.
     """
     params = trainable_parameters(model)
     optimizer = torch.optim.SGD(params.values(), lr=spec.lr, momentum=spec.momentum,
@@ -84,7 +108,7 @@ def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSp
         loss_sum = torch.zeros(())  # summed on-device; one sync per epoch, not per step
         for step in range(steps_per_epoch):
             x, y = train_data.batch(perm[step * spec.batch_size : (step + 1) * spec.batch_size], device)
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x, start=start), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -94,7 +118,7 @@ def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSp
         train_loss = loss_sum.item() / n
         if not math.isfinite(train_loss):
             return history, True
-        val_acc = evaluate(model, val_data, device)
+        val_acc = evaluate(model, val_data, device, start)
         history.append({"epoch": epoch + 1, "lr": lr_at(epoch, spec), "train_loss": train_loss,
                         "val_acc": val_acc})  # fmt: skip
         if save_state and epoch + 1 < spec.epochs:

@@ -1,0 +1,141 @@
+"""How fast featuretransfer runs a study, against the plain PyTorch loop on the same jobs.
+
+    python benchmarks/study_speed.py [--preset fashion-mnist] [--quick] [--workers N]
+
+Runs the study's jobs with the tool (into a temporary folder) and with the plain reference
+(benchmarks/plain_reference.py), in one run on this machine, and prints: the wall time of each and
+the ratio; the mean top-1 of each and the difference; the study's FLOP count, the machine's
+measured fp32 matmul rate and so the floor and the tool's distance from it; full-network training
+as a fraction of the matmul rate; frozen jobs at n >= 5 against the plain loop. `--quick` takes the
+base nets and the cuts n = 1 and 5 for one epoch. The last line reads
+`speedup X.XXx, top1 diff Y.YY pts`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from plain_reference import train_plain  # noqa: E402
+
+from featuretransfer import store  # noqa: E402
+from featuretransfer.executors import InlineExecutor, ProcessExecutor, cpu_count  # noqa: E402
+from featuretransfer.job import cache_cut, target_data  # noqa: E402
+from featuretransfer.models import build_model  # noqa: E402
+from featuretransfer.plan import plan_study  # noqa: E402
+from featuretransfer.runner import run_jobs  # noqa: E402
+from featuretransfer.study import load_study, preset_path  # noqa: E402
+from featuretransfer.treatments import freeze  # noqa: E402
+
+
+def matmul_rate(threads: int, size: int = 1024, repeats: int = 20) -> float:
+    """Best fp32 matmul rate of this machine at `threads` threads, in FLOP/s."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
+
+
+def flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def job_flops(job) -> tuple[float, float]:
+    """(FLOPs of the tool's work for this job, of which full-network training steps)."""
+    train_data, val_data, test_data, classes = target_data(job)
+    model = build_model(job.net, len(classes), 0, train_data.x.shape[1], train_data.x.shape[2])
+    cut = cache_cut(model, job)
+    if job.n_copied and not job.fine_tune:
+        freeze(model, job.n_copied)
+    x = torch.randn(1, *train_data.x.shape[1:])
+    prefix = flops(lambda: model(x, stop=cut)) if cut else 0
+    with torch.no_grad():
+        features = model(x, stop=cut)
+    forward = flops(lambda: model(features, start=cut))
+    step = flops(lambda: model(features, start=cut).sum().backward())
+    epochs = job.train.epochs
+    n_train, n_eval = len(train_data.y), len(val_data.y) * epochs + len(test_data.y)
+    total = prefix * (n_train + len(val_data.y) + len(test_data.y)) + step * n_train * epochs
+    total += forward * n_eval
+    return total, (step * n_train * epochs if job.treatment == "base" or job.fine_tune else 0.0)
+
+
+def select(jobs, quick: bool):
+    if not quick:
+        return jobs
+    keep = [j for j in jobs if j.treatment == "base" or j.n_copied in (1, 5)]
+    return [dataclasses.replace(j, train=dataclasses.replace(j.train, epochs=1, lr_milestones=()))
+            for j in keep]  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="fashion-mnist")
+    parser.add_argument("--quick", action="store_true", help="bases and n = 1, 5; one epoch")
+    parser.add_argument("--workers", type=int, default=2, help="the tool's worker processes")
+    args = parser.parse_args()
+    cores = cpu_count()
+    jobs = select(plan_study(load_study(preset_path(args.preset))), args.quick)
+    print(f"{len(jobs)} jobs of {args.preset}{' (quick)' if args.quick else ''}, {cores} cores")
+
+    with tempfile.TemporaryDirectory() as out:
+        executor = InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
+        started = time.perf_counter()
+        try:
+            run_jobs(jobs, Path(out), executor, show_progress=False)
+        finally:
+            executor.shutdown()
+        tool_seconds = time.perf_counter() - started
+        tool = {r["job_id"]: r for r in store.load_records(Path(out))}
+    print(f"tool : {tool_seconds:8.1f} s  ({args.workers} workers)", flush=True)
+
+    torch.set_num_threads(cores)
+    plain, parents = {}, {}
+    started = time.perf_counter()
+    for job in jobs:  # plan order: base nets first
+        result = train_plain(job, parents)
+        parents[job.id] = result.pop("state")
+        plain[job.id] = result
+    plain_seconds = time.perf_counter() - started
+    print(f"plain: {plain_seconds:8.1f} s  (1 process, {cores} threads)")
+
+    tool_top1 = statistics.mean(tool[j.id]["top1"] for j in jobs)
+    plain_top1 = statistics.mean(plain[j.id]["top1"] for j in jobs)
+    print(f"mean top-1: tool {tool_top1:.4f}, plain {plain_top1:.4f}")
+
+    work = [job_flops(j) for j in jobs]
+    total, full = sum(w[0] for w in work), sum(w[1] for w in work)
+    rate = matmul_rate(cores)
+    print(f"study: {total / 1e12:.2f} TFLOP; fp32 matmul rate {rate / 1e9:.0f} GFLOP/s "
+          f"({cores} threads); floor {total / rate:.1f} s; tool at {total / tool_seconds / rate:.0%} "
+          f"of the rate ({tool_seconds / (total / rate):.1f}x the floor)")  # fmt: skip
+    full_jobs = [j for j in jobs if j.treatment == "base" or j.fine_tune]
+    full_seconds = sum(tool[j.id]["seconds"] for j in full_jobs) / args.workers
+    print(f"full-network jobs: {full / full_seconds / 1e9:.1f} GFLOP/s of training steps = "
+          f"{full / full_seconds / rate:.0%} of the matmul rate")  # fmt: skip
+    frozen = [j for j in jobs if j.n_copied >= 5 and not j.fine_tune]
+    if frozen:
+        ratio = statistics.mean(plain[j.id]["seconds"] / tool[j.id]["seconds"] for j in frozen)
+        print(f"frozen jobs at n >= 5: {ratio:.2f}x faster than plain, per job")
+    print(f"speedup {plain_seconds / tool_seconds:.2f}x, "
+          f"top1 diff {100 * (tool_top1 - plain_top1):.2f} pts")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
