@@ -45,6 +45,7 @@ def study_file(tmp_path, extra: str = "") -> str:
     (["status", "/no/such/dir"], "holds no study"),
     (["frobnicate"], "invalid choice"),
     (["report"], "give a study's output folder"),
+    (["run", "--preset", "fashion-mnist-smoke", "--address", "h:1"], "--address needs --executor ray"),
     (["report", "/no/such/dir"], "has no results.csv"),
     (["run", "--workers", "two"], "invalid int value"),
 ])  # fmt: skip
@@ -116,3 +117,11 @@ def test_unwritable_output_and_another_study(tmp_path, fake_data, capsys):
                  "--out", str(other)]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "holds another study ('someone-else'" in err and "give another --out" in err
+
+
+def test_ray_address_that_does_not_answer(capsys):
+    pytest.importorskip("ray")
+    args = ["run", "--preset", "fashion-mnist-smoke", "--executor", "ray", "--address", "127.0.0.1:1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "127.0.0.1:1" in err and "ray start --head" in err and err.count("\n") == 1

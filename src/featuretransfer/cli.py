@@ -80,6 +80,22 @@ def check_same_study(out: Path, study: StudySpec) -> None:
         )
 
 
+def make_executor(args, study: StudySpec):
+    if args.executor == "local":
+        if args.address:
+            raise UsageError("--address needs --executor ray")
+        return InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
+    try:  # Ray is an optional extra: imported only when asked for
+        from featuretransfer.ray_executor import ClusterError, RayExecutor
+    except ImportError:
+        raise UsageError("--executor ray needs Ray: pip install 'featuretransfer[ray]'") from None
+    try:
+        return RayExecutor(args.address, num_cpus=study.resources.cpus,
+                           num_gpus=study.resources.gpus)  # fmt: skip
+    except ClusterError as e:
+        raise UsageError(str(e)) from None
+
+
 def cmd_run(args) -> int:
     study, path = study_from_args(args)
     out = output_dir(args, study)
@@ -88,16 +104,17 @@ def cmd_run(args) -> int:
     jobs = plan_study(study)
     load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
     check_same_study(out, study)
+    executor = make_executor(args, study)  # last check: a cluster that does not answer
+    device = "cuda" if args.executor == "ray" and study.resources.gpus > 0 else "cpu"
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "study.toml").write_text(path.read_text())
-        store.write_json(out / "study.json", study_record(study))
-    except OSError as e:
-        raise UsageError(f"cannot write to --out {out}: {e.strerror}; choose a writable folder")
-    executor = InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
-    print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
-    try:
-        summary = run_jobs(jobs, out, executor, show_progress=not args.quiet)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "study.toml").write_text(path.read_text())
+            store.write_json(out / "study.json", study_record(study))
+        except OSError as e:
+            raise UsageError(f"cannot write to --out {out}: {e.strerror}; choose a writable folder")
+        print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
+        summary = run_jobs(jobs, out, executor, device=device, show_progress=not args.quiet)
     finally:
         executor.shutdown()
     print(f"trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
@@ -183,7 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", help="output folder (default runs/<study name>)")
         sub.add_argument("--data", help="folder with the data set's files")
         if name == "run":
-            sub.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+            sub.add_argument("--workers", type=int, default=1,
+                             help="local worker processes (default 1: one process, all cores)")
+            sub.add_argument("--executor", choices=("local", "ray"), default="local")
+            sub.add_argument("--address", help="with --executor ray: the cluster's HOST:PORT")
             sub.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = commands.add_parser("status", help="done / unfinished / pending jobs of an output folder")
     sub.add_argument("dir")

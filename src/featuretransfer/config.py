@@ -45,6 +45,14 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class ResourceSpec:
+    """What one job asks of a cluster node (Ray executor); not scientific, not in the job id."""
+
+    cpus: float = 1.0  # also the job's torch threads
+    gpus: float = 0.0  # > 0: the job trains on "cuda"; fractions share a GPU between jobs
+
+
+@dataclass(frozen=True)
 class SplitSpec:
     """Two disjoint class sets A and B, as indices of the data set's classes."""
 

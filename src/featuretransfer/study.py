@@ -8,6 +8,7 @@
     [[splits]] seed = 0                             (random halves)
     [[splits]] groups = "apparel-vs-footwear"       (a built-in semantic split)
     [[splits]] name = "mine", A = [...], B = [...]  (classes by name or index)
+    [resources] cpus, gpus                          -> ResourceSpec (per job, on a cluster)
 
 Every error names the key and says what is allowed. Presets live in `featuretransfer/presets/`.
 """
@@ -20,7 +21,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from featuretransfer.config import HALVES, TREATMENTS, DataSpec, NetSpec, SplitSpec, TrainSpec
+from featuretransfer.config import (
+    HALVES,
+    TREATMENTS,
+    DataSpec,
+    NetSpec,
+    ResourceSpec,
+    SplitSpec,
+    TrainSpec,
+)
 from featuretransfer.data import CLASS_NAMES, LOADERS
 from featuretransfer.models import MODELS
 from featuretransfer.splits import SplitError, builtin_group_split, group_split, random_split
@@ -42,6 +51,7 @@ class StudySpec:
     cuts: tuple[int, ...] = ()  # empty: every cut 1..L-1
     targets: tuple[str, ...] = ("B",)  # "A", "B": which half the treatments train on
     seeds: tuple[int, ...] = (0,)  # replicate seeds: each has its own base nets
+    resources: ResourceSpec = ResourceSpec()  # per job, on a cluster
 
 
 def preset_names() -> list[str]:
@@ -139,7 +149,7 @@ def _split(entry, i: int, data_name: str) -> SplitSpec:
 
 
 def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
-    allowed = {"name", "description", "data", "model", "train", "study", "splits"}
+    allowed = {"name", "description", "data", "model", "train", "study", "splits", "resources"}
     for key in raw:
         if key not in allowed:
             raise StudyError(f"unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
@@ -184,4 +194,5 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         cuts=cuts,
         targets=_list(study, "targets", ("B",), allowed=HALVES) or ("B",),
         seeds=_list(study, "seeds", (0,), kind=int) or (0,),
+        resources=_section(raw, "resources", ResourceSpec),
     )  # fmt: skip
