@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import resource
 import statistics
 import sys
 import tempfile
@@ -87,7 +88,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="fashion-mnist")
     parser.add_argument("--quick", action="store_true", help="bases and n = 1, 5; one epoch")
-    parser.add_argument("--workers", type=int, default=2, help="the tool's worker processes")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="the tool's worker processes (default 1, as `run`)")
     args = parser.parse_args()
     cores = cpu_count()
     jobs = select(plan_study(load_study(preset_path(args.preset))), args.quick)
@@ -102,7 +104,11 @@ def main() -> int:
             executor.shutdown()
         tool_seconds = time.perf_counter() - started
         tool = {r["job_id"]: r for r in store.load_records(Path(out))}
-    print(f"tool : {tool_seconds:8.1f} s  ({args.workers} workers)", flush=True)
+    # peak resident memory of this process (the inline executor) or of the largest worker
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20  # KiB -> GiB
+    print(f"tool : {tool_seconds:8.1f} s  ({args.workers} workers), peak memory {peak:.2f} GiB "
+          f"per process", flush=True)  # fmt: skip
 
     torch.set_num_threads(cores)
     plain, parents = {}, {}

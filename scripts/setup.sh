@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up featuretransfer on a fresh Debian machine: Fashion-MNIST from Debian's package, and a
-# virtual environment .venv with the package (editable) and its test tools. Safe to run again.
+# virtual environment .venv with the package (editable); `--test` adds the test tools (pytest,
+# Pillow, Ray for the cluster tests). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +19,5 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # torch first, pinned: a bare range would let pip pick a multi-GB CUDA build.
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -e ".[test]"
+extras=""; [ "${1:-}" = "--test" ] && extras="[test]"
+.venv/bin/pip install -q -e ".$extras"

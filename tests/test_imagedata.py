@@ -14,14 +14,13 @@ import torch
 
 from featuretransfer.config import DataSpec
 from featuretransfer.data import DataError, hold_out
+from featuretransfer.augment import augment, center_crop
 from featuretransfer.imagedata import (
     CIFAR10_CLASSES,
     CIFAR100_COARSE,
     CIFAR100_FINE_CLASSES,
     CIFAR100_SUPERCLASS_MEMBERS,
     CIFAR100_SUPERCLASSES,
-    augment,
-    center_crop,
     cifar10_group_split_classes,
     cifar100_group_split_classes,
     imagenet_group_split_classes,

@@ -337,3 +337,23 @@ def test_first_layer_is_the_first_4d_weight(tmp_path):
     assert first.shape == (2, 1, 3, 3) and first.min() == 1.0
     mosaic = figures.filter_mosaic(first)
     assert mosaic.shape == (1 + 1 * 4, 1 + 2 * 4, 3)  # one row of two 3x3 tiles, 1-pixel gaps
+
+
+def test_figure2_shows_only_the_bases_of_targeted_halves(tmp_path):
+    rows = [make_record(target="A", top1=0.97), make_record(target="B", top1=0.90),
+            make_record("transfer", 3, top1=0.85)]  # fmt: skip
+    base = figures.figure2_series(records_of(tmp_path, rows))[0]
+    assert base["points"] == [(0, 0.90)]  # baseA trains no A-targeted net: not shown as baseB
+    both = rows + [make_record("transfer", 3, target="A", top1=0.95)]
+    base = figures.figure2_series(records_of(tmp_path, both))[0]
+    assert sorted(y for _, y in base["points"]) == [0.90, 0.97]
+
+
+def test_a_lone_network_needs_more_than_the_noise_floor(tmp_path):
+    rows = [make_record(top1=0.90), make_record("selffer", 1, top1=0.90),
+            make_record("transfer", 1, top1=0.895), make_record("selffer", 2, top1=0.90),
+            make_record("transfer", 2, top1=0.885)]  # fmt: skip
+    decomposed = decomposition(records_of(tmp_path, rows))
+    assert [r["dominant"] for r in decomposed] == ["neither", "specificity"]
+    text = report.transition_text(decomposed)
+    assert "no CI" in text and "between layers 1 and 2" in text

@@ -96,9 +96,9 @@ def plot_figure3(
     ax_random = fig.add_subplot(grid[0, 1])
     ax_normalised = fig.add_subplot(grid[1, :])
 
-    ax_dissimilar.set_title("Dissimilar split: base and frozen transfer, by target")
+    ax_dissimilar.set_title("Dissimilar split: base and frozen AnB")
     _panel_with_bases(ax_dissimilar, dissimilar, n_layers, "No semantic (dissimilar) split here")
-    ax_random.set_title("Random weights: first n layers random and frozen")
+    ax_random.set_title("Random weights: layers 1..n frozen")
     _panel_with_bases(ax_random, random_weights, n_layers, "No random-weights control here")
 
     ax_normalised.set_title("Normalised: each treatment minus its own base")
@@ -211,6 +211,11 @@ def _series(label: str, style: str, points: list, start: tuple | None = None, **
 
 def figure2_series(records: list[dict]) -> list[dict]:
     done = [r for r in records if r["status"] == "done" and r["split_kind"] == "random"]
+    # n = 0 shows the base nets of the targets the treatments train on (both halves when a study
+    # runs both directions, as the paper's did); a baseA with no A-targeted net is not a baseB.
+    targets = {(r["split"], r["target"]) for r in done if r["label"] != "baseB"}
+    done = [r for r in done
+            if r["label"] != "baseB" or not targets or (r["split"], r["target"]) in targets]  # fmt: skip
     points = {k: [(r["n"], r["top1"]) for r in done if r["label"] == k] for k in FIGURE2_LABELS}
     base_mean, base_ci = mean_ci([y for _, y in points["baseB"]])
     has_base = bool(points["baseB"])
