@@ -7,7 +7,8 @@ from conftest import write_idx
 
 from featuretransfer import data
 from featuretransfer.config import DataSpec
-from featuretransfer.data import DataError, hold_out, load_dataset, read_idx
+from featuretransfer.data import DataError, hold_out, read_idx
+from featuretransfer.datasets import load_dataset
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])

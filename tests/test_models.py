@@ -48,3 +48,27 @@ def test_channel_lrn_equals_torchs(channels):
     reference = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)(x)
     assert torch.allclose(ChannelLRN(channels)(x), reference, rtol=1e-5, atol=1e-6)
     assert list(ChannelLRN(channels).state_dict()) == []
+
+
+def test_caffenet_is_the_original_shape_and_size():
+    model = build_model(NetSpec(name="caffenet", width=1.0, init="reference"), 1000, seed=0,
+                        in_channels=3, image_size=227)  # fmt: skip
+    assert model.layer_names == NAMES
+    assert sum(p.numel() for p in model.parameters()) == 60_965_224  # the 61M of the original
+    assert [model.layer(i).weight.shape[0] for i in range(1, 9)] == [96, 256, 384, 384, 256,
+                                                                     4096, 4096, 1000]  # fmt: skip
+    assert (model.conv1.kernel_size, model.conv1.stride) == ((11, 11), (4, 4))
+    assert [model.layer(i).groups for i in range(1, 6)] == [1, 2, 1, 2, 2]
+    assert model.fc6.in_features == 256 * 6 * 6
+    assert model(torch.zeros(2, 3, 227, 227)).shape == (2, 1000)
+
+
+def test_resnet18_units_and_pieces():
+    model = build_model(NetSpec(name="resnet18", width=0.25, dropout=0.0), 10, seed=0,
+                        in_channels=3, image_size=32).eval()  # fmt: skip
+    assert model.layer_names == ("stem", "layer1", "layer2", "layer3", "layer4", "fc")
+    assert model.n_deterministic == 6
+    x = torch.randn(2, 3, 32, 32)
+    assert model(x).shape == (2, 10)
+    for n in range(1, 6):
+        assert torch.allclose(model(model(x, stop=n), start=n), model(x), atol=1e-5)

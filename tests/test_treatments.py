@@ -87,3 +87,20 @@ def test_parent_of_another_architecture():
         copy_layers(wide.state_dict(), narrow, 2)
     with pytest.raises(TreatmentError, match="parent has no conv1.weight"):
         copy_layers(NormNet().state_dict(), narrow, 2)
+
+
+def test_resnet18_frozen_units_keep_weights_and_batch_norm_statistics():
+    spec = NetSpec(name="resnet18", width=0.125, dropout=0.0)
+    parent = build_model(spec, 3, seed=1, in_channels=1, image_size=28)
+    model = build_model(spec, 3, seed=2, in_channels=1, image_size=28)
+    copy_layers(parent.state_dict(), model, 3)
+    freeze(model, 3)
+    before = snapshot(model)
+    assert all(torch.equal(before[k], parent.state_dict()[k])
+               for k in before if k.startswith(("stem.", "layer1.", "layer2.")))  # fmt: skip
+    train(model, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=0)
+    after = model.state_dict()
+    for key in before:
+        frozen = key.startswith(("stem.", "layer1.", "layer2."))
+        if frozen or "running" in key or key.endswith(("weight", "bias")):
+            assert torch.equal(after[key], before[key]) == frozen, key

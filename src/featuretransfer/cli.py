@@ -20,7 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from featuretransfer import store
-from featuretransfer.data import CLASS_NAMES, DataError, load_dataset
+from featuretransfer.data import DataError
+from featuretransfer.datasets import CLASS_NAMES, load_dataset
 from featuretransfer.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.plan import PlanError, needs, plan_study
 from featuretransfer.report import ReportError, write_report, write_report_from_csv

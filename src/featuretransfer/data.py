@@ -175,19 +175,3 @@ def load_fashion_mnist(spec: DataSpec) -> Dataset:
         test_x=test_x.unsqueeze(1), test_y=test_y.long(),
         pixel_mean=pixels.mean().item(), pixel_std=pixels.std().item(),
     )  # fmt: skip
-
-
-LOADERS = {"fashion-mnist": load_fashion_mnist}
-CLASS_NAMES = {"fashion-mnist": FASHION_MNIST_CLASSES}
-
-_CACHE: dict[tuple, Dataset] = {}
-
-
-def load_dataset(spec: DataSpec) -> Dataset:
-    """The data set of `spec`, read once per process (a worker runs many jobs on it)."""
-    if spec.name not in LOADERS:
-        raise DataError(f"unknown data set {spec.name!r}; known: {', '.join(LOADERS)}")
-    key = (spec.name, spec.n_val, spec.val_seed, spec.path)
-    if key not in _CACHE:
-        _CACHE[key] = LOADERS[spec.name](spec)
-    return _CACHE[key]

@@ -25,7 +25,7 @@ import torch
 
 from featuretransfer import store
 from featuretransfer.config import JobSpec, seed_hash
-from featuretransfer.data import load_dataset
+from featuretransfer.datasets import load_dataset
 from featuretransfer.models import LayeredNet, build_model
 from featuretransfer.splits import relabel
 from featuretransfer.train import Images, Progress, best_k_mean, evaluate, prefix_features, train

@@ -147,7 +147,104 @@ class ConvNet8(LayeredNet):
                 nn.init.zeros_(layer.bias)
 
 
-MODELS = {"convnet8": ConvNet8}
+class CaffeNet(ConvNet8):
+    """The exact Caffe reference net (bvlc_reference_caffenet) of the original study, for 227x227
+    crops: conv1 96 11x11 stride 4, pool, LRN; conv2 256 5x5 in 2 groups, pool, LRN; conv3 384;
+    conv4 384 and conv5 256 in 2 groups, pool; fc6, fc7 4096 with dropout; fc8. 61.0M parameters
+    with 1000 classes. Width scales every layer (kept even, for the 2 groups)."""
+
+    FULL_WIDTH = (96, 256, 384, 384, 256, 4096)
+
+    def __init__(self, n_classes: int, width: float = 1.0, dropout: float = 0.5,
+                 init: str = "reference", in_channels: int = 3, image_size: int = 227):  # fmt: skip
+        LayeredNet.__init__(self)
+        if init not in ("kaiming", "reference"):
+            raise ValueError(f"model.init = {init!r}; use 'kaiming' or 'reference'")
+        self.init = init
+        c1, c2, c3, c4, c5, f = (max(2, 2 * round(w * width / 2)) for w in self.FULL_WIDTH)
+        self.conv1 = nn.Conv2d(in_channels, c1, 11, stride=4)
+        self.conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=2)
+        self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
+        self.conv4 = nn.Conv2d(c3, c4, 3, padding=1, groups=2)
+        self.conv5 = nn.Conv2d(c4, c5, 3, padding=1, groups=2)
+        relu, pool = nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.after = nn.ModuleDict({
+            "conv1": nn.Sequential(pool, relu, ChannelLRN(c1)),  # Caffe: relu, pool, norm
+            "conv2": nn.Sequential(pool, relu, ChannelLRN(c2)),
+            "conv3": relu,
+            "conv4": relu,
+            "conv5": nn.Sequential(pool, relu, nn.Flatten()),
+            "fc6": nn.Sequential(relu, nn.Dropout(dropout)),
+            "fc7": nn.Sequential(relu, nn.Dropout(dropout)),
+            "fc8": nn.Identity(),
+        })  # fmt: skip
+        n_flat = c5 * 6 * 6 if image_size == 227 else self._flat_size(in_channels, image_size)
+        self.fc6 = nn.Linear(n_flat, f)
+        self.fc7 = nn.Linear(f, f)
+        self.fc8 = nn.Linear(f, n_classes)
+
+    def _flat_size(self, in_channels: int, image_size: int) -> int:
+        with torch.no_grad():
+            return self.forward(torch.zeros(1, in_channels, image_size, image_size), stop=5).shape[1]
+
+
+class BasicBlock(nn.Module):
+    """ResNet's two 3x3 convolutions with batch norm and an identity (or 1x1) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
+                                          nn.BatchNorm2d(c_out))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+
+
+class ResNet18(LayeredNet):
+    """ResNet-18 for 32x32 images (3x3 stem, no stem pooling). Its transferable units are the
+    stem, the four stages and the classifier: L = 6, cuts n = 1..5."""
+
+    layer_names = ("stem", "layer1", "layer2", "layer3", "layer4", "fc")
+    memory_format = torch.channels_last
+
+    def __init__(self, n_classes: int, width: float = 1.0, dropout: float = 0.0,
+                 init: str = "kaiming", in_channels: int = 3, image_size: int = 32):  # fmt: skip
+        super().__init__()
+        if init != "kaiming":
+            raise ValueError(f"model.init = {init!r}: resnet18 has only 'kaiming'")
+        c = [max(1, round(w * width)) for w in (64, 128, 256, 512)]
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, c[0], 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(c[0]), nn.ReLU())  # fmt: skip
+        for i, (c_in, c_out, stride) in enumerate(zip([c[0]] + c[:3], c, (1, 2, 2, 2)), 1):
+            setattr(self, f"layer{i}", nn.Sequential(BasicBlock(c_in, c_out, stride),
+                                                     BasicBlock(c_out, c_out, 1)))  # fmt: skip
+        self.fc = nn.Linear(c[3], n_classes)
+        identity = nn.Identity()
+        self.after = nn.ModuleDict({name: identity for name in self.layer_names})
+        self.after["layer4"] = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                             nn.Dropout(dropout))  # fmt: skip
+
+    def init_layer(self, name: str, generator: torch.Generator) -> None:
+        with torch.no_grad():
+            for module in getattr(self, name).modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu",
+                                            generator=generator)  # fmt: skip
+                elif isinstance(module, nn.BatchNorm2d):
+                    module.reset_parameters()  # weight 1, bias 0, fresh running statistics
+                elif isinstance(module, nn.Linear):
+                    nn.init.normal_(module.weight, 0.0, 0.01, generator=generator)
+                    nn.init.zeros_(module.bias)
+
+
+MODELS = {"convnet8": ConvNet8, "caffenet": CaffeNet, "resnet18": ResNet18}
 
 
 def build_model(net: NetSpec, n_classes: int, seed: int, in_channels: int = 1,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from featuretransfer.config import SplitSpec
+from featuretransfer.imagedata import cifar10_group_split_classes, cifar100_group_split_classes
 
 # Dissimilar (semantic) splits built in per data set, as (A, B) lists of class names: the analogue
 # of the paper's man-made vs natural ImageNet split.
@@ -19,6 +20,9 @@ GROUP_SPLITS = {
             ("Sandal", "Sneaker", "Bag", "Ankle boot"),  # footwear and bags
         ),
     },
+    "cifar10": {"vehicles-vs-animals": cifar10_group_split_classes()},
+    # CIFAR-100's coarse labels: 6 man-made superclasses (30 classes) vs 14 natural (70)
+    "cifar100": {"man-made-vs-natural": cifar100_group_split_classes()},
 }
 
 

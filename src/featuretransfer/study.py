@@ -30,7 +30,8 @@ from featuretransfer.config import (
     SplitSpec,
     TrainSpec,
 )
-from featuretransfer.data import CLASS_NAMES, LOADERS
+from featuretransfer.data import DataError
+from featuretransfer.datasets import LOADERS, class_names
 from featuretransfer.models import MODELS
 from featuretransfer.splits import SplitError, builtin_group_split, group_split, random_split
 
@@ -128,20 +129,19 @@ def _list(raw: dict, key: str, default: tuple, allowed=None, kind=str) -> tuple:
     return tuple(value)
 
 
-def _split(entry, i: int, data_name: str) -> SplitSpec:
+def _split(entry, i: int, data_name: str, names: tuple[str, ...]) -> SplitSpec:
     if not isinstance(entry, dict):
         raise StudyError(f"splits[{i}] should be a table")
-    class_names = CLASS_NAMES[data_name]
     keys = set(entry)
     if keys == {"seed"} and isinstance(entry["seed"], int) and not isinstance(entry["seed"], bool):
-        return random_split(len(class_names), entry["seed"])
+        return random_split(len(names), entry["seed"])
     if keys == {"groups"} and isinstance(entry["groups"], str):
-        return builtin_group_split(data_name, entry["groups"], class_names)
+        return builtin_group_split(data_name, entry["groups"], names)
     if keys == {"name", "A", "B"} and isinstance(entry["name"], str):
         for half in HALVES:
             if not isinstance(entry[half], list):
                 raise StudyError(f"splits[{i}].{half} should be a list of class names or indices")
-        return group_split(entry["name"], entry["A"], entry["B"], class_names)
+        return group_split(entry["name"], entry["A"], entry["B"], names)
     raise StudyError(
         f"splits[{i}] has keys {sorted(keys)}; use either seed = S (random halves), "
         f'groups = "NAME" (built-in), or name, A, B (your own class groups)'
@@ -184,7 +184,11 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
     splits = raw.get("splits", [{"seed": 0}])
     if not isinstance(splits, list) or not splits:
         raise StudyError("[[splits]] should list at least one split")
-    split_specs = tuple(_split(entry, i, data.name) for i, entry in enumerate(splits))
+    try:
+        names = class_names(data)
+    except DataError as e:
+        raise StudyError(str(e)) from None
+    split_specs = tuple(_split(entry, i, data.name, names) for i, entry in enumerate(splits))
     if len({s.name for s in split_specs}) != len(split_specs):
         raise StudyError("two splits share a name; each split needs its own")
     return StudySpec(
