@@ -91,6 +91,24 @@ class ChannelLRN(nn.Module):
         return x * denominator.pow(-self.beta)
 
 
+def reference_after(c1: int, c2: int, dropout: float) -> nn.ModuleDict:
+    """The parameter-free ops after each layer of the Caffe reference net: ReLU everywhere but
+    fc8; max-pool 3x3/2 after conv1, conv2, conv5; LRN (5, 1e-4, 0.75) after the first two pools;
+    dropout after fc6 and fc7. Pooling comes before ReLU here: the same numbers as Caffe's
+    ReLU-then-pool (max commutes with a monotone function) with the ReLU on a 4x smaller tensor."""
+    relu, pool = nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)
+    return nn.ModuleDict({
+        "conv1": nn.Sequential(pool, relu, ChannelLRN(c1)),
+        "conv2": nn.Sequential(pool, relu, ChannelLRN(c2)),
+        "conv3": relu,
+        "conv4": relu,
+        "conv5": nn.Sequential(pool, relu, nn.Flatten()),
+        "fc6": nn.Sequential(relu, nn.Dropout(dropout)),
+        "fc7": nn.Sequential(relu, nn.Dropout(dropout)),
+        "fc8": nn.Identity(),
+    })  # fmt: skip
+
+
 class ConvNet8(LayeredNet):
     """conv1..conv5 (ReLU; max-pool after 1, 2, 5; LRN after the first two pools), fc6, fc7 (ReLU,
     dropout), fc8. Pooling rounds up as Caffe's does (3x3, stride 2). Width 1.0 gives conv
@@ -112,19 +130,7 @@ class ConvNet8(LayeredNet):
         self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
         self.conv4 = nn.Conv2d(c3, c4, 3, padding=1)
         self.conv5 = nn.Conv2d(c4, c5, 3, padding=1)
-        relu, pool = nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)
-        # Pooling before ReLU gives the same numbers as Caffe's ReLU-then-pool (max commutes
-        # with a monotone function) with the ReLU on a 4x smaller tensor.
-        self.after = nn.ModuleDict({
-            "conv1": nn.Sequential(pool, relu, ChannelLRN(c1)),  # LRN: Caffe's 5, 1e-4, 0.75
-            "conv2": nn.Sequential(pool, relu, ChannelLRN(c2)),
-            "conv3": relu,
-            "conv4": relu,
-            "conv5": nn.Sequential(pool, relu, nn.Flatten()),
-            "fc6": nn.Sequential(relu, nn.Dropout(dropout)),
-            "fc7": nn.Sequential(relu, nn.Dropout(dropout)),
-            "fc8": nn.Identity(),
-        })  # fmt: skip
+        self.after = reference_after(c1, c2, dropout)
         with torch.no_grad():
             probe = torch.zeros(1, in_channels, image_size, image_size)
             n_flat = self.forward(probe, stop=5).shape[1]
@@ -167,17 +173,7 @@ class CaffeNet(ConvNet8):
         self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
         self.conv4 = nn.Conv2d(c3, c4, 3, padding=1, groups=2)
         self.conv5 = nn.Conv2d(c4, c5, 3, padding=1, groups=2)
-        relu, pool = nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.after = nn.ModuleDict({
-            "conv1": nn.Sequential(pool, relu, ChannelLRN(c1)),  # Caffe: relu, pool, norm
-            "conv2": nn.Sequential(pool, relu, ChannelLRN(c2)),
-            "conv3": relu,
-            "conv4": relu,
-            "conv5": nn.Sequential(pool, relu, nn.Flatten()),
-            "fc6": nn.Sequential(relu, nn.Dropout(dropout)),
-            "fc7": nn.Sequential(relu, nn.Dropout(dropout)),
-            "fc8": nn.Identity(),
-        })  # fmt: skip
+        self.after = reference_after(c1, c2, dropout)
         n_flat = c5 * 6 * 6 if image_size == 227 else self._flat_size(in_channels, image_size)
         self.fc6 = nn.Linear(n_flat, f)
         self.fc7 = nn.Linear(f, f)
