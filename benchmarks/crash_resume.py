@@ -78,8 +78,10 @@ def main() -> int:
         expected, got = scores(calm), scores(killed)
         problems = check_records(killed)
         same = expected == got
-        print(f"undisturbed run {calm_seconds:.1f} s; {kills} kills; {len(got)}/{len(expected)} "
-              f"nets; scores identical: {same}; record problems: {len(problems)}")  # fmt: skip
+        print(
+            f"undisturbed run {calm_seconds:.1f} s; {kills} kills; {len(got)}/{len(expected)} "
+            f"nets; scores identical: {same}; record problems: {len(problems)}"
+        )
         for problem in problems:
             print("  " + problem)
         return 0 if same and not problems and kills == args.kills else 1

@@ -43,8 +43,10 @@ class PlainConvNet8(nn.Module):
 def accuracy(model, x, y) -> float:
     model.eval()
     with torch.no_grad():
-        correct = sum((model(x[i : i + 1000]).argmax(1) == y[i : i + 1000]).sum().item()
-                      for i in range(0, len(y), 1000))  # fmt: skip
+        correct = sum(
+            (model(x[i : i + 1000]).argmax(1) == y[i : i + 1000]).sum().item()
+            for i in range(0, len(y), 1000)
+        )
     model.train()
     return correct / len(y)
 
@@ -60,14 +62,24 @@ def train_plain(job: JobSpec, parents: dict[str, dict]) -> dict:
     n = job.n_copied
     parent = job.parent()
     if parent is not None:
-        model.load_state_dict({k: v for k, v in parents[parent.id].items()
-                               if k.split(".")[0] in reference.layer_names[:n]}, strict=False)  # fmt: skip
+        model.load_state_dict(
+            {
+                k: v
+                for k, v in parents[parent.id].items()
+                if k.split(".")[0] in reference.layer_names[:n]
+            },
+            strict=False,
+        )
     if n and not job.fine_tune:
         for name in reference.layer_names[:n]:
             getattr(model, name).requires_grad_(False)
     spec = job.train
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=spec.lr,
-                                momentum=spec.momentum, weight_decay=spec.weight_decay)  # fmt: skip
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=spec.lr,
+        momentum=spec.momentum,
+        weight_decay=spec.weight_decay,
+    )
     torch.manual_seed(seed_hash(job.id, "init"))
     order = torch.Generator().manual_seed(seed_hash(job.id, "order"))
     model.train()
@@ -82,5 +94,8 @@ def train_plain(job: JobSpec, parents: dict[str, dict]) -> dict:
             loss.backward()
             optimizer.step()
         accuracy(model, vx, vy)  # evaluated every epoch, as the tool does
-    return {"top1": accuracy(model, tx, ty), "seconds": time.perf_counter() - started,
-            "state": model.state_dict()}  # fmt: skip
+    return {
+        "top1": accuracy(model, tx, ty),
+        "seconds": time.perf_counter() - started,
+        "state": model.state_dict(),
+    }

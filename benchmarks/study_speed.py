@@ -80,16 +80,19 @@ def select(jobs, quick: bool):
     if not quick:
         return jobs
     keep = [j for j in jobs if j.treatment == "base" or j.n_copied in (1, 5)]
-    return [dataclasses.replace(j, train=dataclasses.replace(j.train, epochs=1, lr_milestones=()))
-            for j in keep]  # fmt: skip
+    return [
+        dataclasses.replace(j, train=dataclasses.replace(j.train, epochs=1, lr_milestones=()))
+        for j in keep
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="fashion-mnist")
     parser.add_argument("--quick", action="store_true", help="bases and n = 1, 5; one epoch")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="the tool's worker processes (default 1, as `run`)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the tool's worker processes (default 1, as `run`)"
+    )
     args = parser.parse_args()
     cores = cpu_count()
     jobs = select(plan_study(load_study(preset_path(args.preset))), args.quick)
@@ -105,10 +108,18 @@ def main() -> int:
         tool_seconds = time.perf_counter() - started
         tool = {r["job_id"]: r for r in store.load_records(Path(out))}
     # peak resident memory of this process (the inline executor) or of the largest worker
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20  # KiB -> GiB
-    print(f"tool : {tool_seconds:8.1f} s  ({args.workers} workers), peak memory {peak:.2f} GiB "
-          f"per process", flush=True)  # fmt: skip
+    peak = (
+        max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+        / 2**20
+    )  # KiB -> GiB
+    print(
+        f"tool : {tool_seconds:8.1f} s  ({args.workers} workers), peak memory {peak:.2f} GiB "
+        f"per process",
+        flush=True,
+    )
 
     torch.set_num_threads(cores)
     plain, parents = {}, {}
@@ -127,19 +138,25 @@ def main() -> int:
     work = [job_flops(j) for j in jobs]
     total, full = sum(w[0] for w in work), sum(w[1] for w in work)
     rate = matmul_rate(cores)
-    print(f"study: {total / 1e12:.2f} TFLOP; fp32 matmul rate {rate / 1e9:.0f} GFLOP/s "
-          f"({cores} threads); floor {total / rate:.1f} s; tool at {total / tool_seconds / rate:.0%} "
-          f"of the rate ({tool_seconds / (total / rate):.1f}x the floor)")  # fmt: skip
+    print(
+        f"study: {total / 1e12:.2f} TFLOP; fp32 matmul rate {rate / 1e9:.0f} GFLOP/s "
+        f"({cores} threads); floor {total / rate:.1f} s; tool at {total / tool_seconds / rate:.0%} "
+        f"of the rate ({tool_seconds / (total / rate):.1f}x the floor)"
+    )
     full_jobs = [j for j in jobs if j.treatment == "base" or j.fine_tune]
     full_seconds = sum(tool[j.id]["seconds"] for j in full_jobs) / args.workers
-    print(f"full-network jobs: {full / full_seconds / 1e9:.1f} GFLOP/s of training steps = "
-          f"{full / full_seconds / rate:.0%} of the matmul rate")  # fmt: skip
+    print(
+        f"full-network jobs: {full / full_seconds / 1e9:.1f} GFLOP/s of training steps = "
+        f"{full / full_seconds / rate:.0%} of the matmul rate"
+    )
     frozen = [j for j in jobs if j.n_copied >= 5 and not j.fine_tune]
     if frozen:
         ratio = statistics.mean(plain[j.id]["seconds"] / tool[j.id]["seconds"] for j in frozen)
         print(f"frozen jobs at n >= 5: {ratio:.2f}x faster than plain, per job")
-    print(f"speedup {plain_seconds / tool_seconds:.2f}x, "
-          f"top1 diff {100 * (tool_top1 - plain_top1):.2f} pts")  # fmt: skip
+    print(
+        f"speedup {plain_seconds / tool_seconds:.2f}x, "
+        f"top1 diff {100 * (tool_top1 - plain_top1):.2f} pts"
+    )
     return 0
 
 

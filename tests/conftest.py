@@ -49,14 +49,17 @@ def fake_data(tmp_path_factory) -> Path:
 def tiny_study(fake_data) -> StudySpec:
     """2 cuts x 5 treatments on one split: 12 nets of a 0.1-width net, 2 epochs each."""
     return StudySpec(
-        name="tiny", description="tests",
+        name="tiny",
+        description="tests",
         data=DataSpec(n_val=40, path=str(fake_data)),
         net=NetSpec(width=0.1),
         train=TrainSpec(epochs=2, batch_size=32, lr=0.02, lr_milestones=(1,), best_k=2),
         splits=(random_split(10, 0),),
         treatments=("BnB", "BnB+", "AnB", "AnB+", "random"),
-        cuts=(2, 5), targets=("B",), seeds=(0,),
-    )  # fmt: skip
+        cuts=(2, 5),
+        targets=("B",),
+        seeds=(0,),
+    )
 
 
 @pytest.fixture
@@ -65,4 +68,3 @@ def tiny_job(tiny_study):
 
     jobs = plan_study(tiny_study)
     return {job.display_name.split(":")[1].split("#")[0]: job for job in jobs}
-

@@ -36,27 +36,49 @@ def network_namespace_available() -> bool:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return False
     try:
-        return subprocess.run([*UNSHARE, "ip", "link", "set", "lo", "up"], check=False,
-                              capture_output=True, timeout=10).returncode == 0  # fmt: skip
+        return (
+            subprocess.run(
+                [*UNSHARE, "ip", "link", "set", "lo", "up"],
+                check=False,
+                capture_output=True,
+                timeout=10,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
 
-def in_network_namespace(argv: list[str], timeout_s: float, env: dict | None = None,
-                         cwd: Path | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+def in_network_namespace(
+    argv: list[str], timeout_s: float, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run argv with loopback as the only network and its own PIDs; stdout and stderr merged."""
     command = [*UNSHARE, "bash", "-c", 'ip link set lo up && "$@"', "bash", *argv]
-    return subprocess.run(command, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout_s, env=env, cwd=cwd)  # fmt: skip
+    return subprocess.run(
+        command,
+        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout_s,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def node_ports(index: int) -> dict[str, int]:
     """Every port one node listens on, fixed so that two nodes on one address never clash."""
     base = BASE_PORT + 100 * index
-    return {"node-manager-port": base + 1, "object-manager-port": base + 2,
-            "dashboard-agent-listen-port": base + 3, "dashboard-agent-grpc-port": base + 4,
-            "runtime-env-agent-port": base + 5, "metrics-export-port": base + 6,
-            "min-worker-port": base + 50, "max-worker-port": base + 99}  # fmt: skip
+    return {
+        "node-manager-port": base + 1,
+        "object-manager-port": base + 2,
+        "dashboard-agent-listen-port": base + 3,
+        "dashboard-agent-grpc-port": base + 4,
+        "runtime-env-agent-port": base + 5,
+        "metrics-export-port": base + 6,
+        "min-worker-port": base + 50,
+        "max-worker-port": base + 99,
+    }
 
 
 def use_token_auth() -> None:
@@ -98,12 +120,23 @@ class RayCluster:
     def start_node(self, index: int, cpus: int, gpus: int) -> None:
         # a declared GPU need not exist: Ray only counts it; 100 MB of object store is plenty
         # for tasks that return paths, not tensors
-        args = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
-                f"--num-gpus={gpus}", "--object-store-memory=100000000"]  # fmt: skip
+        args = [
+            RAY,
+            "start",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={cpus}",
+            f"--num-gpus={gpus}",
+            "--object-store-memory=100000000",
+        ]
         args += [f"--{name}={port}" for name, port in node_ports(index).items()]
         if index == 0:
-            args += ["--head", f"--port={BASE_PORT}", f"--ray-client-server-port={BASE_PORT + 7}",
-                     "--include-dashboard=false"]  # fmt: skip
+            args += [
+                "--head",
+                f"--port={BASE_PORT}",
+                f"--ray-client-server-port={BASE_PORT + 7}",
+                "--include-dashboard=false",
+            ]
         else:
             args += [f"--address={self.address}"]
         with open(self.folder / f"node{index}.log", "w") as logfile:  # the child keeps its copy
@@ -130,8 +163,10 @@ class RayCluster:
             deadline = time.monotonic() + timeout_s
             while len(alive := [n for n in ray.nodes() if n["Alive"]]) < len(self.cpus):
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{len(alive)} of {len(self.cpus)} Ray nodes joined "
-                                       f"within {timeout_s} s; see {self.folder}/node*.log")  # fmt: skip
+                    raise TimeoutError(
+                        f"{len(alive)} of {len(self.cpus)} Ray nodes joined "
+                        f"within {timeout_s} s; see {self.folder}/node*.log"
+                    )
                 time.sleep(0.25)
         finally:
             ray.shutdown()

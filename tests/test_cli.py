@@ -10,8 +10,12 @@ from featuretransfer.study import preset_path
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "featuretransfer", *args],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "featuretransfer", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_split_prints_json(capsys):
@@ -35,20 +39,29 @@ def study_file(tmp_path, extra: str = "") -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "--preset", "nope"], "unknown preset 'nope'"),
-    (["run", "missing.toml"], "missing.toml does not exist"),
-    (["run", "--workers", "0", "--preset", "fashion-mnist-smoke"], "--workers 0"),
-    (["run", "--preset", "fashion-mnist-smoke", "--data", "/no/such/dir"], "/no/such/dir does not exist"),
-    (["split", "--groups", "nope"], "no built-in group split 'nope'"),
-    (["split"], "give either --classes"),
-    (["status", "/no/such/dir"], "holds no study"),
-    (["frobnicate"], "invalid choice"),
-    (["report"], "give a study's output folder"),
-    (["run", "--preset", "fashion-mnist-smoke", "--address", "h:1"], "--address needs --executor ray"),
-    (["report", "/no/such/dir"], "has no results.csv"),
-    (["run", "--workers", "two"], "invalid int value"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--preset", "nope"], "unknown preset 'nope'"),
+        (["run", "missing.toml"], "missing.toml does not exist"),
+        (["run", "--workers", "0", "--preset", "fashion-mnist-smoke"], "--workers 0"),
+        (
+            ["run", "--preset", "fashion-mnist-smoke", "--data", "/no/such/dir"],
+            "/no/such/dir does not exist",
+        ),
+        (["split", "--groups", "nope"], "no built-in group split 'nope'"),
+        (["split"], "give either --classes"),
+        (["status", "/no/such/dir"], "holds no study"),
+        (["frobnicate"], "invalid choice"),
+        (["report"], "give a study's output folder"),
+        (
+            ["run", "--preset", "fashion-mnist-smoke", "--address", "h:1"],
+            "--address needs --executor ray",
+        ),
+        (["report", "/no/such/dir"], "has no results.csv"),
+        (["run", "--workers", "two"], "invalid int value"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -65,8 +78,12 @@ def test_bad_study_file_and_output_path(tmp_path, capsys):
 
 def test_run_status_and_rerun_end_to_end(tmp_path, fake_data):
     out = tmp_path / "out"
-    text = (Path(str(preset_path("fashion-mnist-smoke"))).read_text()
-            .replace("n_val = 500", "n_val = 40").replace("n_train_per_class = 300", ""))
+    text = (
+        Path(str(preset_path("fashion-mnist-smoke")))
+        .read_text()
+        .replace("n_val = 500", "n_val = 40")
+        .replace("n_train_per_class = 300", "")
+    )
     (tmp_path / "smoke.toml").write_text(text)
     smoke = ["run", str(tmp_path / "smoke.toml"), "--data", str(fake_data), "--out", str(out)]
     first = run_cli(*smoke, "--workers", "2")
@@ -82,9 +99,11 @@ def test_run_status_and_rerun_end_to_end(tmp_path, fake_data):
 
 def test_report_from_a_foreign_table(tmp_path, capsys):
     table = tmp_path / "theirs.csv"
-    table.write_text("split,source,target,treatment,n,fine_tuned,top1\n"
-                     "s0,B,B,base,0,false,0.62\ns0,A,B,transfer,3,true,0.64\n"
-                     "s0,B,B,selffer,3,true,0.63\n")  # fmt: skip
+    table.write_text(
+        "split,source,target,treatment,n,fine_tuned,top1\n"
+        "s0,B,B,base,0,false,0.62\ns0,A,B,transfer,3,true,0.64\n"
+        "s0,B,B,selffer,3,true,0.63\n"
+    )
     assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r" / "report" / "table1.csv").is_file()
     table.write_text("split,source,target,treatment,n,fine_tuned,top1\ns0,B,B,base,0,false,high\n")
@@ -100,7 +119,10 @@ def test_truncated_data_file_is_named(tmp_path, fake_data, capsys):
         (broken / path.name).write_bytes(path.read_bytes())
     labels = broken / "train-labels-idx1-ubyte.gz"
     labels.write_bytes(labels.read_bytes()[:-8])
-    assert main(["run", study_file(tmp_path), "--data", str(broken), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["run", study_file(tmp_path), "--data", str(broken), "--out", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "train-labels-idx1-ubyte.gz" in err and err.count("\n") == 1
 
@@ -108,20 +130,51 @@ def test_truncated_data_file_is_named(tmp_path, fake_data, capsys):
 def test_unwritable_output_and_another_study(tmp_path, fake_data, capsys):
     (tmp_path / "afile").write_text("")
     out = str(tmp_path / "afile" / "below")
-    assert main(["run", study_file(tmp_path, "[data]\nn_val = 40\n"), "--data", str(fake_data), "--out", out]) == 2
+    assert (
+        main(
+            [
+                "run",
+                study_file(tmp_path, "[data]\nn_val = 40\n"),
+                "--data",
+                str(fake_data),
+                "--out",
+                out,
+            ]
+        )
+        == 2
+    )
     assert "cannot write to --out" in capsys.readouterr().err
     other = tmp_path / "other"
     other.mkdir()
     (other / "study.json").write_text('{"name": "someone-else"}')
-    assert main(["run", study_file(tmp_path, "[data]\nn_val = 40\n"), "--data", str(fake_data),
-                 "--out", str(other)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                study_file(tmp_path, "[data]\nn_val = 40\n"),
+                "--data",
+                str(fake_data),
+                "--out",
+                str(other),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "holds another study ('someone-else'" in err and "give another --out" in err
 
 
 def test_ray_address_that_does_not_answer(capsys):
     pytest.importorskip("ray")
-    args = ["run", "--preset", "fashion-mnist-smoke", "--executor", "ray", "--address", "127.0.0.1:1"]
+    args = [
+        "run",
+        "--preset",
+        "fashion-mnist-smoke",
+        "--executor",
+        "ray",
+        "--address",
+        "127.0.0.1:1",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "127.0.0.1:1" in err and "ray start --head" in err and err.count("\n") == 1

@@ -13,8 +13,14 @@ from featuretransfer.runner import run_jobs
 def test_base_job_writes_its_folder(tmp_path, tiny_job):
     job = tiny_job["baseB"]
     folder = run_job(job, tmp_path)
-    assert {p.name for p in folder.iterdir()} >= {"spec.json", "results.jsonl", "model.pt",
-                                                   "log.txt", "record.json", "done"}  # fmt: skip
+    assert {p.name for p in folder.iterdir()} >= {
+        "spec.json",
+        "results.jsonl",
+        "model.pt",
+        "log.txt",
+        "record.json",
+        "done",
+    }
     record = json.loads((folder / "record.json").read_text())
     assert record["treatment"] == "base" and record["n"] == 0 and 0 <= record["top1"] <= 1
     assert record["classes"] == [2, 4, 5, 6, 9]  # label i of the net is this data set class
@@ -30,7 +36,9 @@ def test_same_spec_gives_identical_records(tmp_path, tiny_job):
     records = []
     for out in (tmp_path / "a", tmp_path / "b"):
         run_job(tiny_job["baseB"], out)
-        records.append(json.loads((store.job_dir(out, tiny_job["baseB"].id) / "record.json").read_text()))
+        records.append(
+            json.loads((store.job_dir(out, tiny_job["baseB"].id) / "record.json").read_text())
+        )
     for record in records:
         record.pop("seconds")
     assert records[0] == records[1]
@@ -38,7 +46,9 @@ def test_same_spec_gives_identical_records(tmp_path, tiny_job):
 
 def test_transfer_copies_and_freezes_its_parents_layers(tmp_path, tiny_job):
     run_job(tiny_job["baseA"], tmp_path)
-    parent = torch.load(store.job_dir(tmp_path, tiny_job["baseA"].id) / "model.pt", weights_only=True)
+    parent = torch.load(
+        store.job_dir(tmp_path, tiny_job["baseA"].id) / "model.pt", weights_only=True
+    )
     frozen = torch.load(run_job(tiny_job["A5B"], tmp_path) / "model.pt", weights_only=True)
     tuned = torch.load(run_job(tiny_job["A5B+"], tmp_path) / "model.pt", weights_only=True)
     for key in parent:

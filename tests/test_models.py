@@ -51,12 +51,25 @@ def test_channel_lrn_equals_torchs(channels):
 
 
 def test_caffenet_is_the_original_shape_and_size():
-    model = build_model(NetSpec(name="caffenet", width=1.0, init="reference"), 1000, seed=0,
-                        in_channels=3, image_size=227)  # fmt: skip
+    model = build_model(
+        NetSpec(name="caffenet", width=1.0, init="reference"),
+        1000,
+        seed=0,
+        in_channels=3,
+        image_size=227,
+    )
     assert model.layer_names == NAMES
     assert sum(p.numel() for p in model.parameters()) == 60_965_224  # the 61M of the original
-    assert [model.layer(i).weight.shape[0] for i in range(1, 9)] == [96, 256, 384, 384, 256,
-                                                                     4096, 4096, 1000]  # fmt: skip
+    assert [model.layer(i).weight.shape[0] for i in range(1, 9)] == [
+        96,
+        256,
+        384,
+        384,
+        256,
+        4096,
+        4096,
+        1000,
+    ]
     assert (model.conv1.kernel_size, model.conv1.stride) == ((11, 11), (4, 4))
     assert [model.layer(i).groups for i in range(1, 6)] == [1, 2, 1, 2, 2]
     assert model.fc6.in_features == 256 * 6 * 6
@@ -64,8 +77,9 @@ def test_caffenet_is_the_original_shape_and_size():
 
 
 def test_resnet18_units_and_pieces():
-    model = build_model(NetSpec(name="resnet18", width=0.25, dropout=0.0), 10, seed=0,
-                        in_channels=3, image_size=32).eval()  # fmt: skip
+    model = build_model(
+        NetSpec(name="resnet18", width=0.25, dropout=0.0), 10, seed=0, in_channels=3, image_size=32
+    ).eval()
     assert model.layer_names == ("stem", "layer1", "layer2", "layer3", "layer4", "fc")
     assert model.n_deterministic == 6
     x = torch.randn(2, 3, 32, 32)

@@ -8,8 +8,12 @@ from featuretransfer.study import load_study, preset_path
 
 
 def test_job_count_is_the_formula(tiny_study):
-    study = replace(tiny_study, splits=(random_split(10, 0), random_split(10, 1)), seeds=(0, 1, 2),
-                    targets=("A", "B"))  # fmt: skip
+    study = replace(
+        tiny_study,
+        splits=(random_split(10, 0), random_split(10, 1)),
+        seeds=(0, 1, 2),
+        targets=("A", "B"),
+    )
     jobs = plan_study(study)
     assert len(jobs) == 2 * 3 * (2 + 2 * 2 * 5)
     assert len({job.id for job in jobs}) == len(jobs)

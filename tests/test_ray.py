@@ -65,8 +65,10 @@ def test_address_that_is_not_ray_fails_in_bounded_time():
 
 
 def test_package_runs_without_ray():
-    code = ("import sys, featuretransfer.cli, featuretransfer.runner, featuretransfer.executors; "
-            "sys.exit('ray' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys, featuretransfer.cli, featuretransfer.runner, featuretransfer.executors; "
+        "sys.exit('ray' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False, timeout=120).returncode == 0
 
 
@@ -130,9 +132,13 @@ def run_with_killed_worker(jobs, out: Path, address: str) -> dict:
     finally:
         executor.shutdown()
     killer.join(timeout=5)
-    return {"victim": victim.id, "killed_pid": seen.get("pid"),
-            "state_at_kill": seen.get("state"), "trained": len(summary.trained),
-            "failed": summary.failed}  # fmt: skip
+    return {
+        "victim": victim.id,
+        "killed_pid": seen.get("pid"),
+        "state_at_kill": seen.get("state"),
+        "trained": len(summary.trained),
+        "failed": summary.failed,
+    }
 
 
 def run_scenarios(jobs_file: Path, out: Path) -> None:
@@ -159,8 +165,11 @@ def run_scenarios(jobs_file: Path, out: Path) -> None:
         try:
             result = run_jobs(jobs, out / "spread", executor, show_progress=False)
             summary["nodes"] = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
-            summary["spread"] = {"trained": len(result.trained), "failed": result.failed,
-                                 "max_workers": executor.max_workers}  # fmt: skip
+            summary["spread"] = {
+                "trained": len(result.trained),
+                "failed": result.failed,
+                "max_workers": executor.max_workers,
+            }
 
             gpu = RayExecutor(c.address, num_cpus=1, num_gpus=1)  # shares the connection
             events: list = []
@@ -174,8 +183,7 @@ def run_scenarios(jobs_file: Path, out: Path) -> None:
                     break
                 time.sleep(0.1)
             gpu.shutdown()
-            summary["gpu"] = {"folder": folder, "max_workers": gpu.max_workers,
-                              "events": events}  # fmt: skip
+            summary["gpu"] = {"folder": folder, "max_workers": gpu.max_workers, "events": events}
         finally:
             executor.shutdown()
         assert not ray.is_initialized()
@@ -197,9 +205,10 @@ def cluster_run(tiny_study) -> tuple[dict, Path]:
             jobs_file = out / "jobs.pkl"
             jobs_file.write_bytes(pickle.dumps(plan_study(tiny_study)))
             script = ray_cluster.in_network_namespace(
-                [sys.executable, __file__, str(jobs_file), str(out)], SCRIPT_TIMEOUT_S,
+                [sys.executable, __file__, str(jobs_file), str(out)],
+                SCRIPT_TIMEOUT_S,
                 env=os.environ | {"RAY_TMPDIR": str(out)},
-            )  # fmt: skip
+            )
             ok = script.returncode == 0
             summary = json.loads((out / "summary.json").read_text()) if ok else None
             _RUN["result"] = (summary, out, script.stdout[-6000:])

@@ -340,8 +340,11 @@ def test_first_layer_is_the_first_4d_weight(tmp_path):
 
 
 def test_figure2_shows_only_the_bases_of_targeted_halves(tmp_path):
-    rows = [make_record(target="A", top1=0.97), make_record(target="B", top1=0.90),
-            make_record("transfer", 3, top1=0.85)]  # fmt: skip
+    rows = [
+        make_record(target="A", top1=0.97),
+        make_record(target="B", top1=0.90),
+        make_record("transfer", 3, top1=0.85),
+    ]
     base = figures.figure2_series(records_of(tmp_path, rows))[0]
     assert base["points"] == [(0, 0.90)]  # baseA trains no A-targeted net: not shown as baseB
     both = rows + [make_record("transfer", 3, target="A", top1=0.95)]
@@ -350,9 +353,13 @@ def test_figure2_shows_only_the_bases_of_targeted_halves(tmp_path):
 
 
 def test_a_lone_network_needs_more_than_the_noise_floor(tmp_path):
-    rows = [make_record(top1=0.90), make_record("selffer", 1, top1=0.90),
-            make_record("transfer", 1, top1=0.895), make_record("selffer", 2, top1=0.90),
-            make_record("transfer", 2, top1=0.885)]  # fmt: skip
+    rows = [
+        make_record(top1=0.90),
+        make_record("selffer", 1, top1=0.90),
+        make_record("transfer", 1, top1=0.895),
+        make_record("selffer", 2, top1=0.90),
+        make_record("transfer", 2, top1=0.885),
+    ]
     decomposed = decomposition(records_of(tmp_path, rows))
     assert [r["dominant"] for r in decomposed] == ["neither", "specificity"]
     text = report.transition_text(decomposed)

@@ -10,14 +10,13 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from featuretransfer import store
-from featuretransfer.executors import InlineExecutor
 from featuretransfer.job import MissingParentError, run_job
 from featuretransfer.plan import plan_study
-from featuretransfer.runner import run_jobs
 
 
 class Crash(Exception):
@@ -73,7 +72,7 @@ def top1_by_job(out) -> dict:
 
 
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, fake_data):
-    """`run` killed with SIGKILL several times, then let finish: the scores of an undisturbed run."""
+    """`run` killed with SIGKILL several times, then let finish: an undisturbed run's scores."""
     study = write_study(tmp_path, fake_data, epochs=4)
     command = [sys.executable, "-m", "featuretransfer", "run", study, "--quiet"]
     started = time.perf_counter()
@@ -82,8 +81,9 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, fake_data):
     rng = random.Random(0)
     kills = 0
     for _ in range(4):  # killed at random moments, started again; the first try always dies
-        process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")],
-                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        process = subprocess.Popen(
+            [*command, "--out", str(tmp_path / "killed")], stderr=subprocess.DEVNULL
+        )
         try:
             process.wait(timeout=rng.uniform(0.3, 0.8) * calm_seconds)
         except subprocess.TimeoutExpired:
@@ -92,22 +92,47 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, fake_data):
             kills += 1
     assert kills >= 1
     subprocess.run([*command, "--out", str(tmp_path / "killed")], check=True, timeout=300)
-    assert top1_by_job(tmp_path / "killed") == pytest.approx(top1_by_job(tmp_path / "calm"), abs=1e-6)
+    assert top1_by_job(tmp_path / "killed") == pytest.approx(
+        top1_by_job(tmp_path / "calm"), abs=1e-6
+    )
     for folder in (tmp_path / "killed" / "jobs").iterdir():
         epochs = [json.loads(line)["epoch"] for line in (folder / "results.jsonl").open()]
         assert epochs == [1, 2, 3, 4]
 
 
-def test_divergence_is_recorded_and_the_study_goes_on(tmp_path, tiny_study):
-    study = replace(tiny_study, train=replace(tiny_study.train, lr=1e8), treatments=("random",))
-    summary = run_jobs(plan_study(study), tmp_path, InlineExecutor(), show_progress=False)
-    assert not summary.failed and len(summary.trained) == 4
-    records = store.load_records(tmp_path)
+def test_divergence_is_recorded_and_the_study_goes_on(tmp_path, fake_data):
+    study = (
+        Path(write_study(tmp_path, fake_data, epochs=2))
+        .read_text()
+        .replace("[train]\n", "[train]\nlr = 1e8\n")
+        .replace('["BnB", "AnB+"]', '["random"]')
+    )
+    (tmp_path / "study.toml").write_text(study)
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "featuretransfer",
+            "run",
+            str(tmp_path / "study.toml"),
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0 and "trained 3, already done 0, failed 0" in run.stderr
+    records = store.load_records(out)
     assert {r["status"] for r in records} == {"diverged"}
     assert all(r["top1"] != r["top1"] for r in records)  # NaN: no score for a diverged net
-    status = subprocess.run([sys.executable, "-m", "featuretransfer", "status", str(tmp_path)],
-                            capture_output=True, text=True)  # fmt: skip
-    assert status.returncode == 2  # no study.toml: made by run_jobs, not the CLI
+    status = subprocess.run(
+        [sys.executable, "-m", "featuretransfer", "status", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert "done: 3" in status.stdout and "diverged: 3" in status.stdout
 
 
 class Exploit:

@@ -16,7 +16,9 @@ from featuretransfer.splits import (
 @pytest.mark.parametrize("n_classes", [10, 1000])
 def test_random_split_is_the_original_construction(seed, n_classes):
     split = random_split(n_classes, seed)
-    expected_a = sorted(np.random.RandomState([seed]).choice(n_classes, n_classes // 2, replace=False))
+    expected_a = sorted(
+        np.random.RandomState([seed]).choice(n_classes, n_classes // 2, replace=False)
+    )
     assert list(split.A) == expected_a
     assert not set(split.A) & set(split.B)
     assert sorted(split.A + split.B) == list(range(n_classes))
@@ -38,12 +40,15 @@ def test_group_split_by_name_and_index():
     assert builtin.A == (0, 1, 2, 3, 4, 6) and builtin.B == (5, 7, 8, 9)
 
 
-@pytest.mark.parametrize("a, b, message", [
-    (["Sandal"], ["Sandal", "Bag"], "overlap in Sandal"),
-    ([], ["Bag"], "group A is empty"),
-    (["Sandals"], ["Bag"], "unknown class 'Sandals'"),
-    ([12], ["Bag"], "class index 12"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "a, b, message",
+    [
+        (["Sandal"], ["Sandal", "Bag"], "overlap in Sandal"),
+        ([], ["Bag"], "group A is empty"),
+        (["Sandals"], ["Bag"], "unknown class 'Sandals'"),
+        ([12], ["Bag"], "class index 12"),
+    ],
+)
 def test_group_split_errors(a, b, message):
     with pytest.raises(SplitError, match=message):
         group_split("mine", a, b, FASHION_MNIST_CLASSES)

@@ -18,13 +18,19 @@ class NormNet(LayeredNet):
         self.block1 = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4))
         self.block2 = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4))
         self.head = nn.Linear(4 * 28 * 28, 3)
-        self.after = nn.ModuleDict({"block1": nn.ReLU(), "block2": nn.Flatten(), "head": nn.Identity()})
+        self.after = nn.ModuleDict(
+            {"block1": nn.ReLU(), "block2": nn.Flatten(), "head": nn.Identity()}
+        )
 
 
 def random_images(n: int = 64, classes: int = 3) -> Images:
     g = torch.Generator().manual_seed(0)
-    return Images(torch.randint(0, 255, (n, 1, 28, 28), generator=g, dtype=torch.uint8),
-                  torch.randint(0, classes, (n,), generator=g), 100.0, 60.0)  # fmt: skip
+    return Images(
+        torch.randint(0, 255, (n, 1, 28, 28), generator=g, dtype=torch.uint8),
+        torch.randint(0, classes, (n,), generator=g),
+        100.0,
+        60.0,
+    )
 
 
 def snapshot(module: nn.Module) -> dict:
@@ -96,8 +102,11 @@ def test_resnet18_frozen_units_keep_weights_and_batch_norm_statistics():
     copy_layers(parent.state_dict(), model, 3)
     freeze(model, 3)
     before = snapshot(model)
-    assert all(torch.equal(before[k], parent.state_dict()[k])
-               for k in before if k.startswith(("stem.", "layer1.", "layer2.")))  # fmt: skip
+    assert all(
+        torch.equal(before[k], parent.state_dict()[k])
+        for k in before
+        if k.startswith(("stem.", "layer1.", "layer2."))
+    )
     train(model, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=0)
     after = model.state_dict()
     for key in before:

@@ -91,8 +91,9 @@ def make_executor(args, study: StudySpec):
     except ImportError:
         raise UsageError("--executor ray needs Ray: pip install 'featuretransfer[ray]'") from None
     try:
-        return RayExecutor(args.address, num_cpus=study.resources.cpus,
-                           num_gpus=study.resources.gpus)  # fmt: skip
+        return RayExecutor(
+            args.address, num_cpus=study.resources.cpus, num_gpus=study.resources.gpus
+        )
     except ClusterError as e:
         raise UsageError(str(e)) from None
 
@@ -118,9 +119,12 @@ def cmd_run(args) -> int:
         summary = run_jobs(jobs, out, executor, device=device, show_progress=not args.quiet)
     finally:
         executor.shutdown()
-    print(f"trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
-          f"failed {len(summary.failed)}, skipped {len(summary.blocked)}; "
-          f"results in {out / 'results.csv'}", file=sys.stderr)  # fmt: skip
+    print(
+        f"trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
+        f"failed {len(summary.failed)}, skipped {len(summary.blocked)}; "
+        f"results in {out / 'results.csv'}",
+        file=sys.stderr,
+    )
     for reason in summary.failed.values():
         print(f"failed: {reason}", file=sys.stderr)
     print(f"report in {write_report(out)}", file=sys.stderr)
@@ -148,9 +152,11 @@ def cmd_plan(args) -> int:
     jobs = plan_study(study)
     print(f"{'id':12}  {'name':22} {'treatment':9} {'n':>2} {'fine_tune':9} {'needs':12}  state")
     for job in jobs:
-        print(f"{job.id:12}  {job.display_name:22} {job.treatment:9} {job.n_copied:>2} "
-              f"{str(job.fine_tune).lower():9} {','.join(needs(job)) or '-':12}  "
-              f"{store.job_state(out, job.id)}")  # fmt: skip
+        print(
+            f"{job.id:12}  {job.display_name:22} {job.treatment:9} {job.n_copied:>2} "
+            f"{str(job.fine_tune).lower():9} {','.join(needs(job)) or '-':12}  "
+            f"{store.job_state(out, job.id)}"
+        )
     print(f"{len(jobs)} jobs")
     return 0
 
@@ -193,16 +199,22 @@ def cmd_presets(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="featuretransfer", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for name, helptext in (("run", "train every net of a study"),
-                           ("plan", "print the study's jobs; trains nothing")):  # fmt: skip
+    for name, helptext in (
+        ("run", "train every net of a study"),
+        ("plan", "print the study's jobs; trains nothing"),
+    ):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("study", nargs="?", help="study file (TOML)")
         sub.add_argument("--preset", help=f"a shipped study: {', '.join(preset_names())}")
         sub.add_argument("--out", help="output folder (default runs/<study name>)")
         sub.add_argument("--data", help="folder with the data set's files")
         if name == "run":
-            sub.add_argument("--workers", type=int, default=1,
-                             help="local worker processes (default 1: one process, all cores)")
+            sub.add_argument(
+                "--workers",
+                type=int,
+                default=1,
+                help="local worker processes (default 1: one process, all cores)",
+            )
             sub.add_argument("--executor", choices=("local", "ray"), default="local")
             sub.add_argument("--address", help="with --executor ray: the cluster's HOST:PORT")
             sub.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -221,8 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"run": cmd_run, "plan": cmd_plan, "status": cmd_status, "report": cmd_report,
-            "split": cmd_split, "presets": cmd_presets}  # fmt: skip
+COMMANDS = {
+    "run": cmd_run,
+    "plan": cmd_plan,
+    "status": cmd_status,
+    "report": cmd_report,
+    "split": cmd_split,
+    "presets": cmd_presets,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"featuretransfer: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("featuretransfer: interrupted; finished jobs are kept, run again to go on",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "featuretransfer: interrupted; finished jobs are kept, run again to go on",
+            file=sys.stderr,
+        )
         return 130
 
 

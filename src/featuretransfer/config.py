@@ -111,9 +111,17 @@ class JobSpec:
         if self.treatment in ("base", "random"):
             return None
         return JobSpec(
-            study=self.study, data=self.data, net=self.net, train=self.train, split=self.split,
-            source=self.source, target=self.source, n_copied=0, fine_tune=False, seed=self.seed,
-        )  # fmt: skip
+            study=self.study,
+            data=self.data,
+            net=self.net,
+            train=self.train,
+            split=self.split,
+            source=self.source,
+            target=self.source,
+            n_copied=0,
+            fine_tune=False,
+            seed=self.seed,
+        )
 
 
 def scientific_fields(spec: JobSpec) -> dict:

@@ -25,9 +25,17 @@ from featuretransfer.config import DataSpec
 log = logging.getLogger(__name__)
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 # SHA-256 of the *uncompressed* IDX files: mirrors re-compress the .gz (Debian's differ from the
@@ -108,7 +116,9 @@ def find_fashion_mnist(explicit: str | None = None) -> Path:
     if explicit is not None:
         folder = Path(explicit).expanduser()
         if not folder.is_dir():
-            raise DataError(f"data folder {folder} does not exist; give a folder with the IDX files")
+            raise DataError(
+                f"data folder {folder} does not exist; give a folder with the IDX files"
+            )
         if not _has_fashion_mnist(folder):
             raise DataError(
                 f"data folder {folder} lacks Fashion-MNIST's IDX files "
@@ -170,8 +180,12 @@ def load_fashion_mnist(spec: DataSpec) -> Dataset:
     pixels = train_x[train_idx].double()
     return Dataset(
         classes=FASHION_MNIST_CLASSES,
-        train_x=train_x[train_idx], train_y=train_y[train_idx],
-        val_x=train_x[val_idx], val_y=train_y[val_idx],
-        test_x=test_x.unsqueeze(1), test_y=test_y.long(),
-        pixel_mean=pixels.mean().item(), pixel_std=pixels.std().item(),
-    )  # fmt: skip
+        train_x=train_x[train_idx],
+        train_y=train_y[train_idx],
+        val_x=train_x[val_idx],
+        val_y=train_y[val_idx],
+        test_x=test_x.unsqueeze(1),
+        test_y=test_y.long(),
+        pixel_mean=pixels.mean().item(),
+        pixel_std=pixels.std().item(),
+    )

@@ -45,7 +45,9 @@ def class_names(spec: DataSpec) -> tuple[str, ...]:
         raise DataError(f"unknown data set {spec.name!r}; known: {', '.join(LOADERS)}")
     train = Path(spec.path or ".") / "train"
     if spec.path is None or not train.is_dir():
-        raise DataError(f"image-folder needs data.path (or --data) with a train/ folder; {train} is not one")
+        raise DataError(
+            f"image-folder needs data.path (or --data) with a train/ folder; {train} is not one"
+        )
     names = tuple(sorted(d.name for d in train.iterdir() if d.is_dir()))
     if not names:
         raise DataError(f"{train} has no class folders")
@@ -60,4 +62,3 @@ def load_dataset(spec: DataSpec) -> Dataset:
     if key not in _CACHE:
         _CACHE[key] = LOADERS[spec.name](spec)
     return _CACHE[key]
-

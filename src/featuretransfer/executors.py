@@ -76,8 +76,9 @@ class ProcessExecutor:
         self.max_workers = max_workers
         threads = threads or max(1, cpu_count() // max_workers)
         context = multiprocessing.get_context("spawn")  # fork after torch init can deadlock
-        self.pool = ProcessPoolExecutor(max_workers, mp_context=context, initializer=_init_worker,
-                                        initargs=(threads,))  # fmt: skip
+        self.pool = ProcessPoolExecutor(
+            max_workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
+        )
         self.manager = context.Manager()
         self.events = self.manager.Queue()
         self.callback: Callable | None = None  # (job_id, step, total, metrics), set by the runner

@@ -214,8 +214,11 @@ def figure2_series(records: list[dict]) -> list[dict]:
     # n = 0 shows the base nets of the targets the treatments train on (both halves when a study
     # runs both directions, as the paper's did); a baseA with no A-targeted net is not a baseB.
     targets = {(r["split"], r["target"]) for r in done if r["label"] != "baseB"}
-    done = [r for r in done
-            if r["label"] != "baseB" or not targets or (r["split"], r["target"]) in targets]  # fmt: skip
+    done = [
+        r
+        for r in done
+        if r["label"] != "baseB" or not targets or (r["split"], r["target"]) in targets
+    ]
     points = {k: [(r["n"], r["top1"]) for r in done if r["label"] == k] for k in FIGURE2_LABELS}
     base_mean, base_ci = mean_ci([y for _, y in points["baseB"]])
     has_base = bool(points["baseB"])

@@ -33,18 +33,42 @@ log = logging.getLogger(__name__)
 
 CIFAR_IMAGE = (3, 32, 32)  # official layout of one row of b"data": channel-major R, G, B planes
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 CIFAR10_MANMADE = ("airplane", "automobile", "ship", "truck")  # the other six are animals
 
 # The 20 superclasses in the index order of the official meta's coarse_label_names.
 CIFAR100_SUPERCLASSES = (
-    "aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables",
-    "household_electrical_devices", "household_furniture", "insects", "large_carnivores",
-    "large_man-made_outdoor_things", "large_natural_outdoor_scenes",
-    "large_omnivores_and_herbivores", "medium_mammals", "non-insect_invertebrates", "people",
-    "reptiles", "small_mammals", "trees", "vehicles_1", "vehicles_2",
-)  # fmt: skip
+    "aquatic_mammals",
+    "fish",
+    "flowers",
+    "food_containers",
+    "fruit_and_vegetables",
+    "household_electrical_devices",
+    "household_furniture",
+    "insects",
+    "large_carnivores",
+    "large_man-made_outdoor_things",
+    "large_natural_outdoor_scenes",
+    "large_omnivores_and_herbivores",
+    "medium_mammals",
+    "non-insect_invertebrates",
+    "people",
+    "reptiles",
+    "small_mammals",
+    "trees",
+    "vehicles_1",
+    "vehicles_2",
+)
 # The five fine classes of each superclass, spelled as in the official meta's fine_label_names.
 CIFAR100_SUPERCLASS_MEMBERS = {
     "aquatic_mammals": ("beaver", "dolphin", "otter", "seal", "whale"),
@@ -79,9 +103,13 @@ CIFAR100_COARSE = tuple(
 # beings, not artefacts; the ImageNet split likewise puts ballplayer, groom and scuba diver
 # (classes 981-983) in its natural half, and fruit and vegetables (936-957) there too.
 CIFAR100_MANMADE_SUPERCLASSES = (
-    "food_containers", "household_electrical_devices", "household_furniture",
-    "large_man-made_outdoor_things", "vehicles_1", "vehicles_2",
-)  # fmt: skip
+    "food_containers",
+    "household_electrical_devices",
+    "household_furniture",
+    "large_man-made_outdoor_things",
+    "vehicles_1",
+    "vehicles_2",
+)
 CIFAR100_NATURAL_SUPERCLASSES = tuple(
     s for s in CIFAR100_SUPERCLASSES if s not in CIFAR100_MANMADE_SUPERCLASSES
 )
@@ -223,17 +251,23 @@ def _dataset(classes, train_x, train_y, test_x, test_y, spec: DataSpec) -> Datas
     mean, std = pixel_stats(train_x[train_idx])
     return Dataset(
         classes=tuple(classes),
-        train_x=train_x[train_idx], train_y=train_y[train_idx],
-        val_x=train_x[val_idx], val_y=train_y[val_idx],
-        test_x=test_x, test_y=test_y,
-        pixel_mean=mean, pixel_std=std,
-    )  # fmt: skip
+        train_x=train_x[train_idx],
+        train_y=train_y[train_idx],
+        val_x=train_x[val_idx],
+        val_y=train_y[val_idx],
+        test_x=test_x,
+        test_y=test_y,
+        pixel_mean=mean,
+        pixel_std=std,
+    )
 
 
 def _warn_if_unofficial(path: Path, names: tuple[str, ...], official: tuple[str, ...]) -> None:
     if names != official:
-        log.warning("%s: class names differ from the official ones; built-in splits by name "
-                    "may not apply", path)  # fmt: skip
+        log.warning(
+            "%s: class names differ from the official ones; built-in splits by name may not apply",
+            path,
+        )
 
 
 def load_cifar10(spec: DataSpec) -> Dataset:
@@ -271,8 +305,9 @@ def load_cifar100(spec: DataSpec) -> Dataset:
     classes = _label_names(folder / "meta", "fine_label_names")
     superclasses = _label_names(folder / "meta", "coarse_label_names")
     official = classes == CIFAR100_FINE_CLASSES and superclasses == CIFAR100_SUPERCLASSES
-    _warn_if_unofficial(folder / "meta", classes + superclasses,
-                        CIFAR100_FINE_CLASSES + CIFAR100_SUPERCLASSES)  # fmt: skip
+    _warn_if_unofficial(
+        folder / "meta", classes + superclasses, CIFAR100_FINE_CLASSES + CIFAR100_SUPERCLASSES
+    )
     n_classes = {"fine_labels": len(classes), "coarse_labels": len(superclasses)}
     train_x, (train_y, train_coarse) = _read_batch(folder / "train", n_classes)
     test_x, (test_y, test_coarse) = _read_batch(folder / "test", n_classes)
@@ -401,6 +436,12 @@ def load_image_folder(spec: DataSpec, image_size: int = 32, workers: int | None 
 
     train_x, train_y = read(train_files)
     test_x, test_y = read(test_files)
-    log.info("%s: %d classes, %d training and %d test images at %d px", root, len(classes),
-             len(train_x), len(test_x), image_size)  # fmt: skip
+    log.info(
+        "%s: %d classes, %d training and %d test images at %d px",
+        root,
+        len(classes),
+        len(train_x),
+        len(test_x),
+        image_size,
+    )
     return _dataset(classes, train_x, train_y, test_x, test_y, spec)

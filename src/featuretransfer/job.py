@@ -40,8 +40,13 @@ class MissingParentError(RuntimeError):
 
 def code_version() -> dict:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5).stdout.strip()  # fmt: skip
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return {"git_sha": sha or None, "torch": torch.__version__}
@@ -63,15 +68,23 @@ def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]
         return Images(x.contiguous(), labels, dataset.pixel_mean, dataset.pixel_std)
 
     per_class = spec.data.n_train_per_class
-    return (subset(dataset.train_x, dataset.train_y, per_class),
-            subset(dataset.val_x, dataset.val_y),
-            subset(dataset.test_x, dataset.test_y), classes)  # fmt: skip
+    return (
+        subset(dataset.train_x, dataset.train_y, per_class),
+        subset(dataset.val_x, dataset.val_y),
+        subset(dataset.test_x, dataset.test_y),
+        classes,
+    )
 
 
 def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: Path) -> LayeredNet:
     """The net of `spec` before training: fresh, or with layers 1..n from its parent."""
-    model = build_model(spec.net, n_classes, seed_hash(spec.id, "init"),
-                        in_channels=image_shape[0], image_size=image_shape[1])  # fmt: skip
+    model = build_model(
+        spec.net,
+        n_classes,
+        seed_hash(spec.id, "init"),
+        in_channels=image_shape[0],
+        image_size=image_shape[1],
+    )
     if spec.treatment == "base":
         return model
     check_cut(model, spec.n_copied)
@@ -119,8 +132,13 @@ def cache_cut(model: LayeredNet, spec: JobSpec) -> int:
     return min(spec.n_copied, model.n_deterministic)
 
 
-def run_job(spec: JobSpec, out: Path, progress: Progress | None = None, device: str = "cpu",
-            cache_prefix: bool = True) -> Path:  # fmt: skip
+def run_job(
+    spec: JobSpec,
+    out: Path,
+    progress: Progress | None = None,
+    device: str = "cpu",
+    cache_prefix: bool = True,
+) -> Path:
     """Train and record the net of `spec` under `out`; return its folder.
 
     An unfinished folder with a checkpoint resumes from it; without one it is cleared and the
@@ -145,8 +163,9 @@ def run_job(spec: JobSpec, out: Path, progress: Progress | None = None, device: 
     model = model.to(device, memory_format=model.memory_format)
     cut = cache_cut(model, spec) if cache_prefix else 0
     if cut:
-        train_data, val_data, test_data = (prefix_features(model, data, cut, device)
-                                           for data in (train_data, val_data, test_data))  # fmt: skip
+        train_data, val_data, test_data = (
+            prefix_features(model, data, cut, device) for data in (train_data, val_data, test_data)
+        )
     torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
     history = resume["history"] if resume else []
 
@@ -168,11 +187,22 @@ def run_job(spec: JobSpec, out: Path, progress: Progress | None = None, device: 
                 progress(step, total, metrics)
 
         lines.writelines(jsonl(m) for m in history)  # rewritten whole: no line lost or doubled
-        logfile.write(f"{spec.display_name} {spec.id}"
-                      f"{f' resumed after epoch {len(history)}' if resume else ''}\n")  # fmt: skip
-        history, diverged = train(model, train_data, val_data, spec.train,
-                                  seed_hash(spec.id, "order"), device, on_progress,
-                                  resume, save_state, start=cut)  # fmt: skip
+        logfile.write(
+            f"{spec.display_name} {spec.id}"
+            f"{f' resumed after epoch {len(history)}' if resume else ''}\n"
+        )
+        history, diverged = train(
+            model,
+            train_data,
+            val_data,
+            spec.train,
+            seed_hash(spec.id, "order"),
+            device,
+            on_progress,
+            resume,
+            save_state,
+            start=cut,
+        )
         top1 = float("nan") if diverged else evaluate(model, test_data, device, cut)
         logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
 
@@ -180,19 +210,31 @@ def run_job(spec: JobSpec, out: Path, progress: Progress | None = None, device: 
     (folder / "model.tmp").replace(folder / "model.pt")
     val_accs = [h["val_acc"] for h in history]
     record = {
-        "job_id": spec.id, "study": spec.study, "name": spec.display_name,
-        "split": spec.split.name, "split_kind": spec.split.kind,
-        "source": "" if spec.source == "random" else spec.source, "target": spec.target,
-        "treatment": spec.treatment, "n": spec.n_copied, "fine_tuned": spec.fine_tune,
-        "seed": spec.seed, "n_layers": model.n_layers,
+        "job_id": spec.id,
+        "study": spec.study,
+        "name": spec.display_name,
+        "split": spec.split.name,
+        "split_kind": spec.split.kind,
+        "source": "" if spec.source == "random" else spec.source,
+        "target": spec.target,
+        "treatment": spec.treatment,
+        "n": spec.n_copied,
+        "fine_tuned": spec.fine_tune,
+        "seed": spec.seed,
+        "n_layers": model.n_layers,
         "status": "diverged" if diverged else "done",
-        "top1": top1, "top1_best_k": best_k_mean(val_accs, spec.train.best_k),
+        "top1": top1,
+        "top1_best_k": best_k_mean(val_accs, spec.train.best_k),
         "val_top1": val_accs[-1] if val_accs else float("nan"),
-        "epochs": len(history), "seconds": round(time.perf_counter() - started, 2),
-        "model": spec.net.name, "weights": str(Path("jobs") / spec.id / "model.pt"),
+        "epochs": len(history),
+        "seconds": round(time.perf_counter() - started, 2),
+        "model": spec.net.name,
+        "weights": str(Path("jobs") / spec.id / "model.pt"),
         # label i of this net is class classes[i] of the data set
-        "classes": list(classes), "history": history, "spec": spec_dict,
-    }  # fmt: skip
+        "classes": list(classes),
+        "history": history,
+        "spec": spec_dict,
+    }
     store.mark_done(folder, record)
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # only a DONE folder may lose it
     return folder

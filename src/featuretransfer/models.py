@@ -16,9 +16,15 @@ from featuretransfer.config import NetSpec
 
 # Per-layer init of the Caffe reference net: (weight std, bias value).
 REFERENCE_INIT = {
-    "conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0), "conv4": (0.01, 1.0),
-    "conv5": (0.01, 1.0), "fc6": (0.005, 1.0), "fc7": (0.005, 1.0), "fc8": (0.01, 0.0),
-}  # fmt: skip
+    "conv1": (0.01, 0.0),
+    "conv2": (0.01, 1.0),
+    "conv3": (0.01, 0.0),
+    "conv4": (0.01, 1.0),
+    "conv5": (0.01, 1.0),
+    "fc6": (0.005, 1.0),
+    "fc7": (0.005, 1.0),
+    "fc8": (0.01, 0.0),
+}
 
 
 class LayeredNet(nn.Module):
@@ -74,14 +80,17 @@ class ChannelLRN(nn.Module):
     on CPU, forward and backward, as nn.LocalResponseNorm's avg_pool3d (measured, 2-core x86).
     """
 
-    def __init__(self, channels: int, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
-                 k: float = 1.0):  # fmt: skip
+    def __init__(
+        self, channels: int, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+    ):
         super().__init__()
         self.beta, self.k = beta, k
         offset = torch.arange(channels)[None, :] - torch.arange(channels)[:, None]
         band = (offset >= -(size // 2)) & (offset <= (size - 1) // 2)
         # not persistent: a constant of the architecture, kept out of the state_dict
-        self.register_buffer("band", (band.float() * alpha / size)[:, :, None, None], persistent=False)
+        self.register_buffer(
+            "band", (band.float() * alpha / size)[:, :, None, None], persistent=False
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         denominator = self.k + F.conv2d(x * x, self.band)
@@ -97,16 +106,18 @@ def reference_after(c1: int, c2: int, dropout: float) -> nn.ModuleDict:
     dropout after fc6 and fc7. Pooling comes before ReLU here: the same numbers as Caffe's
     ReLU-then-pool (max commutes with a monotone function) with the ReLU on a 4x smaller tensor."""
     relu, pool = nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)
-    return nn.ModuleDict({
-        "conv1": nn.Sequential(pool, relu, ChannelLRN(c1)),
-        "conv2": nn.Sequential(pool, relu, ChannelLRN(c2)),
-        "conv3": relu,
-        "conv4": relu,
-        "conv5": nn.Sequential(pool, relu, nn.Flatten()),
-        "fc6": nn.Sequential(relu, nn.Dropout(dropout)),
-        "fc7": nn.Sequential(relu, nn.Dropout(dropout)),
-        "fc8": nn.Identity(),
-    })  # fmt: skip
+    return nn.ModuleDict(
+        {
+            "conv1": nn.Sequential(pool, relu, ChannelLRN(c1)),
+            "conv2": nn.Sequential(pool, relu, ChannelLRN(c2)),
+            "conv3": relu,
+            "conv4": relu,
+            "conv5": nn.Sequential(pool, relu, nn.Flatten()),
+            "fc6": nn.Sequential(relu, nn.Dropout(dropout)),
+            "fc7": nn.Sequential(relu, nn.Dropout(dropout)),
+            "fc8": nn.Identity(),
+        }
+    )
 
 
 class ConvNet8(LayeredNet):
@@ -118,8 +129,15 @@ class ConvNet8(LayeredNet):
     memory_format = torch.channels_last
     FULL_WIDTH = (24, 64, 96, 96, 64, 512)
 
-    def __init__(self, n_classes: int, width: float = 0.5, dropout: float = 0.5,
-                 init: str = "kaiming", in_channels: int = 1, image_size: int = 28):  # fmt: skip
+    def __init__(
+        self,
+        n_classes: int,
+        width: float = 0.5,
+        dropout: float = 0.5,
+        init: str = "kaiming",
+        in_channels: int = 1,
+        image_size: int = 28,
+    ):
         super().__init__()
         if init not in ("kaiming", "reference"):
             raise ValueError(f"model.init = {init!r}; use 'kaiming' or 'reference'")
@@ -161,8 +179,15 @@ class CaffeNet(ConvNet8):
 
     FULL_WIDTH = (96, 256, 384, 384, 256, 4096)
 
-    def __init__(self, n_classes: int, width: float = 1.0, dropout: float = 0.5,
-                 init: str = "reference", in_channels: int = 3, image_size: int = 227):  # fmt: skip
+    def __init__(
+        self,
+        n_classes: int,
+        width: float = 1.0,
+        dropout: float = 0.5,
+        init: str = "reference",
+        in_channels: int = 3,
+        image_size: int = 227,
+    ):
         LayeredNet.__init__(self)
         if init not in ("kaiming", "reference"):
             raise ValueError(f"model.init = {init!r}; use 'kaiming' or 'reference'")
@@ -181,7 +206,9 @@ class CaffeNet(ConvNet8):
 
     def _flat_size(self, in_channels: int, image_size: int) -> int:
         with torch.no_grad():
-            return self.forward(torch.zeros(1, in_channels, image_size, image_size), stop=5).shape[1]
+            return self.forward(torch.zeros(1, in_channels, image_size, image_size), stop=5).shape[
+                1
+            ]
 
 
 class BasicBlock(nn.Module):
@@ -195,8 +222,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
-                                          nn.BatchNorm2d(c_out))  # fmt: skip
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x)))
@@ -210,29 +238,42 @@ class ResNet18(LayeredNet):
     layer_names = ("stem", "layer1", "layer2", "layer3", "layer4", "fc")
     memory_format = torch.channels_last
 
-    def __init__(self, n_classes: int, width: float = 1.0, dropout: float = 0.0,
-                 init: str = "kaiming", in_channels: int = 3, image_size: int = 32):  # fmt: skip
+    def __init__(
+        self,
+        n_classes: int,
+        width: float = 1.0,
+        dropout: float = 0.0,
+        init: str = "kaiming",
+        in_channels: int = 3,
+        image_size: int = 32,
+    ):
         super().__init__()
         if init != "kaiming":
             raise ValueError(f"model.init = {init!r}: resnet18 has only 'kaiming'")
         c = [max(1, round(w * width)) for w in (64, 128, 256, 512)]
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c[0], 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(c[0]), nn.ReLU())  # fmt: skip
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c[0], 3, 1, 1, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU()
+        )
         for i, (c_in, c_out, stride) in enumerate(zip([c[0]] + c[:3], c, (1, 2, 2, 2)), 1):
-            setattr(self, f"layer{i}", nn.Sequential(BasicBlock(c_in, c_out, stride),
-                                                     BasicBlock(c_out, c_out, 1)))  # fmt: skip
+            setattr(
+                self,
+                f"layer{i}",
+                nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)),
+            )
         self.fc = nn.Linear(c[3], n_classes)
         identity = nn.Identity()
         self.after = nn.ModuleDict({name: identity for name in self.layer_names})
-        self.after["layer4"] = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                             nn.Dropout(dropout))  # fmt: skip
+        self.after["layer4"] = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout)
+        )
 
     def init_layer(self, name: str, generator: torch.Generator) -> None:
         with torch.no_grad():
             for module in getattr(self, name).modules():
                 if isinstance(module, nn.Conv2d):
-                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu",
-                                            generator=generator)  # fmt: skip
+                    nn.init.kaiming_normal_(
+                        module.weight, mode="fan_out", nonlinearity="relu", generator=generator
+                    )
                 elif isinstance(module, nn.BatchNorm2d):
                     module.reset_parameters()  # weight 1, bias 0, fresh running statistics
                 elif isinstance(module, nn.Linear):
@@ -243,13 +284,20 @@ class ResNet18(LayeredNet):
 MODELS = {"convnet8": ConvNet8, "caffenet": CaffeNet, "resnet18": ResNet18}
 
 
-def build_model(net: NetSpec, n_classes: int, seed: int, in_channels: int = 1,
-                image_size: int = 28) -> LayeredNet:  # fmt: skip
+def build_model(
+    net: NetSpec, n_classes: int, seed: int, in_channels: int = 1, image_size: int = 28
+) -> LayeredNet:
     """A fresh net of spec `net`, every layer initialised from `seed`."""
     if net.name not in MODELS:
         raise ValueError(f"unknown model {net.name!r}; known: {', '.join(MODELS)}")
-    model = MODELS[net.name](n_classes, width=net.width, dropout=net.dropout, init=net.init,
-                             in_channels=in_channels, image_size=image_size)  # fmt: skip
+    model = MODELS[net.name](
+        n_classes,
+        width=net.width,
+        dropout=net.dropout,
+        init=net.init,
+        in_channels=in_channels,
+        image_size=image_size,
+    )
     generator = torch.Generator().manual_seed(seed)
     for name in model.layer_names:
         model.init_layer(name, generator)

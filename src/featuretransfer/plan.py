@@ -15,14 +15,24 @@ class PlanError(ValueError):
     """A plan whose needs are missing or circular."""
 
 
-def treatment_job(study: StudySpec, split, seed: int, target: str, n: int, treatment: str) -> JobSpec:
+def treatment_job(
+    study: StudySpec, split, seed: int, target: str, n: int, treatment: str
+) -> JobSpec:
     """The job of a treatment name (BnB, BnB+, AnB, AnB+, random) for one target half."""
     other = HALVES[1 - HALVES.index(target)]
     source = {"BnB": target, "AnB": other, "random": "random"}[treatment.rstrip("+")]
     return JobSpec(
-        study=study.name, data=study.data, net=study.net, train=study.train, split=split,
-        source=source, target=target, n_copied=n, fine_tune=treatment.endswith("+"), seed=seed,
-    )  # fmt: skip
+        study=study.name,
+        data=study.data,
+        net=study.net,
+        train=study.train,
+        split=split,
+        source=source,
+        target=target,
+        n_copied=n,
+        fine_tune=treatment.endswith("+"),
+        seed=seed,
+    )
 
 
 def plan_study(study: StudySpec) -> list[JobSpec]:

@@ -52,7 +52,9 @@ def check_cluster(address: str, timeout_s: float = 30) -> None:
     """Raise ClusterError unless a Ray head answers at `address` (HOST:PORT) within `timeout_s`."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise ClusterError(f"--address {address}: give the Ray head as HOST:PORT, e.g. 10.0.0.1:6379")  # fmt: skip
+        raise ClusterError(
+            f"--address {address}: give the Ray head as HOST:PORT, e.g. 10.0.0.1:6379"
+        )
     silent = (
         f"no Ray cluster answered at {address} within {timeout_s:g} s: start one with "
         f"'ray start --head --port={port}' on {host} (and 'ray start --address={address}' on "
@@ -64,9 +66,13 @@ def check_cluster(address: str, timeout_s: float = 30) -> None:
     except OSError:
         raise ClusterError(silent) from None
     try:
-        probe = subprocess.run([sys.executable, "-c", _PROBE, address], check=False,
-                               capture_output=True, text=True,
-                               timeout=max(1.0, deadline - time.monotonic()))  # fmt: skip
+        probe = subprocess.run(
+            [sys.executable, "-c", _PROBE, address],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=max(1.0, deadline - time.monotonic()),
+        )
     except subprocess.TimeoutExpired:
         raise ClusterError(silent) from None
     if probe.returncode != 0:
@@ -88,11 +94,16 @@ def _run_task(fn: Callable, cwd: str, threads: int, *args):
     result = fn(*args)
     if isinstance(result, Path):
         if result.is_dir():
-            store.write_json(result / NODE_FILE, {
-                "node_id": ray.get_runtime_context().get_node_id(),
-                "hostname": socket.gethostname(), "pid": os.getpid(),
-                "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "threads": threads,
-            })  # fmt: skip
+            store.write_json(
+                result / NODE_FILE,
+                {
+                    "node_id": ray.get_runtime_context().get_node_id(),
+                    "hostname": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+                    "threads": threads,
+                },
+            )
         return str(result.absolute())
     return result
 
@@ -113,7 +124,9 @@ class _ProgressInbox:
 
 
 class RayReporter:
-    """A picklable progress callback for a job in a Ray task: sends (job_id, step, total, metrics)."""
+    """A picklable progress callback for a job in a Ray task.
+
+    Sends (job_id, step, total, metrics) to the driver's inbox."""
 
     def __init__(self, inbox, job_id: str):
         self.inbox, self.job_id = inbox, job_id
@@ -133,8 +146,10 @@ def _copy_outcome(ray_future: concurrent.futures.Future, future: concurrent.futu
         elif isinstance(result, str) and not os.path.exists(result):
             # the task wrote the job folder on a disk this machine does not see: its weights
             # are lost to the jobs that need them and to the results table
-            error = SharedStorageError(f"a Ray task wrote {result}, which does not exist here: "
-                                       "put --out on storage that every node mounts")  # fmt: skip
+            error = SharedStorageError(
+                f"a Ray task wrote {result}, which does not exist here: "
+                "put --out on storage that every node mounts"
+            )
     except Exception as e:  # noqa: BLE001 - the runner waits on `future`: always resolve it
         error = e
     if error is None:
@@ -146,11 +161,18 @@ def _copy_outcome(ray_future: concurrent.futures.Future, future: concurrent.futu
 class RayExecutor:
     """Jobs as Ray tasks with `num_cpus` CPUs and `num_gpus` GPUs each, on a local or remote Ray."""
 
-    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
-                 max_retries: int = 3, connect_timeout_s: float = 30):  # fmt: skip
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: float = 1,
+        num_gpus: float = 0,
+        max_retries: int = 3,
+        connect_timeout_s: float = 30,
+    ):
         if num_cpus <= 0 or num_gpus < 0:
-            raise ValueError(f"num_cpus={num_cpus}, num_gpus={num_gpus}: a task needs CPUs > 0 "
-                             "and GPUs >= 0")  # fmt: skip
+            raise ValueError(
+                f"num_cpus={num_cpus}, num_gpus={num_gpus}: a task needs CPUs > 0 and GPUs >= 0"
+            )
         self.num_cpus, self.num_gpus, self.max_retries = num_cpus, num_gpus, max_retries
         self.owns_ray = not ray.is_initialized()  # a second executor shares the connection
         if self.owns_ray:
@@ -158,8 +180,11 @@ class RayExecutor:
                 check_cluster(address, connect_timeout_s)
             # workers on other nodes do not inherit the driver's environment
             env = {k: v for k, v in os.environ.items() if k.startswith("FEATURETRANSFER_")}
-            context = ray.init(address=address, logging_level=logging.WARNING,
-                               runtime_env={"env_vars": env} if env else None)  # fmt: skip
+            context = ray.init(
+                address=address,
+                logging_level=logging.WARNING,
+                runtime_env={"env_vars": env} if env else None,
+            )
             if context.dashboard_url:
                 log.info("Ray dashboard: http://%s", context.dashboard_url)
         resources = ray.cluster_resources()
@@ -169,9 +194,13 @@ class RayExecutor:
             if not resources.get("GPU"):
                 log.warning("num_gpus=%g but the Ray cluster has no GPU: jobs will wait", num_gpus)
         self.max_workers = max(1, int(slots))  # tasks in flight; more would only queue in Ray
-        log.info("Ray: %d nodes, %g CPUs, %g GPUs; %d jobs at a time",
-                 len([n for n in ray.nodes() if n["Alive"]]), resources.get("CPU", 0),
-                 resources.get("GPU", 0), self.max_workers)  # fmt: skip
+        log.info(
+            "Ray: %d nodes, %g CPUs, %g GPUs; %d jobs at a time",
+            len([n for n in ray.nodes() if n["Alive"]]),
+            resources.get("CPU", 0),
+            resources.get("GPU", 0),
+            self.max_workers,
+        )
         # on the driver's node, so that progress outlives the loss of any other node
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
         self.inbox = _ProgressInbox.options(scheduling_strategy=here).remote()
@@ -182,8 +211,12 @@ class RayExecutor:
         return RayReporter(self.inbox, job_id)
 
     def submit(self, fn: Callable, *args) -> concurrent.futures.Future:
-        task = _run_task.options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                                 max_retries=self.max_retries, retry_exceptions=False)  # fmt: skip
+        task = _run_task.options(
+            num_cpus=self.num_cpus,
+            num_gpus=self.num_gpus,
+            max_retries=self.max_retries,
+            retry_exceptions=False,
+        )
         ref = task.remote(fn, os.getcwd(), max(1, int(self.num_cpus)), *args)
         future: concurrent.futures.Future = concurrent.futures.Future()
         ref.future().add_done_callback(lambda done: _copy_outcome(done, future))

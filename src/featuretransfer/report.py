@@ -191,8 +191,7 @@ def _build(records, study, source: Path, weights_root: Path, report_dir: Path) -
     nets = figures.filter_nets(records, weights_root)
     not_drawn = figures.plot_filters(nets[:MAX_FILTER_NETS], report_dir / "filters.png")
     not_drawn += [
-        f"{title}: only {MAX_FILTER_NETS} nets are drawn"
-        for title, _ in nets[MAX_FILTER_NETS :]
+        f"{title}: only {MAX_FILTER_NETS} nets are drawn" for title, _ in nets[MAX_FILTER_NETS:]
     ]
     rows1, rows_d = table1(records), decomposition(records)
     _write_csv(report_dir / "table1.csv", TABLE1_COLUMNS, rows1)

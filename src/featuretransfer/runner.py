@@ -35,15 +35,29 @@ class ProgressBars:
 
     def __init__(self, total: int, done: int, enabled: bool):
         self.enabled = enabled
-        self.study = tqdm(total=total, initial=done, desc="study", unit="net", position=0,
-                          disable=not enabled, dynamic_ncols=True)  # fmt: skip
+        self.study = tqdm(
+            total=total,
+            initial=done,
+            desc="study",
+            unit="net",
+            position=0,
+            disable=not enabled,
+            dynamic_ncols=True,
+        )
         self.jobs: dict[str, tqdm] = {}
         self.free_slots: list[int] = []
 
     def start(self, job: JobSpec) -> None:
         slot = self.free_slots.pop(0) if self.free_slots else len(self.jobs) + 1
-        self.jobs[job.id] = tqdm(total=1, desc=job.display_name, unit="step", position=slot,
-                                 leave=False, disable=not self.enabled, dynamic_ncols=True)  # fmt: skip
+        self.jobs[job.id] = tqdm(
+            total=1,
+            desc=job.display_name,
+            unit="step",
+            position=slot,
+            leave=False,
+            disable=not self.enabled,
+            dynamic_ncols=True,
+        )
         self.jobs[job.id].slot = slot
 
     def update(self, job_id: str, step: int, total: int, metrics: dict) -> None:
@@ -70,8 +84,9 @@ class ProgressBars:
         self.study.close()
 
 
-def run_jobs(jobs: list[JobSpec], out: Path, executor, device: str = "cpu",
-             show_progress: bool = True) -> RunSummary:  # fmt: skip
+def run_jobs(
+    jobs: list[JobSpec], out: Path, executor, device: str = "cpu", show_progress: bool = True
+) -> RunSummary:
     """Run every job of `jobs` (in dependency order) that is not DONE under `out`."""
     out = Path(out)
     summary = RunSummary()
@@ -92,8 +107,9 @@ def run_jobs(jobs: list[JobSpec], out: Path, executor, device: str = "cpu",
                 elif len(running) < capacity and all(n in done for n in needs(job)):
                     pending.remove(job)
                     bars.start(job)
-                    running[executor.submit(run_job, job, out, executor.progress_for(job.id),
-                                            device)] = job  # fmt: skip
+                    running[
+                        executor.submit(run_job, job, out, executor.progress_for(job.id), device)
+                    ] = job
             if not running:
                 if pending:  # needs that this plan never runs: cannot happen for a valid plan
                     summary.blocked += [j.id for j in pending]

@@ -38,7 +38,10 @@ def random_split(n_classes: int, seed: int) -> SplitSpec:
     """
     if n_classes < 2:
         raise SplitError(f"a random split needs at least 2 classes, got {n_classes}")
-    a = sorted(int(c) for c in np.random.RandomState([seed]).choice(n_classes, n_classes // 2, replace=False))
+    a = sorted(
+        int(c)
+        for c in np.random.RandomState([seed]).choice(n_classes, n_classes // 2, replace=False)
+    )
     b = [c for c in range(n_classes) if c not in a]
     return SplitSpec(name=f"s{seed}", kind="random", A=tuple(a), B=tuple(b))
 
@@ -74,7 +77,9 @@ def group_split(name: str, a: list, b: list, class_names: tuple[str, ...]) -> Sp
 def builtin_group_split(data_name: str, name: str, class_names: tuple[str, ...]) -> SplitSpec:
     known = GROUP_SPLITS.get(data_name, {})
     if name not in known:
-        raise SplitError(f"no built-in group split {name!r} for {data_name}; known: {', '.join(known) or 'none'}")
+        raise SplitError(
+            f"no built-in group split {name!r} for {data_name}; known: {', '.join(known) or 'none'}"
+        )
     a, b = known[name]
     return group_split(name, list(a), list(b), class_names)
 

@@ -22,10 +22,26 @@ log = logging.getLogger(__name__)
 DONE, INCOMPLETE, NOT_LAUNCHED = "done", "incomplete", "not launched"
 
 RESULTS_COLUMNS = (
-    "job_id", "study", "split", "split_kind", "source", "target", "treatment", "n", "fine_tuned",
-    "seed", "n_layers", "status", "top1", "top1_best_k", "val_top1", "epochs", "seconds", "model",
+    "job_id",
+    "study",
+    "split",
+    "split_kind",
+    "source",
+    "target",
+    "treatment",
+    "n",
+    "fine_tuned",
+    "seed",
+    "n_layers",
+    "status",
+    "top1",
+    "top1_best_k",
+    "val_top1",
+    "epochs",
+    "seconds",
+    "model",
     "weights",
-)  # fmt: skip
+)
 
 
 def job_dir(out: Path, job_id: str) -> Path:

@@ -93,7 +93,9 @@ def _check_value(key: str, value, default):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif isinstance(default, tuple):
-        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ok = isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
         value = tuple(value) if ok else value
     else:  # strings, and optional strings (default None)
         ok = isinstance(value, str)
@@ -119,11 +121,15 @@ def _section(raw: dict, section: str, cls):
 
 def _list(raw: dict, key: str, default: tuple, allowed=None, kind=str) -> tuple:
     value = raw.get(key, list(default))
-    if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in value
+    ):
         raise StudyError(f"study.{key} = {value!r} should be a list of {kind.__name__}")
     bad = [v for v in value if allowed is not None and v not in allowed]
     if bad:
-        raise StudyError(f"study.{key}: unknown {bad[0]!r}; allowed: {', '.join(map(str, allowed))}")
+        raise StudyError(
+            f"study.{key}: unknown {bad[0]!r}; allowed: {', '.join(map(str, allowed))}"
+        )
     if len(set(value)) != len(value):
         raise StudyError(f"study.{key} lists a value twice")
     return tuple(value)
@@ -192,11 +198,15 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
     if len({s.name for s in split_specs}) != len(split_specs):
         raise StudyError("two splits share a name; each split needs its own")
     return StudySpec(
-        name=name, description=str(raw.get("description", "")), data=data, net=net, train=train,
+        name=name,
+        description=str(raw.get("description", "")),
+        data=data,
+        net=net,
+        train=train,
         splits=split_specs,
         treatments=_list(study, "treatments", TREATMENTS, allowed=TREATMENTS),
         cuts=cuts,
         targets=_list(study, "targets", ("B",), allowed=HALVES) or ("B",),
         seeds=_list(study, "seeds", (0,), kind=int) or (0,),
         resources=_section(raw, "resources", ResourceSpec),
-    )  # fmt: skip
+    )

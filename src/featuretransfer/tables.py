@@ -154,8 +154,8 @@ SINGLE_NETWORK_NOISE_PTS = 1.0
 
 
 def _above_zero(drop: float, ci: float) -> bool:
-    """A drop (percentage points) counts when its 95% CI lies above zero; without a CI (one network), when it
-    exceeds SINGLE_NETWORK_NOISE_PTS."""
+    """A drop (percentage points) counts when its 95% CI lies above zero; without a CI (one
+    network), when it exceeds SINGLE_NETWORK_NOISE_PTS."""
     return drop - (ci if math.isfinite(ci) else SINGLE_NETWORK_NOISE_PTS) > 0
 
 

@@ -76,10 +76,18 @@ def lr_at(epoch: int, spec: TrainSpec) -> float:
     return spec.lr * spec.lr_gamma ** sum(epoch >= m for m in spec.lr_milestones)
 
 
-def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSpec, seed: int,
-          device: str = "cpu", progress: Progress | None = None, resume: dict | None = None,
-          save_state: Callable[[dict], None] | None = None,
-          start: int = 0) -> tuple[list[dict], bool]:  # fmt: skip
+def train(
+    model: LayeredNet,
+    train_data: Images,
+    val_data: Images,
+    spec: TrainSpec,
+    seed: int,
+    device: str = "cpu",
+    progress: Progress | None = None,
+    resume: dict | None = None,
+    save_state: Callable[[dict], None] | None = None,
+    start: int = 0,
+) -> tuple[list[dict], bool]:
     """Train in place; return (one record per epoch, diverged).
 
     `save_state` gets, after every epoch, everything needed to go on exactly where training
@@ -88,8 +96,9 @@ def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSp
     With `start` > 0 the data are the cached output of frozen layers 1..start.
     """
     params = trainable_parameters(model)
-    optimizer = torch.optim.SGD(params.values(), lr=spec.lr, momentum=spec.momentum,
-                                weight_decay=spec.weight_decay)  # fmt: skip
+    optimizer = torch.optim.SGD(
+        params.values(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
+    )
     order = torch.Generator().manual_seed(seed)
     history: list[dict] = []
     if resume is not None:
@@ -107,7 +116,9 @@ def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSp
         perm = torch.randperm(n, generator=order)
         loss_sum = torch.zeros(())  # summed on-device; one sync per epoch, not per step
         for step in range(steps_per_epoch):
-            x, y = train_data.batch(perm[step * spec.batch_size : (step + 1) * spec.batch_size], device)
+            x, y = train_data.batch(
+                perm[step * spec.batch_size : (step + 1) * spec.batch_size], device
+            )
             loss = F.cross_entropy(model(x, start=start), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -119,12 +130,24 @@ def train(model: LayeredNet, train_data: Images, val_data: Images, spec: TrainSp
         if not math.isfinite(train_loss):
             return history, True
         val_acc = evaluate(model, val_data, device, start)
-        history.append({"epoch": epoch + 1, "lr": lr_at(epoch, spec), "train_loss": train_loss,
-                        "val_acc": val_acc})  # fmt: skip
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "lr": lr_at(epoch, spec),
+                "train_loss": train_loss,
+                "val_acc": val_acc,
+            }
+        )
         if save_state and epoch + 1 < spec.epochs:
-            save_state({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "order_rng": order.get_state(), "torch_rng": torch.get_rng_state(),
-                        "history": history})  # fmt: skip
+            save_state(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "order_rng": order.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                }
+            )
         if progress:
             progress((epoch + 1) * steps_per_epoch, spec.epochs * steps_per_epoch, history[-1])
     return history, False

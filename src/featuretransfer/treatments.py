@@ -43,7 +43,7 @@ def copy_layers(parent_state: dict[str, torch.Tensor], model: LayeredNet, n: int
 
 
 def freeze(model: LayeredNet, n: int) -> None:
-    """No gradient for layers 1..n, and their norm layers kept in eval mode (see LayeredNet.train)."""
+    """No gradient for layers 1..n; their norm layers stay in eval mode (LayeredNet.train)."""
     check_cut(model, n)
     for i in range(1, n + 1):
         model.layer(i).requires_grad_(False)

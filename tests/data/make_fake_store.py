@@ -42,12 +42,25 @@ def record(split, kind, source, target, treatment, n, fine_tuned, top1, status="
     score = "" if top1 is None else f"{top1:.4f}"
     return {
         "job_id": job_id(split, source, target, treatment, n, fine_tuned, 0),
-        "study": "fake-paper", "split": split, "split_kind": kind, "source": source,
-        "target": target, "treatment": treatment, "n": n, "fine_tuned": str(fine_tuned).lower(),
-        "seed": 0, "n_layers": L, "status": status, "top1": score,
-        "top1_best_k": "" if top1 is None else f"{top1 + 0.002:.4f}", "val_top1": "",
-        "epochs": 4, "seconds": 12.5, "model": "convnet8", "weights": weights,
-    }  # fmt: skip
+        "study": "fake-paper",
+        "split": split,
+        "split_kind": kind,
+        "source": source,
+        "target": target,
+        "treatment": treatment,
+        "n": n,
+        "fine_tuned": str(fine_tuned).lower(),
+        "seed": 0,
+        "n_layers": L,
+        "status": status,
+        "top1": score,
+        "top1_best_k": "" if top1 is None else f"{top1 + 0.002:.4f}",
+        "val_top1": "",
+        "epochs": 4,
+        "seconds": 12.5,
+        "model": "convnet8",
+        "weights": weights,
+    }
 
 
 def make_rows(rng: random.Random) -> list[dict]:
@@ -58,31 +71,87 @@ def make_rows(rng: random.Random) -> list[dict]:
             shift = rng.uniform(-0.006, 0.006)  # each split and half is a little easier or harder
             base_id = job_id(split, target, target, "base", 0, False, 0)
             weights = f"jobs/{base_id}/model.pt" if split == "s0" else ""
-            rows.append(record(split, "random", target, target, "base", 0, False, 0.625 + shift,
-                               weights=weights))  # fmt: skip
+            rows.append(
+                record(
+                    split,
+                    "random",
+                    target,
+                    target,
+                    "base",
+                    0,
+                    False,
+                    0.625 + shift,
+                    weights=weights,
+                )
+            )
             for n in range(1, L):
                 noise = lambda: shift + rng.gauss(0, 0.003)  # noqa: E731
-                rows.append(record(split, "random", target, target, "selffer", n, False,
-                                   BNB[n] + noise()))  # fmt: skip
-                rows.append(record(split, "random", target, target, "selffer", n, True,
-                                   BNB_PLUS + noise()))  # fmt: skip
-                rows.append(record(split, "random", other, target, "transfer", n, False,
-                                   ANB[n] + noise()))  # fmt: skip
+                rows.append(
+                    record(split, "random", target, target, "selffer", n, False, BNB[n] + noise())
+                )
+                rows.append(
+                    record(split, "random", target, target, "selffer", n, True, BNB_PLUS + noise())
+                )
+                rows.append(
+                    record(split, "random", other, target, "transfer", n, False, ANB[n] + noise())
+                )
                 if (split, target, n) == ("s1", "B", 4):  # one diverged run, left out of means
-                    rows.append(record(split, "random", other, target, "transfer", n, True, None,
-                                       status="diverged"))  # fmt: skip
+                    rows.append(
+                        record(
+                            split,
+                            "random",
+                            other,
+                            target,
+                            "transfer",
+                            n,
+                            True,
+                            None,
+                            status="diverged",
+                        )
+                    )
                 else:
-                    rows.append(record(split, "random", other, target, "transfer", n, True,
-                                       ANB_PLUS[n] + noise()))  # fmt: skip
+                    rows.append(
+                        record(
+                            split,
+                            "random",
+                            other,
+                            target,
+                            "transfer",
+                            n,
+                            True,
+                            ANB_PLUS[n] + noise(),
+                        )
+                    )
     for target in ("A", "B"):
         other = "B" if target == "A" else "A"
         base_id = job_id(SEMANTIC, target, target, "base", 0, False, 0)
-        rows.append(record(SEMANTIC, "semantic", target, target, "base", 0, False,
-                           SEMANTIC_BASE[target], weights=f"jobs/{base_id}/model.pt"))  # fmt: skip
+        rows.append(
+            record(
+                SEMANTIC,
+                "semantic",
+                target,
+                target,
+                "base",
+                0,
+                False,
+                SEMANTIC_BASE[target],
+                weights=f"jobs/{base_id}/model.pt",
+            )
+        )
         for n in range(1, L):
             drop = 0.25 * (n / 7) ** 2.2 + rng.gauss(0, 0.004)
-            rows.append(record(SEMANTIC, "semantic", other, target, "transfer", n, False,
-                               SEMANTIC_BASE[target] - drop))  # fmt: skip
+            rows.append(
+                record(
+                    SEMANTIC,
+                    "semantic",
+                    other,
+                    target,
+                    "transfer",
+                    n,
+                    False,
+                    SEMANTIC_BASE[target] - drop,
+                )
+            )
     for n in range(1, L):
         rows.append(record("s0", "random", "", "B", "random", n, False, RANDOM_WEIGHTS[n]))
     return rows
