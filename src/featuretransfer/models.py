@@ -128,6 +128,7 @@ class ConvNet8(LayeredNet):
     layer_names = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
     memory_format = torch.channels_last
     FULL_WIDTH = (24, 64, 96, 96, 64, 512)
+    CHANNEL_STEP = 1  # every width is a multiple of this
 
     def __init__(
         self,
@@ -142,19 +143,28 @@ class ConvNet8(LayeredNet):
         if init not in ("kaiming", "reference"):
             raise ValueError(f"model.init = {init!r}; use 'kaiming' or 'reference'")
         self.init = init
-        c1, c2, c3, c4, c5, f = (max(1, round(w * width)) for w in self.FULL_WIDTH)
-        self.conv1 = nn.Conv2d(in_channels, c1, 5, padding=2)
-        self.conv2 = nn.Conv2d(c1, c2, 5, padding=2)
-        self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
-        self.conv4 = nn.Conv2d(c3, c4, 3, padding=1)
-        self.conv5 = nn.Conv2d(c4, c5, 3, padding=1)
-        self.after = reference_after(c1, c2, dropout)
+        step = self.CHANNEL_STEP
+        *c, f = (max(step, step * round(w * width / step)) for w in self.FULL_WIDTH)
+        self.conv1, self.conv2, self.conv3, self.conv4, self.conv5 = self.conv_layers(
+            in_channels, c
+        )
+        self.after = reference_after(c[0], c[1], dropout)
         with torch.no_grad():
             probe = torch.zeros(1, in_channels, image_size, image_size)
             n_flat = self.forward(probe, stop=5).shape[1]
         self.fc6 = nn.Linear(n_flat, f)
         self.fc7 = nn.Linear(f, f)
         self.fc8 = nn.Linear(f, n_classes)
+
+    def conv_layers(self, c_in: int, c: list[int]) -> tuple[nn.Conv2d, ...]:
+        """conv1..conv5 for 28x28 images: 5x5, 5x5, then three 3x3, all keeping the size."""
+        return (
+            nn.Conv2d(c_in, c[0], 5, padding=2),
+            nn.Conv2d(c[0], c[1], 5, padding=2),
+            nn.Conv2d(c[1], c[2], 3, padding=1),
+            nn.Conv2d(c[2], c[3], 3, padding=1),
+            nn.Conv2d(c[3], c[4], 3, padding=1),
+        )
 
     def init_layer(self, name: str, generator: torch.Generator) -> None:
         layer = getattr(self, name)
@@ -178,6 +188,7 @@ class CaffeNet(ConvNet8):
     with 1000 classes. Width scales every layer (kept even, for the 2 groups)."""
 
     FULL_WIDTH = (96, 256, 384, 384, 256, 4096)
+    CHANNEL_STEP = 2
 
     def __init__(
         self,
@@ -188,27 +199,16 @@ class CaffeNet(ConvNet8):
         in_channels: int = 3,
         image_size: int = 227,
     ):
-        LayeredNet.__init__(self)
-        if init not in ("kaiming", "reference"):
-            raise ValueError(f"model.init = {init!r}; use 'kaiming' or 'reference'")
-        self.init = init
-        c1, c2, c3, c4, c5, f = (max(2, 2 * round(w * width / 2)) for w in self.FULL_WIDTH)
-        self.conv1 = nn.Conv2d(in_channels, c1, 11, stride=4)
-        self.conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=2)
-        self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
-        self.conv4 = nn.Conv2d(c3, c4, 3, padding=1, groups=2)
-        self.conv5 = nn.Conv2d(c4, c5, 3, padding=1, groups=2)
-        self.after = reference_after(c1, c2, dropout)
-        n_flat = c5 * 6 * 6 if image_size == 227 else self._flat_size(in_channels, image_size)
-        self.fc6 = nn.Linear(n_flat, f)
-        self.fc7 = nn.Linear(f, f)
-        self.fc8 = nn.Linear(f, n_classes)
+        super().__init__(n_classes, width, dropout, init, in_channels, image_size)
 
-    def _flat_size(self, in_channels: int, image_size: int) -> int:
-        with torch.no_grad():
-            return self.forward(torch.zeros(1, in_channels, image_size, image_size), stop=5).shape[
-                1
-            ]
+    def conv_layers(self, c_in: int, c: list[int]) -> tuple[nn.Conv2d, ...]:
+        return (
+            nn.Conv2d(c_in, c[0], 11, stride=4),
+            nn.Conv2d(c[0], c[1], 5, padding=2, groups=2),
+            nn.Conv2d(c[1], c[2], 3, padding=1),
+            nn.Conv2d(c[2], c[3], 3, padding=1, groups=2),
+            nn.Conv2d(c[3], c[4], 3, padding=1, groups=2),
+        )
 
 
 class BasicBlock(nn.Module):
