@@ -127,39 +127,19 @@ def test_truncated_data_file_is_named(tmp_path, fake_data, capsys):
     assert "train-labels-idx1-ubyte.gz" in err and err.count("\n") == 1
 
 
+def run_tiny(tmp_path, fake_data, out) -> int:
+    study = study_file(tmp_path, "[data]\nn_val = 40\n")
+    return main(["run", study, "--data", str(fake_data), "--out", str(out)])
+
+
 def test_unwritable_output_and_another_study(tmp_path, fake_data, capsys):
     (tmp_path / "afile").write_text("")
-    out = str(tmp_path / "afile" / "below")
-    assert (
-        main(
-            [
-                "run",
-                study_file(tmp_path, "[data]\nn_val = 40\n"),
-                "--data",
-                str(fake_data),
-                "--out",
-                out,
-            ]
-        )
-        == 2
-    )
+    assert run_tiny(tmp_path, fake_data, tmp_path / "afile" / "below") == 2
     assert "cannot write to --out" in capsys.readouterr().err
     other = tmp_path / "other"
     other.mkdir()
     (other / "study.json").write_text('{"name": "someone-else"}')
-    assert (
-        main(
-            [
-                "run",
-                study_file(tmp_path, "[data]\nn_val = 40\n"),
-                "--data",
-                str(fake_data),
-                "--out",
-                str(other),
-            ]
-        )
-        == 2
-    )
+    assert run_tiny(tmp_path, fake_data, other) == 2
     err = capsys.readouterr().err
     assert "holds another study ('someone-else'" in err and "give another --out" in err
 

@@ -95,33 +95,20 @@ def make_rows(rng: random.Random) -> list[dict]:
                 rows.append(
                     record(split, "random", other, target, "transfer", n, False, ANB[n] + noise())
                 )
-                if (split, target, n) == ("s1", "B", 4):  # one diverged run, left out of means
-                    rows.append(
-                        record(
-                            split,
-                            "random",
-                            other,
-                            target,
-                            "transfer",
-                            n,
-                            True,
-                            None,
-                            status="diverged",
-                        )
+                diverged = (split, target, n) == ("s1", "B", 4)  # left out of the means
+                rows.append(
+                    record(
+                        split,
+                        "random",
+                        other,
+                        target,
+                        "transfer",
+                        n,
+                        True,
+                        None if diverged else ANB_PLUS[n] + noise(),
+                        status="diverged" if diverged else "done",
                     )
-                else:
-                    rows.append(
-                        record(
-                            split,
-                            "random",
-                            other,
-                            target,
-                            "transfer",
-                            n,
-                            True,
-                            ANB_PLUS[n] + noise(),
-                        )
-                    )
+                )
     for target in ("A", "B"):
         other = "B" if target == "A" else "A"
         base_id = job_id(SEMANTIC, target, target, "base", 0, False, 0)
