@@ -23,13 +23,12 @@ from featuretransfer.imagedata import (
     CIFAR100_SUPERCLASSES,
     cifar10_group_split_classes,
     cifar100_group_split_classes,
-    imagenet_group_split_classes,
     load_cifar10,
     load_cifar100,
-    load_image_folder,
     pixel_stats,
     read_cifar_pickle,
 )
+from featuretransfer.imagefolder import imagenet_group_split_classes, load_image_folder
 from featuretransfer.splits import group_split
 
 # Fine -> coarse as widely published (e.g. github.com/ryanchankh/cifar100coarse): an encoding
@@ -566,5 +565,5 @@ def test_center_crop_and_bad_sizes():
 
 def test_pillow_is_imported_lazily():
     # data.LOADERS will import this module: without Pillow only load_image_folder may fail.
-    code = "import sys, featuretransfer.imagedata; assert 'PIL' not in sys.modules"
+    code = "import sys, featuretransfer.datasets; assert 'PIL' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

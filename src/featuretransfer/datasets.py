@@ -19,8 +19,8 @@ from featuretransfer.imagedata import (
     CIFAR100_FINE_CLASSES,
     load_cifar10,
     load_cifar100,
-    load_image_folder,
 )
+from featuretransfer.imagefolder import load_image_folder
 
 LOADERS = {
     "fashion-mnist": load_fashion_mnist,
