@@ -60,6 +60,8 @@ def study_file(tmp_path, extra: str = "") -> str:
         ),
         (["report", "/no/such/dir"], "has no results.csv"),
         (["run", "--workers", "two"], "invalid int value"),
+        (["run", "--preset", "fashion-mnist-smoke", "--device", "tpu"], "--device tpu: use"),
+        (["run", "--preset", "fashion-mnist-smoke", "--device", "cuda:7"], "CUDA device(s)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 
-def augment(x: torch.Tensor, crop: int, pad: int, generator: torch.Generator) -> torch.Tensor:
+def augment(
+    x: torch.Tensor, crop: int, pad: int, generator: torch.Generator, mirror: bool = True
+) -> torch.Tensor:
     """Random `crop` x `crop` windows and horizontal mirrors (p = 0.5) of a batch [N, C, H, W].
 
     pad > 0 zero-pads first (CIFAR style: pad 4, crop 32); pad = 0 crops a larger image
@@ -27,10 +29,11 @@ def augment(x: torch.Tensor, crop: int, pad: int, generator: torch.Generator) ->
         drawn = torch.randint(high, (n,), generator=generator, device=generator.device)
         return drawn.to(x.device)
 
-    top, left, mirror = draw(h - crop + 1), draw(w - crop + 1), draw(2).bool()
+    top, left, flips = draw(h - crop + 1), draw(w - crop + 1), draw(2).bool()
+    flips &= mirror  # drawn either way, so the stream does not depend on `mirror`
     steps = torch.arange(crop, device=x.device)
     rows = top[:, None] + steps  # [N, crop] source row of each output row
-    cols = left[:, None] + torch.where(mirror[:, None], crop - 1 - steps, steps)
+    cols = left[:, None] + torch.where(flips[:, None], crop - 1 - steps, steps)
     x = x.gather(2, rows[:, None, :, None].expand(n, c, crop, w))
     return x.gather(3, cols[:, None, None, :].expand(n, c, crop, crop))
 

@@ -19,6 +19,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from featuretransfer import store
 from featuretransfer.data import DataError
 from featuretransfer.datasets import CLASS_NAMES, load_dataset
@@ -98,6 +100,32 @@ def make_executor(args, study: StudySpec):
         raise UsageError(str(e)) from None
 
 
+def pick_device(args, study: StudySpec) -> str:
+    """Where jobs train. Ray: "cuda" when the study asks for GPUs (Ray hands each task its
+    own). Local: --device, where "auto" takes the GPU if there is one; plain "cuda" on a
+    machine with several GPUs gives "cuda:0,cuda:1,...", over which the runner deals jobs."""
+    if args.executor == "ray":
+        return "cuda" if study.resources.gpus > 0 else "cpu"
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise UsageError(f"--device {args.device}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count or not count:
+            raise UsageError(
+                f"--device {args.device}: this machine has {count} CUDA device(s); "
+                "use --device cpu or auto"
+            )
+    elif device.type != "cpu":
+        raise UsageError(f"--device {args.device}: use auto, cpu, cuda or cuda:N")
+    if args.device == "cuda" and torch.cuda.device_count() > 1:
+        return ",".join(f"cuda:{i}" for i in range(torch.cuda.device_count()))
+    return args.device
+
+
 def cmd_run(args) -> int:
     study, path = study_from_args(args)
     out = output_dir(args, study)
@@ -106,8 +134,8 @@ def cmd_run(args) -> int:
     jobs = plan_study(study)
     load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
     check_same_study(out, study)
+    device = pick_device(args, study)
     executor = make_executor(args, study)  # last check: a cluster that does not answer
-    device = "cuda" if args.executor == "ray" and study.resources.gpus > 0 else "cpu"
     try:
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -218,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--executor", choices=("local", "ray"), default="local")
             sub.add_argument("--address", help="with --executor ray: the cluster's HOST:PORT")
             sub.add_argument("--quiet", action="store_true", help="no progress bars")
+            sub.add_argument(
+                "--device",
+                default="auto",
+                help="auto (a GPU if there is one), cpu, cuda or cuda:N; with --workers W, W "
+                "jobs share the GPU (plain `cuda` spreads them over every GPU)",
+            )
     sub = commands.add_parser("status", help="done / unfinished / pending jobs of an output folder")
     sub.add_argument("dir")
     sub = commands.add_parser("report", help="figures and tables from a study's results")

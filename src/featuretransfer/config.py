@@ -30,6 +30,8 @@ class NetSpec:
     width: float = 0.5  # channel multiplier: 1.0 gives conv 24-64-96-96-64, fc 512
     init: str = "kaiming"  # "kaiming" (scaled, for small nets) or "reference" (the Caffe net's)
     dropout: float = 0.5  # after fc6 and fc7, as in the reference net
+    n_outputs: int = 0  # outputs of the last layer; 0: the target half's classes. The original
+    # study kept a 1000-way fc8 for every half (only 500 of its outputs ever saw a label)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,17 @@ class TrainSpec:
     lr_milestones: tuple[int, ...] = (6,)  # epochs after which lr *= lr_gamma (step schedule)
     lr_gamma: float = 0.1
     best_k: int = 3  # the original study's score: mean of the k best validation evaluations
+    bias_lr_mult: float = 1.0  # learning rate of biases / that of weights (Caffe's original: 2)
+    bias_decay: bool = True  # weight decay on biases too (Caffe's original: no)
+    crop: int = 0  # > 0: random crop x crop windows in training, the centre crop at evaluation
+    crop_pad: int = 0  # zero padding before the random crop (CIFAR style: 4, with crop 32)
+    mirror: bool = False  # random horizontal mirrors in training (p = 0.5)
+    precision: str = "fp32"  # "bf16": forward and loss under bfloat16 autocast (GPU speed)
+
+    @property
+    def augments(self) -> bool:
+        """Random crops or mirrors: the inputs differ every epoch, so nothing can be cached."""
+        return self.mirror or self.crop > 0
 
 
 @dataclass(frozen=True)
@@ -124,11 +137,29 @@ class JobSpec:
         )
 
 
+# Fields added after the first release, with the value that gives the first release's behaviour.
+# A field at that value is left out of the job id, so studies run before the field existed keep
+# their ids (and their finished jobs) when the code is updated.
+NEUTRAL_FIELDS = {
+    ("net", "n_outputs"): 0,
+    ("train", "bias_lr_mult"): 1.0,
+    ("train", "bias_decay"): True,
+    ("train", "crop"): 0,
+    ("train", "crop_pad"): 0,
+    ("train", "mirror"): False,
+    ("train", "precision"): "fp32",
+}
+
+
 def scientific_fields(spec: JobSpec) -> dict:
-    """The fields a result depends on: everything but paths and the study's display name."""
+    """The fields a result depends on: everything but paths and the study's display name, and
+    later-added fields left at their neutral value (NEUTRAL_FIELDS)."""
     fields = asdict(spec)
     fields.pop("study")
     fields["data"].pop("path")
+    for (section, name), neutral in NEUTRAL_FIELDS.items():
+        if fields[section][name] == neutral:
+            del fields[section][name]
     return fields
 
 

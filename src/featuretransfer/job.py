@@ -32,6 +32,7 @@ from featuretransfer.train import Images, Progress, best_k_mean, evaluate, prefi
 from featuretransfer.treatments import TreatmentError, check_cut, copy_layers, freeze
 
 log = logging.getLogger(__name__)
+NAN = float("nan")
 
 
 class MissingParentError(RuntimeError):
@@ -65,7 +66,9 @@ def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]
             for c in range(len(classes)):
                 rank[labels == c] = torch.arange(int((labels == c).sum()))
             x, labels = x[rank < per_class], labels[rank < per_class]
-        return Images(x.contiguous(), labels, dataset.pixel_mean, dataset.pixel_std)
+        return Images(
+            x.contiguous(), labels, dataset.pixel_mean, dataset.pixel_std, spec.train.crop
+        )
 
     per_class = spec.data.n_train_per_class
     return (
@@ -77,13 +80,22 @@ def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]
 
 
 def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: Path) -> LayeredNet:
-    """The net of `spec` before training: fresh, or with layers 1..n from its parent."""
+    """The net of `spec` before training: fresh, or with layers 1..n from its parent.
+
+    The net sees `train.crop` x `train.crop` windows where the study crops; its last layer has
+    `net.n_outputs` outputs where given (the original's 1000-way fc8), else one per class.
+    """
+    if spec.net.n_outputs and spec.net.n_outputs < n_classes:
+        raise TreatmentError(
+            f"model.n_outputs = {spec.net.n_outputs} is fewer than the {n_classes} classes of "
+            f"half {spec.target}; give at least {n_classes}, or 0 for one output per class"
+        )
     model = build_model(
         spec.net,
-        n_classes,
+        spec.net.n_outputs or n_classes,
         seed_hash(spec.id, "init"),
         in_channels=image_shape[0],
-        image_size=image_shape[1],
+        image_size=spec.train.crop or image_shape[1],
     )
     if spec.treatment == "base":
         return model
@@ -109,6 +121,18 @@ def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: 
     return model
 
 
+def on_device(datas: tuple[Images, ...], device: str) -> tuple[Images, ...]:
+    """The data kept on a GPU where they fit (no copy per batch); on the host otherwise."""
+    if torch.device(device).type == "cpu":
+        return datas
+    try:
+        return tuple(data.to(device) for data in datas)
+    except torch.cuda.OutOfMemoryError:
+        log.warning("the data do not fit on %s; batches are copied from host memory", device)
+        torch.cuda.empty_cache()
+        return datas
+
+
 def load_checkpoint(folder: Path) -> dict | None:
     """The state an interrupted run of this job saved after its last full epoch, if readable."""
     path = folder / "checkpoint.pt"
@@ -127,8 +151,8 @@ def cache_cut(model: LayeredNet, spec: JobSpec) -> int:
     Frozen layers whose training-mode output is deterministic give the same features every
     epoch; the rest of a frozen prefix (fc6/fc7 with dropout) runs per step, without autograd.
     """
-    if spec.fine_tune or spec.treatment == "base":
-        return 0
+    if spec.fine_tune or spec.treatment == "base" or spec.train.augments:
+        return 0  # with random crops or mirrors the prefix's output differs every epoch
     return min(spec.n_copied, model.n_deterministic)
 
 
@@ -161,6 +185,7 @@ def run_job(
     train_data, val_data, test_data, classes = target_data(spec)
     model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
     model = model.to(device, memory_format=model.memory_format)
+    train_data, val_data, test_data = on_device((train_data, val_data, test_data), device)
     cut = cache_cut(model, spec) if cache_prefix else 0
     if cut:
         train_data, val_data, test_data = (
@@ -203,7 +228,11 @@ def run_job(
             save_state,
             start=cut,
         )
-        top1 = float("nan") if diverged else evaluate(model, test_data, device, cut)
+        precision = spec.train.precision
+        top1 = float("nan") if diverged else evaluate(model, test_data, device, cut, precision)
+        # how well a base net fits its own training images (the data-volume experiment's gap)
+        measure_fit = spec.treatment == "base" and not diverged
+        train_top1 = evaluate(model, train_data, device, 0, precision) if measure_fit else NAN
         logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
 
     torch.save(model.state_dict(), folder / "model.tmp")
@@ -225,6 +254,8 @@ def run_job(
         "status": "diverged" if diverged else "done",
         "top1": top1,
         "top1_best_k": best_k_mean(val_accs, spec.train.best_k),
+        "train_top1": train_top1,
+        "n_train_per_class": spec.data.n_train_per_class,
         "val_top1": val_accs[-1] if val_accs else float("nan"),
         "epochs": len(history),
         "seconds": round(time.perf_counter() - started, 2),

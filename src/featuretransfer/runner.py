@@ -7,6 +7,7 @@ it are skipped, and both are reported at the end.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -87,7 +88,12 @@ class ProgressBars:
 def run_jobs(
     jobs: list[JobSpec], out: Path, executor, device: str = "cpu", show_progress: bool = True
 ) -> RunSummary:
-    """Run every job of `jobs` (in dependency order) that is not DONE under `out`."""
+    """Run every job of `jobs` (in dependency order) that is not DONE under `out`.
+
+    `device` may list several ("cuda:0,cuda:1"): jobs are dealt over them in turn, so each GPU
+    trains as many jobs at once as there are workers for it.
+    """
+    devices = itertools.cycle(device.split(","))
     out = Path(out)
     summary = RunSummary()
     done = {j.id for j in jobs if store.job_state(out, j.id) == store.DONE}
@@ -108,7 +114,9 @@ def run_jobs(
                     pending.remove(job)
                     bars.start(job)
                     running[
-                        executor.submit(run_job, job, out, executor.progress_for(job.id), device)
+                        executor.submit(
+                            run_job, job, out, executor.progress_for(job.id), next(devices)
+                        )
                     ] = job
             if not running:
                 if pending:  # needs that this plan never runs: cannot happen for a valid plan
