@@ -1,9 +1,11 @@
 """The statistics of a layer-transfer study, computed from its records alone.
 
 Pure functions on the record dicts that report.load_results returns (fields split, split_kind,
-source, target, treatment, n, fine_tuned, seed, n_layers, status, top1, label): mean and 95%
-t-interval, Table 1 of Yosinski et al. (2014) (the AnB+ boost), the co-adaptation / specificity
-decomposition per cut, and the sentences that describe its general-to-specific transition.
+source, target, treatment, n, fine_tuned, seed, n_layers, status, top1, n_train_per_class,
+train_top1, label): mean and 95% t-interval, the records of the main view (main_records: not the
+data-volume base nets), Table 1 of Yosinski et al. (2014) (the AnB+ boost), the co-adaptation /
+specificity decomposition per cut, and the sentences that describe its general-to-specific
+transition.
 Diverged networks never enter a mean. No matplotlib and no file IO: report.py writes the tables,
 figures.py draws from the same helpers.
 """
@@ -68,6 +70,27 @@ def minus_control(nets, controls: dict, *keys: str) -> list[tuple[int, float]]:
     ]
 
 
+def main_records(records: list[dict]) -> list[dict]:
+    """The records of the main view: those trained on the treatments' number of images per class.
+
+    A data-volume study adds base nets trained on k images per class for several k; only the base
+    nets trained on the same k as the transfer nets are their baseB, the rest belong to the volume
+    view. With no treatment networks the most common k of the base nets is the main one.
+    """
+    treated = [k_of(r) for r in records if r["treatment"] != "base"]
+    ks = treated or [k_of(r) for r in records]
+    if not ks:
+        return []
+    # The most common k; a tie goes to k = 0 (every image), then to the larger k.
+    main = max(set(ks), key=lambda k: (ks.count(k), k == 0, k))
+    return [r for r in records if k_of(r) == main]
+
+
+def k_of(record: dict) -> int:
+    """Training images per class of a record; 0 (all of them) for records made before the field."""
+    return record.get("n_train_per_class") or 0
+
+
 def n_layers(records: list[dict]) -> int:
     """L, the number of transferable layers (8 for the reference net)."""
     return max((r["n_layers"] for r in records), default=1)
@@ -130,7 +153,7 @@ def decomposition(records: list[dict]) -> list[dict]:
         (co, co_ci), (sp, sp_ci) = mean_ci(coadaptation), mean_ci(specificity)
         if not (math.isfinite(co) and math.isfinite(sp)):
             dominant = "—"
-        elif not (_above_zero(100 * co, 100 * co_ci) or _above_zero(100 * sp, 100 * sp_ci)):
+        elif not (above_zero(100 * co, 100 * co_ci) or above_zero(100 * sp, 100 * sp_ci)):
             dominant = "neither"
         else:
             dominant = "co-adaptation" if co > sp else "specificity"
@@ -153,7 +176,7 @@ def decomposition(records: list[dict]) -> list[dict]:
 SINGLE_NETWORK_NOISE_PTS = 1.0
 
 
-def _above_zero(drop: float, ci: float) -> bool:
+def above_zero(drop: float, ci: float) -> bool:
     """A drop (percentage points) counts when its 95% CI lies above zero; without a CI (one
     network), when it exceeds SINGLE_NETWORK_NOISE_PTS."""
     return drop - (ci if math.isfinite(ci) else SINGLE_NETWORK_NOISE_PTS) > 0
@@ -169,7 +192,7 @@ def transition_text(rows: list[dict]) -> str:
         )
     # General features serve B as well as B's own do: AnB is no worse than BnB at that cut.
     general = [
-        r["n"] for r in known if not _above_zero(r["specificity_drop"], r["specificity_ci95"])
+        r["n"] for r in known if not above_zero(r["specificity_drop"], r["specificity_ci95"])
     ]
     sentences = []
     if any(not math.isfinite(r["specificity_ci95"]) for r in known):
@@ -179,7 +202,7 @@ def transition_text(rows: list[dict]) -> str:
         )
     if general:
         sentences.append(
-            f"Features of {_layers(general)} transfer from A to B as well as B's own "
+            f"Features of {layers_text(general)} transfer from A to B as well as B's own "
             "(no specificity drop beyond its 95% CI): they are general."
         )
     for cause, words in (
@@ -187,7 +210,7 @@ def transition_text(rows: list[dict]) -> str:
         ("specificity", "Specificity of the features (BnB − AnB)"),
     ):
         if ns := [r["n"] for r in known if r["dominant"] == cause]:
-            sentences.append(f"{words} dominates the drop at {_layers(ns)}.")
+            sentences.append(f"{words} dominates the drop at {layers_text(ns)}.")
     # The transition is the first cut from which specificity dominates all the way to the top.
     tail = 0
     while tail < len(known) and known[-1 - tail]["dominant"] == "specificity":
@@ -208,7 +231,7 @@ def transition_text(rows: list[dict]) -> str:
     return " ".join(sentences)
 
 
-def _layers(ns: list[int]) -> str:
+def layers_text(ns: list[int]) -> str:
     """[1, 2, 3, 5] -> 'layers 1–3 and 5'."""
     runs = []
     for n in sorted(ns):
