@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from featuretransfer import figures, report
+from featuretransfer import figures, report, store, volume
 from featuretransfer.report import (
     ReportError,
     decomposition,
@@ -26,11 +26,13 @@ DATA = Path(__file__).parent / "data"
 COLUMNS = (
     *("job_id", "study", "split", "split_kind", "source", "target", "treatment", "n"),
     *("fine_tuned", "seed", "n_layers", "status", "top1", "weights"),
+    *("n_train_per_class", "train_top1"),
 )
 REPORT_FILES = (
     *("figure2.png", "figure2.svg", "figure3.png", "figure3.svg", "filters.png"),
-    *("table1.md", "table1.csv", "decomposition.csv", "index.html"),
+    *("table1.md", "table1.csv", "decomposition.csv", "findings.md", "index.html"),
 )
+VOLUME_FILES = ("volume.png", "volume.svg", "volume.csv", "volume.md")
 
 
 def make_record(treatment="base", n=0, target="B", top1=0.6, fine_tuned=False, **fields) -> dict:
@@ -52,6 +54,8 @@ def make_record(treatment="base", n=0, target="B", top1=0.6, fine_tuned=False, *
         "status": "done",
         "top1": top1,
         "weights": "",
+        "n_train_per_class": 0,
+        "train_top1": "",
     }
     return record | fields
 
@@ -207,6 +211,10 @@ def bad_row(column, value):
         ("source", "B", "source"),
         ("split_kind", "similar", "unknown split kind"),
         ("status", "crashed", "unknown status"),
+        ("n_train_per_class", "-5", "0 (all) or more"),
+        ("n_train_per_class", "ten", "not an integer"),
+        ("train_top1", "97", "outside [0, 1]"),
+        ("train_top1", "high", "non-numeric score 'high'"),
     ],
 )
 def test_bad_value_names_file_row_and_column(tmp_path, column, value, words):
@@ -319,13 +327,16 @@ def test_golden_fake_store(tmp_path):
     # shaped like the paper, with first-layer weights for three of its six base nets.
     store = shutil.copytree(DATA / "fake_store", tmp_path / "store")
     folder = write_report(store)
-    for name in ("table1.csv", "decomposition.csv"):
+    # Its 12 data-volume base nets (k = 10, 100, 1000) leave Table 1 and the decomposition as
+    # they were before the store had them.
+    for name in ("table1.csv", "decomposition.csv", "findings.md", "volume.csv"):
         assert (folder / name).read_text() == (DATA / "golden" / name).read_text(), name
     page = (folder / "index.html").read_text()
     assert "between layers 5 and 6" in page
     assert page.count("<li>") == 3  # the three base nets without readable weights
+    assert "12 networks trained on another number of images per class" in page
     records = load_results(store / "results.csv")
-    assert len(records) == 139 and sum(r["status"] == "diverged" for r in records) == 1
+    assert len(records) == 151 and sum(r["status"] == "diverged" for r in records) == 1
 
 
 def test_first_layer_is_the_first_4d_weight(tmp_path):
@@ -364,3 +375,111 @@ def test_a_lone_network_needs_more_than_the_noise_floor(tmp_path):
     assert [r["dominant"] for r in decomposed] == ["neither", "specificity"]
     text = report.transition_text(decomposed)
     assert "no CI" in text and "between layers 1 and 2" in text
+
+
+# --- data volume ----------------------------------------------------------------------------
+
+
+def volume_base(k, top1, train_top1, target="B", seed=0, **fields):
+    return make_record(
+        top1=top1, target=target, seed=seed, n_train_per_class=k, train_top1=train_top1, **fields
+    )
+
+
+def main_study() -> list[dict]:
+    """Base nets of both halves and one net of each treatment at n = 1..3, all on every image."""
+    rows = [make_record(top1=0.90, target=t, seed=s) for t in "AB" for s in (0, 1)]
+    for n in (1, 2, 3):
+        rows += [make_record("selffer", n, top1=0.88), make_record("transfer", n, top1=0.86)]
+        rows += [bnb_plus(n, 0.905), anb_plus(n, 0.92)]
+    return rows
+
+
+def test_optional_columns_default_for_old_tables(tmp_path):
+    old = [{k: v for k, v in make_record().items() if k not in ("n_train_per_class", "train_top1")}]
+    columns = tuple(c for c in COLUMNS if c not in ("n_train_per_class", "train_top1"))
+    (record,) = load_results(write_results(tmp_path / "old.csv", old, columns))
+    assert record["n_train_per_class"] == 0 and record["train_top1"] != record["train_top1"]
+    (record,) = records_of(tmp_path, [volume_base(100, 0.5, 0.97)])
+    assert (record["n_train_per_class"], record["train_top1"]) == (100, 0.97)
+
+
+def test_volume_base_nets_never_leak_into_the_main_view(tmp_path):
+    rows = main_study()
+    volume = [volume_base(10, 0.20, 1.0, t, s) for t in "AB" for s in (0, 1)]
+    volume += [volume_base(100, 0.50, 0.99, t, s) for t in "AB" for s in (0, 1)]
+    plain, with_volume = records_of(tmp_path, rows), records_of(tmp_path, rows + volume)
+    assert report.main_records(with_volume) == plain
+    base = figures.figure2_series(report.main_records(with_volume))[0]
+    assert base["line"] == figures.figure2_series(plain)[0]["line"]
+    assert base["line"][0][1] == pytest.approx(0.90)
+    rows1 = table1(report.main_records(with_volume))
+    assert report._table1_markdown(rows1) == report._table1_markdown(table1(plain))
+    assert rows1[0]["boost_vs_base"] == pytest.approx(2.0)  # AnB+ 0.92 over baseB 0.90
+    # Through the files: the report of the bigger table gives the same Table 1 and decomposition.
+    alone = write_report_from_csv(write_results(tmp_path / "a" / "r.csv", rows), tmp_path / "a")
+    both = write_report_from_csv(
+        write_results(tmp_path / "b" / "r.csv", rows + volume), tmp_path / "b"
+    )
+    for name in ("table1.csv", "decomposition.csv", "findings.md"):
+        assert (alone / name).read_text() == (both / name).read_text(), name
+
+
+def test_main_view_without_treatments_takes_the_most_common_k(tmp_path):
+    rows = [volume_base(k, 0.5, 0.9, seed=s) for k in (10, 100) for s in range(3)]
+    rows += [volume_base(0, 0.9, 0.95, seed=s) for s in range(2)]
+    assert {r["n_train_per_class"] for r in report.main_records(records_of(tmp_path, rows))} == {
+        100  # three nets each at k = 10 and 100: the tie goes to the larger k
+    }
+    rows += [make_record("transfer", 2, top1=0.8, n_train_per_class=10)]
+    assert {r["n_train_per_class"] for r in report.main_records(records_of(tmp_path, rows))} == {
+        10  # the treatments' k, however few they are
+    }
+
+
+def test_volume_table_by_hand(tmp_path):
+    rows = [volume_base(10, y, t, seed=s) for s, (y, t) in enumerate([(0.20, 1.0), (0.30, 0.98)])]
+    rows += [volume_base(0, 0.90, 0.95), volume_base(0, 0.92, "", seed=1)]  # one without train
+    rows += [volume_base(10, 0.25, 1.0, target="A")]  # A has a single k: no curve, no rows
+    got = volume.volume_rows(records_of(tmp_path, rows))
+    assert [(r["half"], r["n_train_per_class"], r["n_networks"]) for r in got] == [
+        ("B", 10, 2),
+        ("B", 0, 2),
+    ]
+    k10, every = got
+    assert k10["test_top1_pct"] == pytest.approx(25.0)
+    assert k10["test_ci95_pct"] == pytest.approx(ci95([20.0, 30.0]))
+    assert k10["train_top1_pct"] == pytest.approx(99.0)
+    assert k10["gap_pts"] == pytest.approx(statistics.fmean([80.0, 68.0]))
+    assert k10["gap_ci95_pts"] == pytest.approx(ci95([80.0, 68.0]))
+    assert every["n_train_scored"] == 1 and every["gap_pts"] == pytest.approx(5.0)
+    assert every["gap_ci95_pts"] != every["gap_ci95_pts"]  # one net: no CI
+    cells = volume.volume_cells(got)
+    assert cells[1][:3] == ["all", "B", 2] and cells[1][5] == "+5.00"
+
+
+def test_volume_files_only_when_run(tmp_path):
+    rows = main_study() + [volume_base(k, 0.5, 0.9, t) for t in "AB" for k in (10, 100)]
+    write_results(tmp_path / "results.csv", rows)
+    folder = write_report(tmp_path)
+    for name in VOLUME_FILES:
+        assert (folder / name).stat().st_size > 0, name
+    page = (folder / "index.html").read_text()
+    assert 'src="volume.png"' in page and "Not run" not in page
+    assert "| 10 | B | 1 | 50.00 | 90.00 | +40.00 |" in (folder / "volume.md").read_text()
+    # Without the volume nets the same folder loses the stale volume files.
+    write_results(tmp_path / "results.csv", main_study())
+    folder = write_report(tmp_path)
+    assert not any((folder / name).exists() for name in VOLUME_FILES)
+    assert "Not run: no half has base nets" in (folder / "index.html").read_text()
+
+
+def test_results_csv_of_old_records_gets_the_defaults(tmp_path):
+    old = {c: make_record()[c] for c in store.RESULTS_COLUMNS if c in make_record()}
+    old |= {"top1_best_k": 0.6, "val_top1": 0.6, "epochs": 2, "seconds": 1.0, "model": "m"}
+    del old["n_train_per_class"], old["train_top1"]
+    folder = store.job_dir(tmp_path, "old")
+    folder.mkdir(parents=True)
+    store.mark_done(folder, old)
+    (record,) = load_results(store.write_results_csv(tmp_path))
+    assert record["n_train_per_class"] == 0 and record["train_top1"] != record["train_top1"]

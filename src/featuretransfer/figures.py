@@ -30,9 +30,9 @@ from featuretransfer.tables import (  # noqa: E402
     HALVES,
     NAN,
     group_scores,
+    mean_ci,
     minus_control,
     pick,
-    mean_ci,
 )
 
 FIGURE2_LABELS = ("baseB", "BnB", "BnB+", "AnB", "AnB+")
@@ -63,8 +63,8 @@ def plot_figure2(series: list[dict], n_layers: int, stem: Path) -> list[Path]:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.5, 8.5), sharex=True, layout="constrained")
     if not any(s["points"] for s in series):
         for ax in (top, bottom):
-            _no_data(ax, "No networks on random A/B splits in these records")
-        return _save(fig, stem)
+            no_data(ax, "No networks on random A/B splits in these records")
+        return save_figure(fig, stem)
     for s in series:
         dx = FIGURE2_OFFSETS.get(s["style"], 0.0)
         _scatter(top, s["points"], s["style"], s["label"], dx)
@@ -79,7 +79,7 @@ def plot_figure2(series: list[dict], n_layers: int, stem: Path) -> list[Path]:
         ax.set_ylabel(Y_LABEL)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     bottom.set_xlabel(X_LABEL)
-    return _save(fig, stem)
+    return save_figure(fig, stem)
 
 
 def plot_figure3(
@@ -104,7 +104,7 @@ def plot_figure3(
     ax_normalised.set_title("Normalised: each treatment minus its own base")
     if not any(s["points"] for s in normalised):
         text = "Nothing to normalise: no frozen transfer or random-weights\nnet with a base net"
-        _no_data(ax_normalised, text)
+        no_data(ax_normalised, text)
     else:
         ax_normalised.axhline(0.0, color="black", linestyle=":", linewidth=1, label="base level")
         offsets = np.linspace(-0.12, 0.12, len(normalised)) if len(normalised) > 1 else [0.0]
@@ -115,7 +115,7 @@ def plot_figure3(
         ax_normalised.set_xlabel(X_LABEL)
         ax_normalised.set_ylabel(f"{Y_LABEL} minus base")
         ax_normalised.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    return _save(fig, stem)
+    return save_figure(fig, stem)
 
 
 def plot_filters(nets: list[tuple[str, Path | None]], path: Path) -> list[str]:
@@ -135,7 +135,7 @@ def plot_filters(nets: list[tuple[str, Path | None]], path: Path) -> list[str]:
     if not mosaics:
         fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
         reasons = "\n".join(problems[:6]) or "the records name no base nets"
-        _no_data(ax, f"No first-layer filters to draw\n{reasons}", fontsize=9)
+        no_data(ax, f"No first-layer filters to draw\n{reasons}", fontsize=9)
         _save_one(fig, path)
         return problems
     cols = min(4, len(mosaics))
@@ -343,7 +343,7 @@ def _base_level(ax, s: dict) -> None:
 def _panel_with_bases(ax, groups: list[dict], n_layers: int, empty_text: str) -> None:
     """Figure 3 top panels: base nets at n = 0 and one line per group from its bases onward."""
     if not any(g["points"] for g in groups):
-        _no_data(ax, empty_text)
+        no_data(ax, empty_text)
         return
     offsets = np.linspace(-0.08, 0.08, len(groups)) if len(groups) > 1 else [0.0]
     for i, (g, dx) in enumerate(zip(groups, offsets)):
@@ -363,14 +363,14 @@ def _layer_axis(ax, n_layers: int) -> None:
     ax.grid(axis="y", alpha=0.3)
 
 
-def _no_data(ax, text: str, fontsize: int = 11) -> None:
+def no_data(ax, text: str, fontsize: int = 11) -> None:
     kwargs = {"ha": "center", "va": "center", "color": "0.35", "fontsize": fontsize}
     ax.text(0.5, 0.5, text, transform=ax.transAxes, **kwargs)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def _save(fig, stem: Path) -> list[Path]:
+def save_figure(fig, stem: Path) -> list[Path]:
     paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".svg")]
     for path in paths:
         _save_one(fig, path, close=False)

@@ -3,9 +3,11 @@
 Reads and checks DIR/results.csv (one row per finished job) and DIR/study.json if present, and
 writes DIR/report/: Figures 2 and 3 of Yosinski et al. (2014) and the first-layer filters of the
 base nets (figures.py), Table 1 (the AnB+ boost) and the co-adaptation / specificity decomposition
-per cut (tables.py) as CSV and Markdown, and an index.html that shows all of it with the study's
-settings. The statistics are re-exported here, so `from featuretransfer.report import table1`
-keeps working.
+per cut (tables.py) as CSV and Markdown, the paper's observations in words with their verdicts
+(findings.py, findings.md), the data-volume experiment where the study ran one (volume.py), and an
+index.html that shows all of it with the study's settings. Everything but the data-volume view
+uses only the networks trained on the treatments' number of images per class (main_records).
+The statistics are re-exported here, so `from featuretransfer.report import table1` keeps working.
 
     featuretransfer report DIR                             # a study folder made by `run`
     featuretransfer report --results FILE.csv --out DIR    # a table made elsewhere
@@ -25,8 +27,9 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from featuretransfer import figures
+from featuretransfer import figures, volume
 from featuretransfer.figures import FIGURE2_LABELS  # noqa: F401 (re-exported)
+from featuretransfer.findings import FINDINGS_NOTE, findings, findings_markdown
 from featuretransfer.tables import (
     DECOMPOSITION_COLUMNS,
     HALVES,
@@ -34,6 +37,7 @@ from featuretransfer.tables import (
     TABLE1_COLUMNS,
     TABLE1_STARTS,  # noqa: F401 (re-exported)
     decomposition,
+    main_records,
     mean_ci,  # noqa: F401 (re-exported)
     n_layers,
     table1,
@@ -79,7 +83,9 @@ def load_results(path: Path) -> list[dict]:
     weights). Optional columns and their defaults: split_kind "random"; seed none; n_layers (L, the
     number of transferable layers) max(n) + 1; status "done" ("diverged" rows are listed in the
     report but left out of every mean); weights "" (a state_dict path relative to the table's
-    folder). Other columns are kept as text. Raises ReportError at the first bad value.
+    folder); n_train_per_class 0 (training images per class; 0 = all); train_top1 nan (top-1 on
+    the net's own training images). Other columns are kept as text. Raises ReportError at the
+    first bad value.
     """
     path = Path(path)
     if not path.is_file():
@@ -152,17 +158,27 @@ def _parse_row(raw: dict, where: str, row: int) -> dict:
     r["status"] = value.get("status") or "done"
     if r["status"] not in STATUSES:
         raise bad("status", f"unknown status {r['status']!r}, expected done or diverged")
-    try:
-        top1 = float(value["top1"]) if value["top1"] else NAN
-    except ValueError:
-        raise bad("top1", f"non-numeric score {value['top1']!r}") from None
+    top1 = r["top1"] = _score(value["top1"], bad, "top1")
     if r["status"] == "done" and not math.isfinite(top1):
         raise bad("top1", f"a finished net needs a finite score, got {value['top1']!r}")
-    if math.isfinite(top1) and not 0.0 <= top1 <= 1.0:
-        raise bad("top1", f"score {top1} is outside [0, 1]: give a fraction, not a percentage")
-    r["top1"] = top1
+    per_class = _int(value.get("n_train_per_class", ""), bad, "n_train_per_class", optional=True)
+    if per_class is not None and per_class < 0:
+        raise bad("n_train_per_class", f"images per class must be 0 (all) or more, got {per_class}")
+    r["n_train_per_class"] = per_class or 0
+    r["train_top1"] = _score(value.get("train_top1", ""), bad, "train_top1")
     r["label"] = _label(treatment, r["fine_tuned"])
     return r
+
+
+def _score(text: str, bad, column: str) -> float:
+    """An optional top-1 in [0, 1]; nan when empty."""
+    try:
+        score = float(text) if text else NAN
+    except ValueError:
+        raise bad(column, f"non-numeric score {text!r}") from None
+    if math.isfinite(score) and not 0.0 <= score <= 1.0:
+        raise bad(column, f"score {score} is outside [0, 1]: give a fraction, not a percentage")
+    return score
 
 
 def _int(text: str, bad, column: str, optional: bool = False) -> int | None:
@@ -183,8 +199,11 @@ def _label(treatment: str, fine_tuned: bool) -> str:
 # --- files ----------------------------------------------------------------------------------
 
 
-def _build(records, study, source: Path, weights_root: Path, report_dir: Path) -> Path:
+def _build(all_records, study, source: Path, weights_root: Path, report_dir: Path) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
+    # Base nets of a data-volume study trained on other k are no baseB: only the volume view
+    # sees them.
+    records = main_records(all_records)
     top = n_layers(records)
     figures.plot_figure2(figures.figure2_series(records), top, report_dir / "figure2")
     figures.plot_figure3(*figures.figure3_series(records), top, report_dir / "figure3")
@@ -193,14 +212,30 @@ def _build(records, study, source: Path, weights_root: Path, report_dir: Path) -
     not_drawn += [
         f"{title}: only {MAX_FILTER_NETS} nets are drawn" for title, _ in nets[MAX_FILTER_NETS:]
     ]
-    rows1, rows_d = table1(records), decomposition(records)
+    rows1, rows_d, found = table1(records), decomposition(records), findings(records)
     _write_csv(report_dir / "table1.csv", TABLE1_COLUMNS, rows1)
     _write_csv(report_dir / "decomposition.csv", DECOMPOSITION_COLUMNS, rows_d)
     (report_dir / "table1.md").write_text(_table1_markdown(rows1), encoding="utf-8")
-    page = _index_html(records, study, source, rows1, rows_d, not_drawn)
+    (report_dir / "findings.md").write_text(findings_markdown(found), encoding="utf-8")
+    rows_v = _write_volume(all_records, report_dir)
+    views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
+    page = _index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
     (report_dir / "index.html").write_text(page, encoding="utf-8")
-    log.info("wrote the report of %d records to %s", len(records), report_dir)
+    log.info("wrote the report of %d records to %s", len(all_records), report_dir)
     return report_dir
+
+
+def _write_volume(records: list[dict], report_dir: Path) -> list[dict] | None:
+    """report/volume.* when a half has base nets on two or more k; else None, no stale files."""
+    stem = report_dir / "volume"
+    if not (rows := volume.volume_rows(records)):
+        for suffix in (".png", ".svg", ".csv", ".md"):
+            stem.with_suffix(suffix).unlink(missing_ok=True)
+        return None
+    volume.plot_volume(records, stem)
+    _write_csv(stem.with_suffix(".csv"), volume.VOLUME_COLUMNS, rows)
+    stem.with_suffix(".md").write_text(volume.volume_markdown(rows), encoding="utf-8")
+    return rows
 
 
 def _read_study(path: Path) -> dict | None:
@@ -230,6 +265,8 @@ def _pp(value: float, ci: float) -> str:
     return f"{value:+.2f}" + (f" ± {ci:.2f}" if math.isfinite(ci) else "")
 
 
+FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers"]
+FINDING_KEYS = ("number", "claim", "verdict", "text")
 TABLE1_HEADER = ["layers aggregated", "mean boost over baseB", "mean boost over selffer BnB+"]
 DECOMPOSITION_HEADER = [
     *("n", "co-adaptation drop (baseB − BnB)", "networks"),
@@ -285,13 +322,18 @@ def _html_cells(tag: str, row: list) -> str:
     return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
 
 
-def _index_html(records, study, source, rows1, rows_d, not_drawn) -> str:
+def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -> str:
     study_name = (study or {}).get("name") or (records[0].get("study") if records else "")
     name = html.escape(str(study_name or "a study"))
     counts = defaultdict(int)
     for r in records:
-        counts[(r["split_kind"], r["label"], r["status"])] += 1
-    counts_cells = [[*key, count] for key, count in sorted(counts.items())]
+        counts[(r["split_kind"], r["label"], r["n_train_per_class"], r["status"])] += 1
+    # Images per class rising, 0 (every image) last and shown as "all".
+    order = sorted(counts, key=lambda key: (key[:2], key[2] == 0, key[2], key[3]))
+    counts_cells = [
+        [kind, label, k or "all", status, counts[kind, label, k, status]]
+        for kind, label, k, status in order
+    ]
     if study:
         rows = [[k, json.dumps(v, sort_keys=True)] for k, v in study.items()]
         settings = _html_table(["setting", "value"], rows)
@@ -302,11 +344,14 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn) -> str:
         f"<p>{html.escape(str((study or {}).get('description', '')))}</p>",
         f"<p>{len(records)} records from {html.escape(str(source))}; L = {n_layers(records)} "
         "transferable layers. Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA "
-        "as AnB; + means fine-tuned.</p>",
+        f"as AnB; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
+        "<h2>Findings: the paper's observations in these records</h2>",
+        _html_table(FINDINGS_HEADER, [[f[k] for k in FINDING_KEYS] for f in views["findings"]]),
+        f"<p>{html.escape(FINDINGS_NOTE)} File: <a href='findings.md'>findings.md</a>.</p>",
         "<h2>Settings</h2>",
         settings,
         "<h2>Networks</h2>",
-        _html_table(["split kind", "network", "status", "count"], counts_cells),
+        _html_table(["split kind", "network", "images per class", "status", "count"], counts_cells),
         "<h2>Figure 2: random A/B splits</h2>",
         '<img src="figure2.png" alt="Figure 2"><p><a href="figure2.svg">SVG</a></p>',
         "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
@@ -320,6 +365,8 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn) -> str:
         f"<p>{html.escape(transition_text(rows_d))}</p>",
         "<p>Percentage points of top-1 accuracy, mean ± 95% CI over networks; random splits, "
         "frozen nets. File: <a href='decomposition.csv'>decomposition.csv</a>.</p>",
+        "<h2>Data volume: base nets trained on k images per class</h2>",
+        _volume_html(views["volume"]),
         "<h2>First-layer filters of the base nets</h2>",
         '<img src="filters.png" alt="First-layer filters of the base nets">',
     ]
@@ -341,3 +388,29 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn) -> str:
     head = f"<meta charset='utf-8'><title>{name}: report</title><style>{style}</style>"
     body = "\n".join(parts)
     return f"<!doctype html>\n<html><head>{head}</head><body>\n{body}\n</body></html>\n"
+
+
+def _not_main_note(count: int) -> str:
+    if not count:
+        return ""
+    return (
+        f" {count} networks trained on another number of images per class than the treatments "
+        "(the data-volume base nets) are left out of all but the data-volume view."
+    )
+
+
+def _volume_html(rows: list[dict] | None) -> str:
+    if rows is None:
+        return (
+            "<p>Not run: no half has base nets trained on two or more numbers of images per "
+            "class. The experiment trains base nets on several k (n_train_per_class) and "
+            "compares their test and train top-1.</p>"
+        )
+    header = list(volume.VOLUME_HEADER)
+    return (
+        '<img src="volume.png" alt="Top-1 against training images per class">'
+        '<p><a href="volume.svg">SVG</a></p>\n'
+        + _html_table(header, volume.volume_cells(rows))
+        + f"<p>{html.escape(volume.VOLUME_NOTE)} Files: <a href='volume.csv'>volume.csv</a>, "
+        "<a href='volume.md'>volume.md</a>.</p>"
+    )

@@ -37,11 +37,15 @@ RESULTS_COLUMNS = (
     "top1",
     "top1_best_k",
     "val_top1",
+    "n_train_per_class",
+    "train_top1",
     "epochs",
     "seconds",
     "model",
     "weights",
 )
+# Columns that older records lack: every training image (k = 0), no train-set score.
+RESULTS_DEFAULTS = {"n_train_per_class": 0, "train_top1": float("nan")}
 
 
 def job_dir(out: Path, job_id: str) -> Path:
@@ -88,7 +92,10 @@ def load_records(out: Path) -> list[dict]:
 def write_results_csv(out: Path) -> Path:
     """Gather every finished job into <out>/results.csv, one row each."""
     path = Path(out) / "results.csv"
-    rows = [{c: _csv_value(r[c]) for c in RESULTS_COLUMNS} for r in load_records(out)]
+    rows = [
+        {c: _csv_value(r[c] if c in r else RESULTS_DEFAULTS[c]) for c in RESULTS_COLUMNS}
+        for r in load_records(out)
+    ]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=RESULTS_COLUMNS)

@@ -5,7 +5,9 @@
 Not a test and not part of the package. The numbers follow the shapes of the paper's Figures 2
 and 3 (baseB about 0.625, the BnB dip at layers 3-5, AnB falling to about 0.53, AnB+ above baseB,
 a dissimilar split dropping by up to 25 points, random weights at chance from layer 3) plus
-seeded noise. After a rebuild, regenerate tests/data/golden/ only if the change was intended.
+seeded noise, and a data-volume experiment: the random splits' base nets again on 10, 100 and
+1000 images per class, far below the main base nets. After a rebuild, regenerate
+tests/data/golden/ only if the change was intended.
 """
 
 import csv
@@ -21,8 +23,8 @@ ROOT = Path(__file__).parent / "fake_store"
 L = 8  # transferable layers of the reference net
 COLUMNS = (
     *("job_id", "study", "split", "split_kind", "source", "target", "treatment", "n"),
-    *("fine_tuned", "seed", "n_layers", "status", "top1", "top1_best_k", "val_top1", "epochs"),
-    *("seconds", "model", "weights"),
+    *("fine_tuned", "seed", "n_layers", "status", "top1", "top1_best_k", "val_top1"),
+    *("n_train_per_class", "train_top1", "epochs", "seconds", "model", "weights"),
 )
 # Top-1 accuracy per cut n (index 0 unused), read off the paper's Figure 2 and Figure 3.
 BNB = [0, 0.625, 0.622, 0.603, 0.575, 0.578, 0.612, 0.621]
@@ -32,16 +34,29 @@ BNB_PLUS = 0.626
 RANDOM_WEIGHTS = [0, 0.55, 0.33, 0.003, 0.002, 0.002, 0.002, 0.002]
 SEMANTIC = "man-made-vs-natural"
 SEMANTIC_BASE = {"A": 0.585, "B": 0.665}  # natural (B) is the easier half, as in the paper
+BASE_GAP = 0.085  # train minus test top-1 of a base net on every image
+# Data volume: k images per class -> (test top-1, train top-1); fewer images, more overfitting.
+VOLUME = {10: (0.12, 1.0), 100: (0.31, 0.985), 1000: (0.52, 0.86)}
 
 
 def job_id(*fields) -> str:
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
 
 
-def record(split, kind, source, target, treatment, n, fine_tuned, top1, status="done", weights=""):
+def record(
+    split, kind, source, target, treatment, n, fine_tuned, top1, status="done", weights="", **extra
+):
     score = "" if top1 is None else f"{top1:.4f}"
+    per_class = extra.get("n_train_per_class", 0)
+    # k joins the id only where it is set, so the main nets keep their ids.
+    fields = (split, source, target, treatment, n, fine_tuned, 0) + (
+        (per_class,) if per_class else ()
+    )
+    train = extra.get("train_top1")
+    if train is None and treatment == "base" and top1 is not None:
+        train = top1 + BASE_GAP
     return {
-        "job_id": job_id(split, source, target, treatment, n, fine_tuned, 0),
+        "job_id": job_id(*fields),
         "study": "fake-paper",
         "split": split,
         "split_kind": kind,
@@ -56,6 +71,8 @@ def record(split, kind, source, target, treatment, n, fine_tuned, top1, status="
         "top1": score,
         "top1_best_k": "" if top1 is None else f"{top1 + 0.002:.4f}",
         "val_top1": "",
+        "n_train_per_class": per_class,
+        "train_top1": "" if train is None else f"{train:.4f}",
         "epochs": 4,
         "seconds": 12.5,
         "model": "convnet8",
@@ -141,6 +158,14 @@ def make_rows(rng: random.Random) -> list[dict]:
             )
     for n in range(1, L):
         rows.append(record("s0", "random", "", "B", "random", n, False, RANDOM_WEIGHTS[n]))
+    for split in ("s0", "s1"):
+        for target in ("A", "B"):
+            for k, (test, train) in VOLUME.items():
+                test, train = test + rng.gauss(0, 0.01), min(1.0, train + rng.gauss(0, 0.005))
+                extra = {"n_train_per_class": k, "train_top1": train}
+                rows.append(
+                    record(split, "random", target, target, "base", 0, False, test, **extra)
+                )
     return rows
 
 
