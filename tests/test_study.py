@@ -58,6 +58,10 @@ B = ["Bag"]
     ],
 )
 def test_bad_study_files_name_the_key(tmp_path, text, message):
+    assert_one_line_error(tmp_path, text, message)
+
+
+def assert_one_line_error(tmp_path, text: str, message: str) -> None:
     with pytest.raises(StudyError, match=message) as error:
         load_study(write(tmp_path, text))
     assert "study.toml" in str(error.value) and "\n" not in str(error.value).strip()
@@ -68,3 +72,58 @@ def test_missing_file_and_unknown_preset(tmp_path):
         load_study(tmp_path / "nope.toml")
     with pytest.raises(StudyError, match="unknown preset 'nope'"):
         preset_path("nope")
+
+
+def test_a_split_may_set_its_own_study_keys(tmp_path):
+    study = load_study(
+        write(
+            tmp_path,
+            """
+[study]
+treatments = ["BnB", "AnB"]
+targets = ["A", "B"]
+seeds = [0, 1]
+[[splits]]
+seed = 0
+treatments = ["random"]
+cuts = [3]
+[[splits]]
+groups = "apparel-vs-footwear"
+seeds = [5]
+""",
+        )
+    )
+    s0, apparel = (study.experiment(split) for split in study.splits)
+    assert (s0.treatments, s0.cuts, s0.targets, s0.seeds) == (("random",), (3,), ("A", "B"), (0, 1))
+    assert apparel.treatments == ("BnB", "AnB") and apparel.cuts == tuple(range(1, 8))
+    assert apparel.seeds == (5,)
+
+
+def test_volume_section(tmp_path):
+    text = "[[splits]]\nseed = 0\n[[splits]]\nseed = 1\n[volume]\n"
+    default = load_study(write(tmp_path, text + "n_train_per_class = [10, 0]\n")).volume
+    assert default.n_train_per_class == (10, 0) and default.seeds is None and default.splits is None
+    own = load_study(
+        write(tmp_path, text + "n_train_per_class = [5]\nsplits = ['s1']\nseeds = [3]")
+    )
+    assert own.volume.splits == ("s1",) and own.volume.seeds == (3,)
+    assert load_study(write(tmp_path, "")).volume.n_train_per_class == ()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[[splits]]\nseed = 0\n[[splits]]\nseed = 1\ncuts = [9]\n", r"splits\[1\].cuts: n = 9"),
+        ("[[splits]]\nseed = 0\ntargets = ['C']\n", r"splits\[0\].targets: unknown 'C'"),
+        ("[[splits]]\nseed = 0\nseeds = 1\n", r"splits\[0\].seeds = 1 should be a list of int"),
+        ("[[splits]]\ncuts = [1]\n", r"splits\[0\] has keys \['cuts'\]; use either seed"),
+        ("[volume]\nn_train_per_class = [10]\nk = 1\n", "unknown key volume.k"),
+        ("[volume]\nn_train_per_class = [10, -1]\n", "volume.n_train_per_class = .* >= 1"),
+        ("[volume]\nn_train_per_class = []\n", "volume.n_train_per_class = .* >= 1"),
+        ("[volume]\nseeds = [0]\n", "volume.n_train_per_class = .* is missing"),
+        ("[volume]\nn_train_per_class = [10]\nsplits = ['s9']\n", "volume.splits: unknown 's9'"),
+        ("volume = 3\n", r"\[volume\] should be a table"),
+    ],
+)
+def test_bad_split_keys_and_volume_name_the_key(tmp_path, text, message):
+    assert_one_line_error(tmp_path, text, message)

@@ -1,11 +1,21 @@
 """Expand a study into its jobs, in dependency order; pure and deterministic.
 
 For every split and seed: baseA and baseB, then for every target half, cut n and treatment one
-net. So a study has  len(splits) * len(seeds) * (2 + len(targets) * len(cuts) * len(treatments))
+net, each split with its own treatments, cuts, targets and seeds (StudySpec.experiment). Then the
+data-volume experiment: baseA and baseB for every volume split, seed and k images per class. So
+a study has
+
+    sum over splits of  len(seeds) * (2 + len(targets) * len(cuts) * len(treatments))
+    + 2 * len(volume.splits) * len(volume.seeds) * len(volume.n_train_per_class)
+    - 2 * (volume split-seed pairs that the main experiment also runs, if data.n_train_per_class
+           is one of the k's: those volume nets are the main base nets, the same job ids)
+
 jobs. A transfer or selffer job `needs` the base net it copies from.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from featuretransfer.config import HALVES, JobSpec
 from featuretransfer.study import StudySpec
@@ -38,14 +48,36 @@ def treatment_job(
 def plan_study(study: StudySpec) -> list[JobSpec]:
     jobs = []
     for split in study.splits:
-        for seed in study.seeds:
+        run = study.experiment(split)
+        for seed in run.seeds:
             for half in HALVES:
                 jobs.append(treatment_job(study, split, seed, half, 0, "BnB"))
-            for target in study.targets:
-                for n in study.cuts:
-                    for treatment in study.treatments:
+            for target in run.targets:
+                for n in run.cuts:
+                    for treatment in run.treatments:
                         jobs.append(treatment_job(study, split, seed, target, n, treatment))
-    return order_jobs(jobs)
+    return order_jobs(jobs + volume_jobs(study))
+
+
+def volume_jobs(study: StudySpec) -> list[JobSpec]:
+    """Base nets on the first k training images per class, for every k of [volume].
+
+    Only the data changes, so at the main experiment's k these are its base nets (same ids), and
+    order_jobs keeps one of each.
+    """
+    volume = study.volume
+    by_name = {split.name: split for split in study.splits}
+    names = volume.splits if volume.splits is not None else (study.splits[0].name,)
+    seeds = volume.seeds if volume.seeds is not None else study.seeds
+    jobs = []
+    for name in names:
+        for seed in seeds:
+            for k in volume.n_train_per_class:
+                data = dataclasses.replace(study.data, n_train_per_class=k)
+                for half in HALVES:
+                    base = treatment_job(study, by_name[name], seed, half, 0, "BnB")
+                    jobs.append(dataclasses.replace(base, data=data))
+    return jobs
 
 
 def needs(spec: JobSpec) -> list[str]:

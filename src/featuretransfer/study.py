@@ -4,11 +4,22 @@
     [data]    name, n_val, val_seed, path           -> DataSpec
     [model]   name, width, init, dropout            -> NetSpec
     [train]   epochs, batch_size, lr, ...           -> TrainSpec
-    [study]   treatments, cuts, targets, seeds
+    [study]   treatments, cuts, targets, seeds     (what a split runs unless it sets its own)
     [[splits]] seed = 0                             (random halves)
     [[splits]] groups = "apparel-vs-footwear"       (a built-in semantic split)
     [[splits]] name = "mine", A = [...], B = [...]  (classes by name or index)
+               + any of treatments, cuts, targets, seeds  -> Experiment (this split's own)
+    [volume]  n_train_per_class = [k, ...], seeds, splits  -> VolumeSpec (data-volume experiment)
     [resources] cpus, gpus                          -> ResourceSpec (per job, on a cluster)
+
+A split's own keys let one file hold several experiments, e.g. the random control on s0 only:
+
+    [[splits]]
+    seed = 0
+    treatments = ["BnB", "BnB+", "AnB", "AnB+", "random"]
+
+[volume] adds base nets trained on the first k training images per class (k = 0: all), on the
+listed splits (default: the first) and seeds (default: [study] seeds).
 
 Every error names the key and says what is allowed. Presets live in `featuretransfer/presets/`.
 """
@@ -40,6 +51,40 @@ class StudyError(ValueError):
     """A study file that cannot be run; the message names the file and key."""
 
 
+TOP_KEYS = (
+    "name",
+    "description",
+    "data",
+    "model",
+    "train",
+    "study",
+    "splits",
+    "volume",
+    "resources",
+)
+STUDY_KEYS = ("treatments", "cuts", "targets", "seeds")  # [study], or one split's own
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What one split runs; None keeps the [study] value (see StudySpec.experiment)."""
+
+    split: str  # the split's name
+    treatments: tuple[str, ...] | None = None
+    cuts: tuple[int, ...] | None = None
+    targets: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """The supplementary data-volume experiment: base nets on the first k images per class."""
+
+    n_train_per_class: tuple[int, ...] = ()  # the k's; 0 keeps all; empty: no such experiment
+    seeds: tuple[int, ...] | None = None  # None: the [study] seeds
+    splits: tuple[str, ...] | None = None  # split names; None: the first split
+
+
 @dataclass(frozen=True)
 class StudySpec:
     name: str
@@ -53,6 +98,14 @@ class StudySpec:
     targets: tuple[str, ...] = ("B",)  # "A", "B": which half the treatments train on
     seeds: tuple[int, ...] = (0,)  # replicate seeds: each has its own base nets
     resources: ResourceSpec = ResourceSpec()  # per job, on a cluster
+    experiments: tuple[Experiment, ...] = ()  # the splits that set their own keys
+    volume: VolumeSpec = VolumeSpec()
+
+    def experiment(self, split: SplitSpec) -> Experiment:
+        """The split's treatments, cuts, targets and seeds: its own where set, else the study's."""
+        own = next((e for e in self.experiments if e.split == split.name), Experiment(split.name))
+        values = {key: getattr(own, key) for key in STUDY_KEYS if getattr(own, key) is not None}
+        return Experiment(split.name, **{key: getattr(self, key) for key in STUDY_KEYS} | values)
 
 
 def preset_names() -> list[str]:
@@ -119,26 +172,45 @@ def _section(raw: dict, section: str, cls):
     return dataclasses.replace(defaults, **values)
 
 
-def _list(raw: dict, key: str, default: tuple, allowed=None, kind=str) -> tuple:
-    value = raw.get(key, list(default))
+def _list(table: dict, key: str, where: str, allowed=None, kind=str) -> tuple:
+    """table[key] as a tuple of distinct `kind`s (from `allowed`); errors name `where.key`."""
+    value = table[key]
     if not isinstance(value, list) or not all(
         isinstance(v, kind) and not isinstance(v, bool) for v in value
     ):
-        raise StudyError(f"study.{key} = {value!r} should be a list of {kind.__name__}")
+        raise StudyError(f"{where}.{key} = {value!r} should be a list of {kind.__name__}")
     bad = [v for v in value if allowed is not None and v not in allowed]
     if bad:
         raise StudyError(
-            f"study.{key}: unknown {bad[0]!r}; allowed: {', '.join(map(str, allowed))}"
+            f"{where}.{key}: unknown {bad[0]!r}; allowed: {', '.join(map(str, allowed))}"
         )
     if len(set(value)) != len(value):
-        raise StudyError(f"study.{key} lists a value twice")
+        raise StudyError(f"{where}.{key} lists a value twice")
     return tuple(value)
+
+
+def _study_keys(table: dict, where: str, n_layers: int) -> dict:
+    """The [study] keys that `table` sets, validated; an empty list means the default."""
+    all_cuts = tuple(range(1, n_layers))
+    values = {}
+    if "treatments" in table:
+        values["treatments"] = _list(table, "treatments", where, allowed=TREATMENTS)
+    if "cuts" in table:
+        values["cuts"] = _list(table, "cuts", where, kind=int) or all_cuts
+        bad = [c for c in values["cuts"] if c not in all_cuts]
+        if bad:
+            raise StudyError(f"{where}.cuts: n = {bad[0]} is outside 1..{n_layers - 1}")
+    if "targets" in table:
+        values["targets"] = _list(table, "targets", where, allowed=HALVES) or ("B",)
+    if "seeds" in table:
+        values["seeds"] = _list(table, "seeds", where, kind=int) or (0,)
+    return values
 
 
 def _split(entry, i: int, data_name: str, names: tuple[str, ...]) -> SplitSpec:
     if not isinstance(entry, dict):
         raise StudyError(f"splits[{i}] should be a table")
-    keys = set(entry)
+    keys = set(entry) - set(STUDY_KEYS)  # what defines the split; STUDY_KEYS are its own run
     if keys == {"seed"} and isinstance(entry["seed"], int) and not isinstance(entry["seed"], bool):
         return random_split(len(names), entry["seed"])
     if keys == {"groups"} and isinstance(entry["groups"], str):
@@ -149,16 +221,38 @@ def _split(entry, i: int, data_name: str, names: tuple[str, ...]) -> SplitSpec:
                 raise StudyError(f"splits[{i}].{half} should be a list of class names or indices")
         return group_split(entry["name"], entry["A"], entry["B"], names)
     raise StudyError(
-        f"splits[{i}] has keys {sorted(keys)}; use either seed = S (random halves), "
-        f'groups = "NAME" (built-in), or name, A, B (your own class groups)'
+        f"splits[{i}] has keys {sorted(entry)}; use either seed = S (random halves), "
+        f'groups = "NAME" (built-in), or name, A, B (your own class groups), '
+        f"plus any of {', '.join(STUDY_KEYS)}"
     )
 
 
-def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
-    allowed = {"name", "description", "data", "model", "train", "study", "splits", "resources"}
-    for key in raw:
+def _volume(raw: dict, split_names: list[str]) -> VolumeSpec:
+    volume = raw.get("volume")
+    if volume is None:
+        return VolumeSpec()
+    if not isinstance(volume, dict):
+        raise StudyError("[volume] should be a table")
+    allowed = ("n_train_per_class", "seeds", "splits")
+    for key in volume:
         if key not in allowed:
-            raise StudyError(f"unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
+            raise StudyError(f"unknown key volume.{key}; allowed: {', '.join(allowed)}")
+    if "n_train_per_class" not in volume:
+        raise StudyError("volume.n_train_per_class = [k, ...] is missing (images per class)")
+    ks = _list(volume, "n_train_per_class", "volume", kind=int)
+    if not ks or min(ks) < 0:
+        raise StudyError(
+            f"volume.n_train_per_class = {list(ks)} should list images per class >= 1 (0: all)"
+        )
+    seeds = _list(volume, "seeds", "volume", kind=int) if "seeds" in volume else None
+    splits = _list(volume, "splits", "volume", allowed=split_names) if "splits" in volume else None
+    return VolumeSpec(n_train_per_class=ks, seeds=seeds or None, splits=splits or None)
+
+
+def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise StudyError(f"unknown key {key!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
     name = raw.get("name")
     if not isinstance(name, str) or not name or "/" in name:
         raise StudyError("name = ... is missing or not a plain string (it names the output folder)")
@@ -179,14 +273,10 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
     if not isinstance(study, dict):
         raise StudyError("[study] should be a table")
     for key in study:
-        if key not in ("treatments", "cuts", "targets", "seeds"):
-            raise StudyError(f"unknown key study.{key}; allowed: treatments, cuts, targets, seeds")
+        if key not in STUDY_KEYS:
+            raise StudyError(f"unknown key study.{key}; allowed: {', '.join(STUDY_KEYS)}")
     n_layers = len(MODELS[net.name].layer_names)
-    all_cuts = tuple(range(1, n_layers))
-    cuts = _list(study, "cuts", all_cuts, kind=int) or all_cuts
-    bad = [c for c in cuts if c not in all_cuts]
-    if bad:
-        raise StudyError(f"study.cuts: n = {bad[0]} is outside 1..{n_layers - 1} for {net.name}")
+    study_keys = {"cuts": tuple(range(1, n_layers))} | _study_keys(study, "study", n_layers)
     splits = raw.get("splits", [{"seed": 0}])
     if not isinstance(splits, list) or not splits:
         raise StudyError("[[splits]] should list at least one split")
@@ -197,6 +287,11 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
     split_specs = tuple(_split(entry, i, data.name, names) for i, entry in enumerate(splits))
     if len({s.name for s in split_specs}) != len(split_specs):
         raise StudyError("two splits share a name; each split needs its own")
+    experiments = []
+    for i, (entry, split) in enumerate(zip(splits, split_specs)):
+        own = _study_keys(entry, f"splits[{i}]", n_layers)
+        if own:
+            experiments.append(Experiment(split.name, **own))
     return StudySpec(
         name=name,
         description=str(raw.get("description", "")),
@@ -204,9 +299,8 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         net=net,
         train=train,
         splits=split_specs,
-        treatments=_list(study, "treatments", TREATMENTS, allowed=TREATMENTS),
-        cuts=cuts,
-        targets=_list(study, "targets", ("B",), allowed=HALVES) or ("B",),
-        seeds=_list(study, "seeds", (0,), kind=int) or (0,),
+        **study_keys,
         resources=_section(raw, "resources", ResourceSpec),
+        experiments=tuple(experiments),
+        volume=_volume(raw, [s.name for s in split_specs]),
     )
