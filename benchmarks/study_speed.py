@@ -1,6 +1,7 @@
 """How fast featuretransfer runs a study, against the plain PyTorch loop on the same jobs.
 
     python benchmarks/study_speed.py [--preset fashion-mnist] [--quick] [--workers N]
+    python benchmarks/study_speed.py --device cuda --fuse 1,16 --no-plain   # on a GPU
 
 Runs the study's jobs with the tool (into a temporary folder) and with the plain reference
 (benchmarks/plain_reference.py), in one run on this machine, and prints: the wall time of each and
@@ -9,6 +10,10 @@ measured fp32 matmul rate and so the floor and the tool's distance from it; full
 as a fraction of the matmul rate; frozen jobs at n >= 5 against the plain loop. `--quick` takes the
 base nets and the cuts n = 1 and 5 for one epoch. The last line reads
 `speedup X.XXx, top1 diff Y.YY pts`.
+
+`--fuse 1,16` runs the tool once per value (nets per stacked pass) and prints each one's time
+against the first; `--device cuda` trains on the GPU (the plain reference is a CPU loop: give
+`--no-plain` there) and measures the card's fp32 matmul rate instead of the CPU's.
 """
 
 from __future__ import annotations
@@ -38,16 +43,24 @@ from featuretransfer.study import load_study, preset_path  # noqa: E402
 from featuretransfer.treatments import freeze  # noqa: E402
 
 
-def matmul_rate(threads: int, size: int = 1024, repeats: int = 20) -> float:
-    """Best fp32 matmul rate of this machine at `threads` threads, in FLOP/s."""
+def matmul_rate(threads: int, device: str = "cpu", repeats: int = 20) -> float:
+    """Best fp32 matmul rate of this machine (or GPU) at `threads` threads, in FLOP/s."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    size = 1024 if device == "cpu" else 8192
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     best = float("inf")
     for _ in range(repeats):
+        synchronize(device)
         started = time.perf_counter()
         a @ b
+        synchronize(device)
         best = min(best, time.perf_counter() - started)
     return 2 * size**3 / best
+
+
+def synchronize(device: str) -> None:
+    if device != "cpu":
+        torch.cuda.synchronize(device)
 
 
 def flops(fn) -> int:
@@ -86,6 +99,20 @@ def select(jobs, quick: bool):
     ]
 
 
+def run_tool(jobs, workers: int, device: str, fuse: int) -> tuple[float, dict]:
+    """Wall seconds of the tool on `jobs` in a fresh folder, and its records by id."""
+    with tempfile.TemporaryDirectory() as out:
+        executor = InlineExecutor() if workers == 1 else ProcessExecutor(workers)
+        synchronize(device)
+        started = time.perf_counter()
+        try:
+            run_jobs(jobs, Path(out), executor, device, show_progress=False, fuse=fuse)
+        finally:
+            executor.shutdown()
+        synchronize(device)
+        return time.perf_counter() - started, {r["job_id"]: r for r in store.load_records(out)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="fashion-mnist")
@@ -93,20 +120,22 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="the tool's worker processes (default 1, as `run`)"
     )
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--fuse", default="1", help="nets per stacked pass; a list runs each")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain reference")
     args = parser.parse_args()
+    fuses = [int(f) for f in args.fuse.split(",")]
     cores = cpu_count()
     jobs = select(plan_study(load_study(preset_path(args.preset))), args.quick)
     print(f"{len(jobs)} jobs of {args.preset}{' (quick)' if args.quick else ''}, {cores} cores")
 
-    with tempfile.TemporaryDirectory() as out:
-        executor = InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
-        started = time.perf_counter()
-        try:
-            run_jobs(jobs, Path(out), executor, show_progress=False)
-        finally:
-            executor.shutdown()
-        tool_seconds = time.perf_counter() - started
-        tool = {r["job_id"]: r for r in store.load_records(Path(out))}
+    runs = {}
+    for fuse in fuses:
+        tool_seconds, tool = run_tool(jobs, args.workers, args.device, fuse)
+        runs[fuse] = tool_seconds
+        print(f"tool, --fuse {fuse}: {tool_seconds:8.1f} s on {args.device}", flush=True)
+        if fuse != fuses[0]:
+            print(f"  --fuse {fuse} is {runs[fuses[0]] / tool_seconds:.2f}x --fuse {fuses[0]}")
     # peak resident memory of this process (the inline executor) or of the largest worker
     peak = (
         max(
@@ -120,6 +149,18 @@ def main() -> int:
         f"per process",
         flush=True,
     )
+    tool_top1 = statistics.mean(tool[j.id]["top1"] for j in jobs)
+    work = [job_flops(j) for j in jobs]
+    total, full = sum(w[0] for w in work), sum(w[1] for w in work)
+    rate = matmul_rate(cores, args.device)
+    print(
+        f"study: {total / 1e12:.2f} TFLOP; fp32 matmul rate {rate / 1e9:.0f} GFLOP/s "
+        f"({args.device}); floor {total / rate:.1f} s; tool at {total / tool_seconds / rate:.2%} "
+        f"of the rate ({tool_seconds / (total / rate):.1f}x the floor)"
+    )
+    if args.no_plain:
+        print(f"mean top-1: tool {tool_top1:.4f}")
+        return 0
 
     torch.set_num_threads(cores)
     plain, parents = {}, {}
@@ -131,18 +172,8 @@ def main() -> int:
     plain_seconds = time.perf_counter() - started
     print(f"plain: {plain_seconds:8.1f} s  (1 process, {cores} threads)")
 
-    tool_top1 = statistics.mean(tool[j.id]["top1"] for j in jobs)
     plain_top1 = statistics.mean(plain[j.id]["top1"] for j in jobs)
     print(f"mean top-1: tool {tool_top1:.4f}, plain {plain_top1:.4f}")
-
-    work = [job_flops(j) for j in jobs]
-    total, full = sum(w[0] for w in work), sum(w[1] for w in work)
-    rate = matmul_rate(cores)
-    print(
-        f"study: {total / 1e12:.2f} TFLOP; fp32 matmul rate {rate / 1e9:.0f} GFLOP/s "
-        f"({cores} threads); floor {total / rate:.1f} s; tool at {total / tool_seconds / rate:.0%} "
-        f"of the rate ({tool_seconds / (total / rate):.1f}x the floor)"
-    )
     full_jobs = [j for j in jobs if j.treatment == "base" or j.fine_tune]
     full_seconds = sum(tool[j.id]["seconds"] for j in full_jobs) / args.workers
     print(

@@ -61,6 +61,7 @@ def study_file(tmp_path, extra: str = "") -> str:
         (["report", "/no/such/dir"], "has no results.csv"),
         (["run", "--workers", "two"], "invalid int value"),
         (["run", "--preset", "fashion-mnist-smoke", "--device", "tpu"], "--device tpu: use"),
+        (["run", "--preset", "fashion-mnist-smoke", "--fuse", "0"], "--fuse 0: give auto"),
         (["run", "--preset", "fashion-mnist-smoke", "--device", "cuda:7"], "CUDA device(s)"),
     ],
 )

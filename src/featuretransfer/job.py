@@ -12,6 +12,7 @@ same spec gives the same numbers and two treatments never share a random stream 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pickle
@@ -26,6 +27,7 @@ import torch
 from featuretransfer import store
 from featuretransfer.config import JobSpec, seed_hash
 from featuretransfer.datasets import load_dataset
+from featuretransfer.fused import train_fused
 from featuretransfer.models import LayeredNet, build_model
 from featuretransfer.splits import relabel
 from featuretransfer.train import Images, Progress, best_k_mean, evaluate, prefix_features, train
@@ -156,6 +158,112 @@ def cache_cut(model: LayeredNet, spec: JobSpec) -> int:
     return min(spec.n_copied, model.n_deterministic)
 
 
+class JobFolder:
+    """The files of one job while it runs: spec.json, log.txt, results.jsonl, checkpoint.pt;
+    `finish` adds model.pt, record.json and the done marker. An unfinished folder with a
+    readable checkpoint resumes from it (`resume`); without one, or when `fresh`, it is cleared.
+    """
+
+    def __init__(self, spec: JobSpec, out: Path, fresh: bool = False):
+        self.spec, self.folder = spec, store.job_dir(out, spec.id)
+        self.resume = None if fresh else load_checkpoint(self.folder)
+        if self.resume is None and self.folder.exists():  # unfinished, nothing to go on from
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.spec_dict = asdict(spec) | {"job_id": spec.id, "treatment": spec.treatment}
+        if self.resume is None:
+            store.write_json(self.folder / "spec.json", self.spec_dict | {"code": code_version()})
+        self.started = time.perf_counter() - (self.resume["seconds"] if self.resume else 0.0)
+        self.history = self.resume["history"] if self.resume else []
+        self.logfile = open(self.folder / "log.txt", "a")
+        self.lines = open(self.folder / "results.jsonl", "w")
+        self.lines.writelines(map(self._jsonl, self.history))  # whole: no line lost or doubled
+        resumed = f" resumed after epoch {len(self.history)}" if self.resume else ""
+        self.logfile.write(f"{spec.display_name} {spec.id}{resumed}\n")
+
+    def __enter__(self) -> JobFolder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logfile.close()
+        self.lines.close()
+
+    def _jsonl(self, metrics: dict) -> str:  # self-describing: every line carries id and spec
+        return json.dumps({"job_id": self.spec.id, **metrics, "spec": self.spec_dict}) + "\n"
+
+    def progress(self, forward: Progress | None) -> Progress:
+        """A progress callback that also writes each epoch's metrics to the job's files."""
+
+        def on_progress(step: int, total: int, metrics: dict) -> None:
+            if metrics:
+                self.lines.write(self._jsonl(metrics))
+                self.lines.flush()
+                self.logfile.write(f"epoch {metrics['epoch']}: {json.dumps(metrics)}\n")
+                self.logfile.flush()
+            if forward:
+                forward(step, total, metrics)
+
+        return on_progress
+
+    def save_state(self, state: dict) -> None:
+        seconds = time.perf_counter() - self.started
+        torch.save(state | {"seconds": seconds}, self.folder / "checkpoint.tmp")
+        (self.folder / "checkpoint.tmp").replace(self.folder / "checkpoint.pt")
+
+    def finish(
+        self,
+        model: LayeredNet,
+        history: list[dict],
+        diverged: bool,
+        test_data: Images,
+        train_data: Images,
+        classes: tuple[int, ...],
+        device: str,
+        cut: int = 0,
+    ) -> Path:
+        """Score the trained net, save it and its record, and mark the job DONE."""
+        spec, precision = self.spec, self.spec.train.precision
+        top1 = NAN if diverged else evaluate(model, test_data, device, cut, precision)
+        # how well a base net fits its own training images (the data-volume experiment's gap)
+        measure_fit = spec.treatment == "base" and not diverged
+        train_top1 = evaluate(model, train_data, device, 0, precision) if measure_fit else NAN
+        self.logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
+        torch.save(model.state_dict(), self.folder / "model.tmp")
+        (self.folder / "model.tmp").replace(self.folder / "model.pt")
+        val_accs = [h["val_acc"] for h in history]
+        record = {
+            "job_id": spec.id,
+            "study": spec.study,
+            "name": spec.display_name,
+            "split": spec.split.name,
+            "split_kind": spec.split.kind,
+            "source": "" if spec.source == "random" else spec.source,
+            "target": spec.target,
+            "treatment": spec.treatment,
+            "n": spec.n_copied,
+            "fine_tuned": spec.fine_tune,
+            "seed": spec.seed,
+            "n_layers": model.n_layers,
+            "status": "diverged" if diverged else "done",
+            "top1": top1,
+            "top1_best_k": best_k_mean(val_accs, spec.train.best_k),
+            "train_top1": train_top1,
+            "n_train_per_class": spec.data.n_train_per_class,
+            "val_top1": val_accs[-1] if val_accs else NAN,
+            "epochs": len(history),
+            "seconds": round(time.perf_counter() - self.started, 2),
+            "model": spec.net.name,
+            "weights": str(Path("jobs") / spec.id / "model.pt"),
+            # label i of this net is class classes[i] of the data set
+            "classes": list(classes),
+            "history": history,
+            "spec": self.spec_dict,
+        }
+        store.mark_done(self.folder, record)
+        (self.folder / "checkpoint.pt").unlink(missing_ok=True)  # only a DONE folder may lose it
+        return self.folder
+
+
 def run_job(
     spec: JobSpec,
     out: Path,
@@ -170,52 +278,20 @@ def run_job(
     `cache_prefix`, frozen layers are computed once (`cache_cut`): the same result, faster.
     """
     out = Path(out)
-    folder = store.job_dir(out, spec.id)
     if store.job_state(out, spec.id) == store.DONE:
-        return folder
-    resume = load_checkpoint(folder)
-    if resume is None and folder.exists():  # unfinished, nothing to go on from
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    spec_dict = asdict(spec) | {"job_id": spec.id, "treatment": spec.treatment}
-    if resume is None:
-        store.write_json(folder / "spec.json", spec_dict | {"code": code_version()})
-
-    started = time.perf_counter() - (resume["seconds"] if resume else 0.0)
-    train_data, val_data, test_data, classes = target_data(spec)
-    model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
-    model = model.to(device, memory_format=model.memory_format)
-    train_data, val_data, test_data = on_device((train_data, val_data, test_data), device)
-    cut = cache_cut(model, spec) if cache_prefix else 0
-    if cut:
-        train_data, val_data, test_data = (
-            prefix_features(model, data, cut, device) for data in (train_data, val_data, test_data)
-        )
-    torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
-    history = resume["history"] if resume else []
-
-    def save_state(state: dict) -> None:
-        torch.save(state | {"seconds": time.perf_counter() - started}, folder / "checkpoint.tmp")
-        (folder / "checkpoint.tmp").replace(folder / "checkpoint.pt")
-
-    with open(folder / "log.txt", "a") as logfile, open(folder / "results.jsonl", "w") as lines:
-
-        def jsonl(metrics: dict) -> str:  # self-describing: every line carries id and spec
-            return json.dumps({"job_id": spec.id, **metrics, "spec": spec_dict}) + "\n"
-
-        def on_progress(step: int, total: int, metrics: dict) -> None:
-            if metrics:
-                lines.write(jsonl(metrics))
-                lines.flush()
-                logfile.write(f"epoch {metrics['epoch']}: {json.dumps(metrics)}\n")
-            if progress:
-                progress(step, total, metrics)
-
-        lines.writelines(jsonl(m) for m in history)  # rewritten whole: no line lost or doubled
-        logfile.write(
-            f"{spec.display_name} {spec.id}"
-            f"{f' resumed after epoch {len(history)}' if resume else ''}\n"
-        )
+        return store.job_dir(out, spec.id)
+    with JobFolder(spec, out) as job:
+        train_data, val_data, test_data, classes = target_data(spec)
+        model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
+        model = model.to(device, memory_format=model.memory_format)
+        train_data, val_data, test_data = on_device((train_data, val_data, test_data), device)
+        cut = cache_cut(model, spec) if cache_prefix else 0
+        if cut:
+            train_data, val_data, test_data = (
+                prefix_features(model, data, cut, device)
+                for data in (train_data, val_data, test_data)
+            )
+        torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
         history, diverged = train(
             model,
             train_data,
@@ -223,52 +299,69 @@ def run_job(
             spec.train,
             seed_hash(spec.id, "order"),
             device,
-            on_progress,
-            resume,
-            save_state,
+            job.progress(progress),
+            job.resume,
+            job.save_state,
             start=cut,
         )
-        precision = spec.train.precision
-        top1 = float("nan") if diverged else evaluate(model, test_data, device, cut, precision)
-        # how well a base net fits its own training images (the data-volume experiment's gap)
-        measure_fit = spec.treatment == "base" and not diverged
-        train_top1 = evaluate(model, train_data, device, 0, precision) if measure_fit else NAN
-        logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
-
-    torch.save(model.state_dict(), folder / "model.tmp")
-    (folder / "model.tmp").replace(folder / "model.pt")
-    val_accs = [h["val_acc"] for h in history]
-    record = {
-        "job_id": spec.id,
-        "study": spec.study,
-        "name": spec.display_name,
-        "split": spec.split.name,
-        "split_kind": spec.split.kind,
-        "source": "" if spec.source == "random" else spec.source,
-        "target": spec.target,
-        "treatment": spec.treatment,
-        "n": spec.n_copied,
-        "fine_tuned": spec.fine_tune,
-        "seed": spec.seed,
-        "n_layers": model.n_layers,
-        "status": "diverged" if diverged else "done",
-        "top1": top1,
-        "top1_best_k": best_k_mean(val_accs, spec.train.best_k),
-        "train_top1": train_top1,
-        "n_train_per_class": spec.data.n_train_per_class,
-        "val_top1": val_accs[-1] if val_accs else float("nan"),
-        "epochs": len(history),
-        "seconds": round(time.perf_counter() - started, 2),
-        "model": spec.net.name,
-        "weights": str(Path("jobs") / spec.id / "model.pt"),
-        # label i of this net is class classes[i] of the data set
-        "classes": list(classes),
-        "history": history,
-        "spec": spec_dict,
-    }
-    store.mark_done(folder, record)
-    (folder / "checkpoint.pt").unlink(missing_ok=True)  # only a DONE folder may lose it
-    return folder
+        return job.finish(model, history, diverged, test_data, train_data, classes, device, cut)
 
 
-__all__ = ["run_job", "MissingParentError", "TreatmentError"]
+def fuse_key(spec: JobSpec) -> tuple | None:
+    """Jobs with the same key can train as one stacked model (`run_fused`); None: never fused.
+    Nets that train every layer (base nets, "+" treatments) on the same images and schedule."""
+    if not (spec.treatment == "base" or spec.fine_tune):
+        return None
+    return (spec.data, spec.net, spec.train, spec.split.classes(spec.target))
+
+
+def run_fused(
+    specs: list[JobSpec],
+    out: Path,
+    progress: list[Progress | None] | None = None,
+    device: str = "cpu",
+) -> list[Path]:
+    """Train the nets of `specs` (one fuse_key) in one pass; the same records as run_job gives
+    each alone, to float tolerance. Each job checkpoints in a lone run's format, so an
+    interrupted one resumes alone. DONE jobs are left out; jobs with a checkpoint run alone."""
+    out = Path(out)
+    if len({fuse_key(s) for s in specs}) != 1 or fuse_key(specs[0]) is None:
+        raise ValueError("run_fused needs jobs that train every layer on the same images")
+    progress = progress or [None] * len(specs)
+    todo = [(s, p) for s, p in zip(specs, progress) if store.job_state(out, s.id) != store.DONE]
+    fresh = [(s, p) for s, p in todo if load_checkpoint(store.job_dir(out, s.id)) is None]
+    for spec, forward in todo:
+        if all(spec is not f for f, _ in fresh):  # interrupted: goes on alone from its checkpoint
+            run_job(spec, out, forward, device)
+    if not fresh:
+        return [store.job_dir(out, s.id) for s in specs]
+    train_data, val_data, test_data, classes = target_data(fresh[0][0])
+    shape = tuple(train_data.x.shape[1:])
+    models = [build_net(s, len(classes), shape, out) for s, _ in fresh]
+    models = [m.to(device, memory_format=m.memory_format) for m in models]
+    train_data, val_data, test_data = on_device((train_data, val_data, test_data), device)
+    with contextlib.ExitStack() as stack:
+        jobs = [stack.enter_context(JobFolder(s, out, fresh=True)) for s, _ in fresh]
+        callbacks = [job.progress(forward) for job, (_, forward) in zip(jobs, fresh)]
+
+        def on_progress(step: int, total: int, metrics: list) -> None:
+            for i, callback in enumerate(callbacks):
+                callback(step, total, metrics[i] if metrics else {})
+
+        results = train_fused(
+            models,
+            train_data,
+            val_data,
+            fresh[0][0].train,
+            [seed_hash(s.id, "order") for s, _ in fresh],
+            [seed_hash(s.id, "init") for s, _ in fresh],
+            device,
+            on_progress,
+            lambda i, state: jobs[i].save_state(state),
+        )
+        for job, model, (history, diverged) in zip(jobs, models, results):
+            job.finish(model, history, diverged, test_data, train_data, classes, device)
+    return [store.job_dir(out, s.id) for s in specs]
+
+
+__all__ = ["MissingParentError", "TreatmentError", "run_fused", "run_job"]

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from featuretransfer import store
 from featuretransfer.config import JobSpec
-from featuretransfer.job import run_job
+from featuretransfer.job import fuse_key, run_fused, run_job
 from featuretransfer.plan import needs
 
 log = logging.getLogger(__name__)
@@ -86,12 +86,18 @@ class ProgressBars:
 
 
 def run_jobs(
-    jobs: list[JobSpec], out: Path, executor, device: str = "cpu", show_progress: bool = True
+    jobs: list[JobSpec],
+    out: Path,
+    executor,
+    device: str = "cpu",
+    show_progress: bool = True,
+    fuse: int = 1,
 ) -> RunSummary:
     """Run every job of `jobs` (in dependency order) that is not DONE under `out`.
 
     `device` may list several ("cuda:0,cuda:1"): jobs are dealt over them in turn, so each GPU
-    trains as many jobs at once as there are workers for it.
+    trains as many jobs at once as there are workers for it. With `fuse` > 1, up to `fuse`
+    ready jobs of one `fuse_key` train as one stacked model in one worker (`run_fused`).
     """
     devices = itertools.cycle(device.split(","))
     out = Path(out)
@@ -102,7 +108,7 @@ def run_jobs(
     bars = ProgressBars(len(jobs), len(done), show_progress)
     executor.callback = bars.update
     capacity = executor.max_workers
-    running: dict[Future, JobSpec] = {}
+    running: dict[Future, list[JobSpec]] = {}
     try:
         while pending or running:
             for job in list(pending):
@@ -110,14 +116,19 @@ def run_jobs(
                 if blockers:
                     summary.blocked.append(job.id)
                     pending.remove(job)
-                elif len(running) < capacity and all(n in done for n in needs(job)):
+            ready = [j for j in pending if all(n in done for n in needs(j))]
+            while ready and len(running) < capacity:
+                group = fuse_group(ready, fuse)
+                for job in group:
+                    ready.remove(job)
                     pending.remove(job)
                     bars.start(job)
-                    running[
-                        executor.submit(
-                            run_job, job, out, executor.progress_for(job.id), next(devices)
-                        )
-                    ] = job
+                progress = [executor.progress_for(job.id) for job in group]
+                if len(group) == 1:
+                    future = executor.submit(run_job, group[0], out, progress[0], next(devices))
+                else:
+                    future = executor.submit(run_fused, group, out, progress, next(devices))
+                running[future] = group
             if not running:
                 if pending:  # needs that this plan never runs: cannot happen for a valid plan
                     summary.blocked += [j.id for j in pending]
@@ -125,16 +136,26 @@ def run_jobs(
             finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             executor.poll()
             for future in finished:
-                job = running.pop(future)
+                group = running.pop(future)
                 error = future.exception()
-                if error is None:
-                    done.add(job.id)
-                    summary.trained.append(job.id)
-                else:
-                    summary.failed[job.id] = f"{job.display_name}: {type(error).__name__}: {error}"
-                    log.error("job %s failed: %s", job.id, summary.failed[job.id])
-                bars.finish(job.id)
+                for job in group:
+                    if error is None:
+                        done.add(job.id)
+                        summary.trained.append(job.id)
+                    else:
+                        reason = f"{job.display_name}: {type(error).__name__}: {error}"
+                        summary.failed[job.id] = reason
+                        log.error("job %s failed: %s", job.id, reason)
+                    bars.finish(job.id)
     finally:
         bars.close()
         store.write_results_csv(out)
     return summary
+
+
+def fuse_group(ready: list[JobSpec], fuse: int) -> list[JobSpec]:
+    """The first ready job and up to fuse - 1 more ready jobs that can train with it."""
+    key = fuse_key(ready[0]) if fuse > 1 else None
+    if key is None:
+        return ready[:1]
+    return [j for j in ready if fuse_key(j) == key][:fuse]
