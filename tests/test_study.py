@@ -12,7 +12,8 @@ def write(tmp_path, text: str):
 def test_presets_parse():
     assert {"fashion-mnist", "fashion-mnist-smoke"} <= set(preset_names())
     for name in preset_names():
-        assert load_study(preset_path(name)).name == name
+        if name != "imagenet-caffenet":  # needs its image folder: tests/test_imagenet_preset.py
+            assert load_study(preset_path(name)).name == name
 
 
 def test_minimal_study_gets_defaults(tmp_path):

@@ -16,12 +16,14 @@ import argparse
 import json
 import logging
 import sys
+import tomllib
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from featuretransfer import store
+from featuretransfer.config import NEUTRAL_FIELDS
 from featuretransfer.data import DataError
 from featuretransfer.datasets import CLASS_NAMES, load_dataset
 from featuretransfer.executors import InlineExecutor, ProcessExecutor
@@ -29,7 +31,14 @@ from featuretransfer.plan import PlanError, needs, plan_study
 from featuretransfer.report import ReportError, write_report, write_report_from_csv
 from featuretransfer.runner import run_jobs
 from featuretransfer.splits import SplitError, builtin_group_split, random_split
-from featuretransfer.study import StudyError, StudySpec, load_study, preset_names, preset_path
+from featuretransfer.study import (
+    StudyError,
+    StudySpec,
+    VolumeSpec,
+    load_study,
+    preset_names,
+    preset_path,
+)
 
 DEFAULT_PRESET = "fashion-mnist"
 # Nets per stacked pass on a GPU (`--fuse auto`). On the 2-core CPU a stack of 7 half-width nets
@@ -64,9 +73,17 @@ def output_dir(args, study: StudySpec) -> Path:
 
 
 def study_record(study: StudySpec) -> dict:
-    """What identifies a study's output folder: its settings, less where the data lies."""
+    """What identifies a study's output folder: its settings, less where the data lies, and
+    less settings added in later versions while they hold their neutral value, so a folder
+    written before they existed still counts as the same study."""
     record = json.loads(json.dumps(asdict(study)))
     record["data"].pop("path")
+    for (section, name), neutral in NEUTRAL_FIELDS.items():
+        if record[section][name] == neutral:
+            del record[section][name]
+    for key, empty in (("experiments", ()), ("volume", VolumeSpec())):
+        if getattr(study, key) == empty:
+            del record[key]
     return record
 
 
@@ -229,7 +246,13 @@ def cmd_split(args) -> int:
 
 def cmd_presets(args) -> int:
     for name in preset_names():
-        study = load_study(preset_path(name))
+        try:
+            study = load_study(preset_path(name))
+        except StudyError:  # a preset of data that are not here (ImageNet): planned with --data
+            print(
+                f"{name:24}  --data  {tomllib.loads(preset_path(name).read_text())['description']}"
+            )
+            continue
         print(f"{name:24} {len(plan_study(study)):4} nets  {study.description}")
     return 0
 

@@ -21,6 +21,7 @@ class DataSpec:
     n_val: int = 5000  # images held out of the official training set, for validation and best-k
     val_seed: int = 0  # which images are held out; the same for every job of a study
     n_train_per_class: int = 0  # keep the first k training images of each class; 0 keeps all
+    image_size: int = 0  # image-folder: side in pixels after resizing (0: 32); 256 for ImageNet
     path: str | None = field(default=None, compare=False)  # where the files are; not scientific
 
 
@@ -141,6 +142,7 @@ class JobSpec:
 # A field at that value is left out of the job id, so studies run before the field existed keep
 # their ids (and their finished jobs) when the code is updated.
 NEUTRAL_FIELDS = {
+    ("data", "image_size"): 0,
     ("net", "n_outputs"): 0,
     ("train", "bias_lr_mult"): 1.0,
     ("train", "bias_decay"): True,

@@ -58,7 +58,10 @@ def load_dataset(spec: DataSpec) -> Dataset:
     """The data set of `spec`, read once per process (a worker runs many jobs on it)."""
     if spec.name not in LOADERS:
         raise DataError(f"unknown data set {spec.name!r}; known: {', '.join(LOADERS)}")
-    key = (spec.name, spec.n_val, spec.val_seed, spec.path)
+    key = (spec.name, spec.n_val, spec.val_seed, spec.path, spec.image_size)
     if key not in _CACHE:
-        _CACHE[key] = LOADERS[spec.name](spec)
+        if spec.name == "image-folder" and spec.image_size:
+            _CACHE[key] = load_image_folder(spec, spec.image_size)
+        else:
+            _CACHE[key] = LOADERS[spec.name](spec)
     return _CACHE[key]

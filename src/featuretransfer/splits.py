@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from featuretransfer.config import SplitSpec
+from featuretransfer.imagefolder import imagenet_group_split_classes
 from featuretransfer.imagedata import cifar10_group_split_classes, cifar100_group_split_classes
 
 # Dissimilar (semantic) splits built in per data set, as (A, B) lists of class names: the analogue
@@ -23,6 +24,9 @@ GROUP_SPLITS = {
     "cifar10": {"vehicles-vs-animals": cifar10_group_split_classes()},
     # CIFAR-100's coarse labels: 6 man-made superclasses (30 classes) vs 14 natural (70)
     "cifar100": {"man-made-vs-natural": cifar100_group_split_classes()},
+    # the paper's own split of ILSVRC2012 (class indices in sorted-wnid order): 551 man-made
+    # vs 449 natural; for an image folder holding the 1000 ImageNet classes
+    "image-folder": {"imagenet-man-made-vs-natural": imagenet_group_split_classes()},
 }
 
 

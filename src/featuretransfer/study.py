@@ -269,6 +269,12 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
     train = _section(raw, "train", TrainSpec)
     if train.epochs < 1 or train.batch_size < 1 or train.lr <= 0 or train.best_k < 1:
         raise StudyError("train.epochs, batch_size, best_k must be >= 1 and train.lr > 0")
+    if train.precision not in ("fp32", "bf16"):
+        raise StudyError(f"train.precision = {train.precision!r}; use 'fp32' or 'bf16'")
+    if train.crop < 0 or train.crop_pad < 0 or train.bias_lr_mult <= 0:
+        raise StudyError("train.crop and crop_pad must be >= 0 and train.bias_lr_mult > 0")
+    if net.n_outputs < 0 or data.image_size < 0:
+        raise StudyError("model.n_outputs and data.image_size must be >= 0 (0: the default)")
     study = raw.get("study", {})
     if not isinstance(study, dict):
         raise StudyError("[study] should be a table")

@@ -1,0 +1,24 @@
+"""An output folder written before new settings existed still counts as the same study."""
+
+import json
+
+from featuretransfer.cli import check_same_study, study_record
+from featuretransfer.study import load_study, preset_path
+
+
+def test_a_folder_from_before_new_settings_is_the_same_study(tmp_path):
+    study = load_study(preset_path("fashion-mnist"))
+    record = study_record(study)
+    # a study.json as the first release wrote it: none of the later keys
+    assert set(record) == {
+        *("name", "description", "data", "net", "train", "splits", "treatments", "cuts"),
+        *("targets", "seeds", "resources"),
+    }
+    assert set(record["data"]) == {"name", "n_val", "val_seed", "n_train_per_class"}
+    assert set(record["net"]) == {"name", "width", "init", "dropout"}
+    assert set(record["train"]) == {
+        *("epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_milestones"),
+        *("lr_gamma", "best_k"),
+    }
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    check_same_study(tmp_path, study)  # no error
