@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from featuretransfer.config import DataSpec
-from featuretransfer.data import Dataset, DataError, hold_out
+from featuretransfer.data import DataError, Dataset, hold_out
+from featuretransfer.diskimages import IndexedImages, take
 
 log = logging.getLogger(__name__)
 
@@ -235,13 +236,15 @@ def pixel_stats(x: torch.Tensor) -> tuple[float, float]:
 
 
 def colour_dataset(classes, train_x, train_y, test_x, test_y, spec: DataSpec) -> Dataset:
+    """Images in memory, or on disk (`IndexedImages`: pixel statistics from 10,000 of them)."""
     train_idx, val_idx = hold_out(len(train_x), spec.n_val, spec.val_seed)
-    mean, std = pixel_stats(train_x[train_idx])
+    kept = take(train_x, train_idx)
+    mean, std = pixel_stats(kept.sample(10_000) if isinstance(kept, IndexedImages) else kept)
     return Dataset(
         classes=tuple(classes),
-        train_x=train_x[train_idx],
+        train_x=kept,
         train_y=train_y[train_idx],
-        val_x=train_x[val_idx],
+        val_x=take(train_x, val_idx),
         val_y=train_y[val_idx],
         test_x=test_x,
         test_y=test_y,

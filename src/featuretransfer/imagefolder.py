@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from featuretransfer.config import DataSpec
-from featuretransfer.data import Dataset, DataError
+from featuretransfer.data import DataError, Dataset, cache_dir
+from featuretransfer.diskimages import decode_to_disk
 from featuretransfer.imagedata import colour_dataset
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,21 @@ def _read_images(files: list[Path], size: int, workers: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)) if images else torch.empty(0, 3, size, size)
 
 
-def load_image_folder(spec: DataSpec, image_size: int = 32, workers: int | None = None) -> Dataset:
-    """ROOT/train/<class>/ and ROOT/test/<class>/ (else ROOT/val/<class>/) images in memory.
+def memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def load_image_folder(
+    spec: DataSpec,
+    image_size: int = 32,
+    workers: int | None = None,
+    memory_limit: int | None = None,
+) -> Dataset:
+    """ROOT/train/<class>/ and ROOT/test/<class>/ (else ROOT/val/<class>/) images, decoded.
+
+    In memory where the decoded images take at most `memory_limit` bytes (default: a quarter
+    of this machine's memory); else decoded once to a memory-mapped file in the cache folder
+    (`diskimages`), from which batches are read (ILSVRC2012 at 256 px: 250 GB).
 
     Classes are the sorted subfolder names of train; test (or val) must have the same ones. The
     validation set is held out of train (`data.n_val`); test/val serves as the test set, as the
@@ -125,11 +139,26 @@ def load_image_folder(spec: DataSpec, image_size: int = 32, workers: int | None 
         if name not in test_files:
             raise DataError(f"{test_dir / name}: missing; {test_dir} needs every class of train")
 
+    n_images = sum(map(len, train_files.values())) + sum(map(len, test_files.values()))
+    limit = memory_bytes() // 4 if memory_limit is None else memory_limit
+    on_disk = n_images * 3 * image_size**2 > limit
+
     def read(files: dict[str, list[Path]]) -> tuple[torch.Tensor, torch.Tensor]:
         paths = [p for name in classes for p in files[name]]
-        labels = [i for i, name in enumerate(classes) for _ in files[name]]
+        labels = torch.tensor([i for i, name in enumerate(classes) for _ in files[name]])
         n_workers = workers or (min(8, _cores()) if len(paths) >= THREADS_FROM else 1)
-        return _read_images(paths, image_size, n_workers), torch.tensor(labels, dtype=torch.int64)
+        if on_disk:
+            log.info(
+                "%s: decoding %d images to %s (once)",
+                root,
+                len(paths),
+                cache_dir().parent / "decoded",
+            )
+            images = decode_to_disk(
+                paths, image_size, cache_dir().parent / "decoded", read_image, n_workers
+            )
+            return images, labels
+        return _read_images(paths, image_size, n_workers), labels
 
     train_x, train_y = read(train_files)
     test_x, test_y = read(test_files)

@@ -27,6 +27,7 @@ import torch
 from featuretransfer import store
 from featuretransfer.config import JobSpec, seed_hash
 from featuretransfer.datasets import load_dataset
+from featuretransfer.diskimages import IndexedImages, take
 from featuretransfer.fused import train_fused
 from featuretransfer.models import LayeredNet, build_model
 from featuretransfer.splits import relabel
@@ -62,15 +63,14 @@ def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]
 
     def subset(x: torch.Tensor, y: torch.Tensor, per_class: int = 0) -> Images:
         mask, labels = relabel(y, classes)
-        x = x[mask]
+        x = take(x, mask)
         if per_class:  # the first k of each class: nested, so a larger k only adds images
             rank = torch.zeros_like(labels)
             for c in range(len(classes)):
                 rank[labels == c] = torch.arange(int((labels == c).sum()))
-            x, labels = x[rank < per_class], labels[rank < per_class]
-        return Images(
-            x.contiguous(), labels, dataset.pixel_mean, dataset.pixel_std, spec.train.crop
-        )
+            x, labels = take(x, rank < per_class), labels[rank < per_class]
+        x = x if isinstance(x, IndexedImages) else x.contiguous()
+        return Images(x, labels, dataset.pixel_mean, dataset.pixel_std, spec.train.crop)
 
     per_class = spec.data.n_train_per_class
     return (
@@ -125,8 +125,8 @@ def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: 
 
 def on_device(datas: tuple[Images, ...], device: str) -> tuple[Images, ...]:
     """The data kept on a GPU where they fit (no copy per batch); on the host otherwise."""
-    if torch.device(device).type == "cpu":
-        return datas
+    if torch.device(device).type == "cpu" or any(isinstance(d.x, IndexedImages) for d in datas):
+        return datas  # images on disk are read per batch
     try:
         return tuple(data.to(device) for data in datas)
     except torch.cuda.OutOfMemoryError:
