@@ -6,8 +6,10 @@ study fine-tuned with the base learning rate). Batches are drawn by indexing uin
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -145,6 +147,23 @@ def augmenter(spec: TrainSpec, seed: int) -> tuple[Callable | None, torch.Genera
     return transform, rng
 
 
+def keep_freed_memory() -> None:
+    """Let glibc's malloc keep freed blocks up to 32 MiB for reuse rather than hand them back to
+    the system: a step frees and re-allocates its activations (several MB each), and each fresh
+    mapping costs page faults, ~1,000 per step of the half-width net at batch 128, 1.10x on a
+    step (2 cores). Larger blocks (evaluation batches) are still mapped and returned; the heap
+    stays at its peak size (tens of MB). A no-op off glibc."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
+        libc.mallopt(m_mmap_threshold, 32 * 2**20)  # glibc's maximum on 64-bit, in bytes
+        libc.mallopt(m_trim_threshold, 2**30)  # free heap top kept, in bytes
+    except (OSError, AttributeError):  # musl or another libc: keep its defaults
+        pass
+
+
 def cuda_rng(device: str) -> dict:
     """The GPU's random state (dropout on a GPU draws from it), for a checkpoint."""
     if torch.device(device).type != "cuda":
@@ -171,6 +190,7 @@ def train(
     non-finite loss stops training at once (diverged = True); the records so far are kept.
     With `start` > 0 the data are the cached output of frozen layers 1..start.
     """
+    keep_freed_memory()
     optimizer = make_optimizer(trainable_parameters(model), spec)
     order = torch.Generator().manual_seed(seed)
     transform, augment_rng = augmenter(spec, seed)
