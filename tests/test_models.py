@@ -50,6 +50,17 @@ def test_channel_lrn_equals_torchs(channels):
     assert list(ChannelLRN(channels).state_dict()) == []
 
 
+@pytest.mark.parametrize("channels, beta", [(1, 0.75), (6, 0.75), (16, 0.75), (6, 0.5)])
+def test_channel_lrn_gradient_equals_torchs(channels, beta):
+    # ChannelLRN's backward is written out by hand; autograd through torch's LRN is the truth
+    x = (torch.randn(4, channels, 9, 9) * 30).requires_grad_()
+    g = torch.randn(4, channels, 9, 9)
+    reference = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=beta, k=1.0)
+    (expected,) = torch.autograd.grad(reference(x), x, g)
+    (got,) = torch.autograd.grad(ChannelLRN(channels, beta=beta)(x), x, g)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
 def test_caffenet_is_the_original_shape_and_size():
     model = build_model(
         NetSpec(name="caffenet", width=1.0, init="reference"),

