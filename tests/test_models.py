@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from featuretransfer.config import NetSpec
-from featuretransfer.models import ChannelLRN, ConvNet8, build_model
+from featuretransfer.models import ChannelLRN, ConvNet8, Dropout, build_model, dropout_mask
 
 NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
@@ -97,3 +97,17 @@ def test_resnet18_units_and_pieces():
     assert model(x).shape == (2, 10)
     for n in range(1, 6):
         assert torch.allclose(model(model(x, stop=n), start=n), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_dropout_keeps_1_minus_p_scaled_and_is_seeded(p):
+    mask = dropout_mask(torch.Size([200, 256]), p, torch.float32, torch.device("cpu"))
+    scale = torch.tensor(1.0).div_(1 - p)  # in float32, as the mask is scaled
+    assert torch.all((mask == 0) | (mask == scale))
+    assert abs((mask > 0).float().mean().item() - (1 - p)) < 0.01
+    x = torch.randn(64, 256)
+    torch.manual_seed(0)
+    a = Dropout(p).train()(x)
+    torch.manual_seed(0)
+    assert torch.equal(Dropout(p).train()(x), a)  # the global stream, as nn.Dropout
+    assert torch.equal(Dropout(p).eval()(x), x)

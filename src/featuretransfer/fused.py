@@ -25,7 +25,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from featuretransfer.config import TrainSpec
-from featuretransfer.models import LayeredNet
+from featuretransfer.models import LayeredNet, dropout_mask
 from featuretransfer.train import (
     Images,
     augmenter,
@@ -91,14 +91,9 @@ class StackedNets:
         return x
 
     def _dropout_masks(self, x: torch.Tensor, p: float) -> torch.Tensor:
-        # exactly what F.dropout draws on a CPU: empty_like(input).bernoulli_(1 - p) / (1 - p)
+        # exactly what a lone net's Dropout draws on a CPU, each net from its own stream
         return torch.stack(
-            [
-                torch.empty(x.shape[1:], dtype=x.dtype, device=x.device)
-                .bernoulli_(1 - p, generator=rng)
-                .div_(1 - p)
-                for rng in self.dropout_rngs
-            ]
+            [dropout_mask(x.shape[1:], p, x.dtype, x.device, rng) for rng in self.dropout_rngs]
         )
 
     def unstack_into(self, models: dict[int, LayeredNet]) -> None:
