@@ -34,6 +34,7 @@ def test_the_preset_is_the_original_recipe(imagenet_like):
         True,
     )
     assert train.best_k == 10 and study.data.image_size == 256
+    assert study.data.normalize == "mean"  # Caffe's input scale: mean subtracted, 0..255 units
     # 450k iterations of 256 over a half of ImageNet (~640k images) = 180 epochs; lr x0.1 / 40
     assert train.epochs == 180 and train.lr_milestones == (40, 80, 120, 160)
 

@@ -95,3 +95,14 @@ def test_bf16_precision_trains(tmp_path, tiny_job):
         ).read_text()
     )
     assert record["status"] == "done" and 0 <= record["top1"] <= 1
+
+
+def test_caffe_input_scale_subtracts_the_mean_only(tiny_job):
+    from featuretransfer.job import target_data
+
+    job = tiny_job["baseB"]
+    caffe = dataclasses.replace(job, data=dataclasses.replace(job.data, normalize="mean"))
+    default_train, caffe_train = target_data(job)[0], target_data(caffe)[0]
+    assert caffe_train.mean == default_train.mean and caffe_train.std == 1.0
+    assert default_train.std > 10  # uint8 units
+    assert caffe.id != job.id

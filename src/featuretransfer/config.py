@@ -22,6 +22,8 @@ class DataSpec:
     val_seed: int = 0  # which images are held out; the same for every job of a study
     n_train_per_class: int = 0  # keep the first k training images of each class; 0 keeps all
     image_size: int = 0  # image-folder: side in pixels after resizing (0: 32); 256 for ImageNet
+    normalize: str = "mean-std"  # inputs (x - mean) / std; "mean": x - mean in 0..255 units, as
+    # Caffe fed its nets (the reference init, std 0.01, was chosen for that input scale)
     path: str | None = field(default=None, compare=False)  # where the files are; not scientific
 
 
@@ -143,6 +145,7 @@ class JobSpec:
 # their ids (and their finished jobs) when the code is updated.
 NEUTRAL_FIELDS = {
     ("data", "image_size"): 0,
+    ("data", "normalize"): "mean-std",
     ("net", "n_outputs"): 0,
     ("train", "bias_lr_mult"): 1.0,
     ("train", "bias_decay"): True,

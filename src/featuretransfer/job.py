@@ -70,7 +70,8 @@ def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]
                 rank[labels == c] = torch.arange(int((labels == c).sum()))
             x, labels = take(x, rank < per_class), labels[rank < per_class]
         x = x if isinstance(x, IndexedImages) else x.contiguous()
-        return Images(x, labels, dataset.pixel_mean, dataset.pixel_std, spec.train.crop)
+        std = dataset.pixel_std if spec.data.normalize == "mean-std" else 1.0
+        return Images(x, labels, dataset.pixel_mean, std, spec.train.crop)
 
     per_class = spec.data.n_train_per_class
     return (

@@ -273,6 +273,8 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         raise StudyError(f"train.precision = {train.precision!r}; use 'fp32' or 'bf16'")
     if train.crop < 0 or train.crop_pad < 0 or train.bias_lr_mult <= 0:
         raise StudyError("train.crop and crop_pad must be >= 0 and train.bias_lr_mult > 0")
+    if data.normalize not in ("mean-std", "mean"):
+        raise StudyError(f"data.normalize = {data.normalize!r}; use 'mean-std' or 'mean'")
     if net.n_outputs < 0 or data.image_size < 0:
         raise StudyError("model.n_outputs and data.image_size must be >= 0 (0: the default)")
     study = raw.get("study", {})
