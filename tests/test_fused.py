@@ -108,3 +108,25 @@ def test_only_nets_that_train_every_layer_fuse(tiny_job):
     assert fuse_key(tiny_job["baseA"]) != fuse_key(tiny_job["baseB"])  # other images
     other = replace(tiny_job["B2B+"], train=replace(tiny_job["B2B+"].train, epochs=9))
     assert fuse_key(other) != fuse_key(tiny_job["B2B+"])
+
+
+def test_a_diverging_net_stops_alone_and_the_others_go_on():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 255, (64, 1, 28, 28), dtype=torch.uint8, generator=generator)
+    y = torch.randint(0, 5, (64,), generator=generator)
+    data = Images(x, y, 100.0, 50.0)
+    spec = TrainSpec(epochs=2, batch_size=32, lr=0.02, lr_milestones=())
+    models = [ConvNet8(5, 0.1).to(memory_format=torch.channels_last) for _ in range(2)]
+    with torch.no_grad():
+        models[1].fc8.weight.fill_(float("inf"))  # its loss is not finite from the first step
+    alone = copy.deepcopy(models[0])
+    torch.manual_seed(100)
+    lone_history, _ = train(alone, data, data, spec, seed=10)
+    events = []
+    results = train_fused(
+        models, data, data, spec, [10, 11], [100, 101], progress=lambda s, t, m: events.append(m)
+    )
+    (history, diverged), (bad_history, bad_diverged) = results
+    assert (diverged, bad_diverged) == (False, True) and bad_history == []
+    assert [h["val_acc"] for h in history] == [h["val_acc"] for h in lone_history]
+    assert [m[1] for m in events if m] == [None, None]  # no metrics ever for the diverged net

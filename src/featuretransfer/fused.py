@@ -192,7 +192,9 @@ def train_fused(
                 save_state(i, state | _dropout_state(nets.dropout_rngs[i], device))
         if progress:
             done = (epoch + 1) * steps_per_epoch
-            progress(done, spec.epochs * steps_per_epoch, [h[-1] if h else None for h in histories])
+            # this epoch's metrics of each net that finished it; None for the diverged ones
+            latest = [h[-1] if h and h[-1]["epoch"] == epoch + 1 else None for h in histories]
+            progress(done, spec.epochs * steps_per_epoch, latest)
         if all(diverged):
             break
     return list(zip(histories, diverged))

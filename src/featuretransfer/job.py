@@ -347,7 +347,7 @@ def run_fused(
 
         def on_progress(step: int, total: int, metrics: list) -> None:
             for i, callback in enumerate(callbacks):
-                callback(step, total, metrics[i] if metrics else {})
+                callback(step, total, (metrics[i] if metrics else None) or {})
 
         results = train_fused(
             models,
