@@ -71,6 +71,15 @@ def top1_by_job(out) -> dict:
         return {row["job_id"]: float(row["top1"]) for row in csv.DictReader(f)}
 
 
+def wait_for_checkpoint(out: Path, process: subprocess.Popen, limit: float) -> None:
+    """Until a job has saved a checkpoint (or the run ended, or `limit` seconds passed)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(out.glob("jobs/*/checkpoint.pt")):
+            return
+        time.sleep(0.02)
+
+
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, fake_data):
     """`run` killed with SIGKILL several times, then let finish: an undisturbed run's scores."""
     study = write_study(tmp_path, fake_data, epochs=4)
@@ -80,16 +89,20 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, fake_data):
     calm_seconds = time.perf_counter() - started
     rng = random.Random(0)
     kills = 0
-    for _ in range(4):  # killed at random moments, started again; the first try always dies
+    for attempt in range(4):  # killed at random moments, started again
         process = subprocess.Popen(
             [*command, "--out", str(tmp_path / "killed")], stderr=subprocess.DEVNULL
         )
         try:
+            if attempt == 0:  # surely mid-job: once the first checkpoint is on disk
+                wait_for_checkpoint(tmp_path / "killed", process, limit=120)
+                raise subprocess.TimeoutExpired(command, 0)
             process.wait(timeout=rng.uniform(0.3, 0.8) * calm_seconds)
         except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                kills += 1
             process.wait(timeout=30)
-            kills += 1
     assert kills >= 1
     subprocess.run([*command, "--out", str(tmp_path / "killed")], check=True, timeout=300)
     assert top1_by_job(tmp_path / "killed") == pytest.approx(
