@@ -126,24 +126,25 @@ def pick_device(args, study: StudySpec) -> str:
     machine with several GPUs gives "cuda:0,cuda:1,...", over which the runner deals jobs."""
     if args.executor == "ray":
         return "cuda" if study.resources.gpus > 0 else "cpu"
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    name = args.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        device = torch.device(args.device)
+        device = torch.device(name)
     except RuntimeError:
-        raise UsageError(f"--device {args.device}: use auto, cpu, cuda or cuda:N") from None
+        raise UsageError(f"--device {name}: use auto, cpu, cuda or cuda:N") from None
+    count = torch.cuda.device_count()
     if device.type == "cuda":
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count or not count:
+        if not count or (device.index is not None and device.index >= count):
             raise UsageError(
-                f"--device {args.device}: this machine has {count} CUDA device(s); "
+                f"--device {name}: this machine has {count} CUDA device(s); "
                 "use --device cpu or auto"
             )
     elif device.type != "cpu":
-        raise UsageError(f"--device {args.device}: use auto, cpu, cuda or cuda:N")
-    if args.device == "cuda" and torch.cuda.device_count() > 1:
-        return ",".join(f"cuda:{i}" for i in range(torch.cuda.device_count()))
-    return args.device
+        raise UsageError(f"--device {name}: use auto, cpu, cuda or cuda:N")
+    if name == "cuda" and count > 1:
+        return ",".join(f"cuda:{i}" for i in range(count))
+    return name
 
 
 def cmd_run(args) -> int:
