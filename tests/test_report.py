@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from featuretransfer import figures, report, store, volume
+from featuretransfer import figures, report, store, tables, volume
 from featuretransfer.report import (
     ReportError,
     decomposition,
@@ -189,7 +189,7 @@ def test_single_networks_give_no_ci(tmp_path):
     assert row["coadaptation_drop"] == pytest.approx(5.0)
     assert row["coadaptation_ci95"] != row["coadaptation_ci95"]  # nan: one network
     assert table1(records)[0]["ci95_vs_base"] != table1(records)[0]["ci95_vs_base"]
-    assert "| 1-7 | +2.00 | +2.00 | 1 |" in report._table1_markdown(table1(records))
+    assert "| 1-7 | +2.00 | +2.00 | 1 |" in tables.table1_markdown(table1(records))
 
 
 def bad_row(column, value):
@@ -414,7 +414,7 @@ def test_volume_base_nets_never_leak_into_the_main_view(tmp_path):
     assert base["line"] == figures.figure2_series(plain)[0]["line"]
     assert base["line"][0][1] == pytest.approx(0.90)
     rows1 = table1(report.main_records(with_volume))
-    assert report._table1_markdown(rows1) == report._table1_markdown(table1(plain))
+    assert tables.table1_markdown(rows1) == tables.table1_markdown(table1(plain))
     assert rows1[0]["boost_vs_base"] == pytest.approx(2.0)  # AnB+ 0.92 over baseB 0.90
     # Through the files: the report of the bigger table gives the same Table 1 and decomposition.
     alone = write_report_from_csv(write_results(tmp_path / "a" / "r.csv", rows), tmp_path / "a")

@@ -32,15 +32,21 @@ from featuretransfer.figures import FIGURE2_LABELS  # noqa: F401 (re-exported)
 from featuretransfer.findings import FINDINGS_NOTE, findings, findings_markdown
 from featuretransfer.tables import (
     DECOMPOSITION_COLUMNS,
+    DECOMPOSITION_HEADER,
     HALVES,
     NAN,
     TABLE1_COLUMNS,
+    TABLE1_HEADER,
+    TABLE1_NOTE,
     TABLE1_STARTS,  # noqa: F401 (re-exported)
     decomposition,
+    decomposition_cells,
     main_records,
     mean_ci,  # noqa: F401 (re-exported)
     n_layers,
     table1,
+    table1_cells,
+    table1_markdown,
     transition_text,
 )
 
@@ -215,7 +221,7 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     rows1, rows_d, found = table1(records), decomposition(records), findings(records)
     _write_csv(report_dir / "table1.csv", TABLE1_COLUMNS, rows1)
     _write_csv(report_dir / "decomposition.csv", DECOMPOSITION_COLUMNS, rows_d)
-    (report_dir / "table1.md").write_text(_table1_markdown(rows1), encoding="utf-8")
+    (report_dir / "table1.md").write_text(table1_markdown(rows1), encoding="utf-8")
     (report_dir / "findings.md").write_text(findings_markdown(found), encoding="utf-8")
     rows_v = _write_volume(all_records, report_dir)
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
@@ -258,59 +264,8 @@ def _write_csv(path: Path, columns: tuple, rows: list[dict]) -> None:
             writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
 
 
-def _pp(value: float, ci: float) -> str:
-    """Percentage points as text: '+1.60 ± 0.42'; '—' for nan, no '±' below two networks."""
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:+.2f}" + (f" ± {ci:.2f}" if math.isfinite(ci) else "")
-
-
 FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers"]
 FINDING_KEYS = ("number", "claim", "verdict", "text")
-TABLE1_HEADER = ["layers aggregated", "mean boost over baseB", "mean boost over selffer BnB+"]
-DECOMPOSITION_HEADER = [
-    *("n", "co-adaptation drop (baseB − BnB)", "networks"),
-    *("specificity drop (BnB − AnB)", "networks", "dominates"),
-]
-TABLE1_NOTE = (
-    "Top-1 accuracy in percentage points, mean ± half-width of the 95% t-interval over the AnB+ "
-    "networks (transferred, fine-tuned) of the random splits. Every network in the range counts "
-    "once, as in the original study, so layers with more networks weigh more. Controls: the mean "
-    "baseB of the network's split and target; the mean BnB+ of its split, target and n."
-)
-
-
-def _table1_cells(rows: list[dict]) -> list[list]:
-    return [
-        [
-            r["layers"],
-            _pp(r["boost_vs_base"], r["ci95_vs_base"]),
-            _pp(r["boost_vs_selffer"], r["ci95_vs_selffer"]),
-            r["n_networks"],
-        ]
-        for r in rows
-    ]
-
-
-def _decomposition_cells(rows: list[dict]) -> list[list]:
-    return [
-        [
-            r["n"],
-            _pp(r["coadaptation_drop"], r["coadaptation_ci95"]),
-            r["n_selffer"],
-            _pp(r["specificity_drop"], r["specificity_ci95"]),
-            r["n_transfer"],
-            r["dominant"],
-        ]
-        for r in rows
-    ]
-
-
-def _table1_markdown(rows: list[dict]) -> str:
-    lines = ["# Table 1: performance boost of AnB+ over controls", ""]
-    lines += ["| " + " | ".join(TABLE1_HEADER + ["networks"]) + " |", "|---|---:|---:|---:|"]
-    lines += ["| " + " | ".join(str(c) for c in cells) + " |" for cells in _table1_cells(rows)]
-    return "\n".join(lines + ["", TABLE1_NOTE, ""])
 
 
 def _html_table(header: list[str], rows: list[list]) -> str:
@@ -357,11 +312,11 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
         '<img src="figure3.png" alt="Figure 3"><p><a href="figure3.svg">SVG</a></p>',
         "<h2>Table 1: performance boost of AnB+ over controls</h2>",
-        _html_table(TABLE1_HEADER + ["networks"], _table1_cells(rows1)),
+        _html_table(TABLE1_HEADER + ["networks"], table1_cells(rows1)),
         f"<p>{html.escape(TABLE1_NOTE)} Files: <a href='table1.csv'>table1.csv</a>, "
         "<a href='table1.md'>table1.md</a>.</p>",
         "<h2>Decomposition of the frozen-transfer drop</h2>",
-        _html_table(DECOMPOSITION_HEADER, _decomposition_cells(rows_d)),
+        _html_table(DECOMPOSITION_HEADER, decomposition_cells(rows_d)),
         f"<p>{html.escape(transition_text(rows_d))}</p>",
         "<p>Percentage points of top-1 accuracy, mean ± 95% CI over networks; random splits, "
         "frozen nets. File: <a href='decomposition.csv'>decomposition.csv</a>.</p>",

@@ -242,3 +242,59 @@ def layers_text(ns: list[int]) -> str:
     parts = [f"{a}" if a == b else f"{a}–{b}" for a, b in runs]
     text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return ("layer " if len(ns) == 1 else "layers ") + text
+
+
+# ---- Table 1 and the decomposition as text (Markdown and HTML cells) ----------------------
+
+
+def pp(value: float, ci: float) -> str:
+    """Percentage points as text: '+1.60 ± 0.42'; '—' for nan, no '±' below two networks."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:+.2f}" + (f" ± {ci:.2f}" if math.isfinite(ci) else "")
+
+
+TABLE1_HEADER = ["layers aggregated", "mean boost over baseB", "mean boost over selffer BnB+"]
+DECOMPOSITION_HEADER = [
+    *("n", "co-adaptation drop (baseB − BnB)", "networks"),
+    *("specificity drop (BnB − AnB)", "networks", "dominates"),
+]
+TABLE1_NOTE = (
+    "Top-1 accuracy in percentage points, mean ± half-width of the 95% t-interval over the AnB+ "
+    "networks (transferred, fine-tuned) of the random splits. Every network in the range counts "
+    "once, as in the original study, so layers with more networks weigh more. Controls: the mean "
+    "baseB of the network's split and target; the mean BnB+ of its split, target and n."
+)
+
+
+def table1_cells(rows: list[dict]) -> list[list]:
+    return [
+        [
+            r["layers"],
+            pp(r["boost_vs_base"], r["ci95_vs_base"]),
+            pp(r["boost_vs_selffer"], r["ci95_vs_selffer"]),
+            r["n_networks"],
+        ]
+        for r in rows
+    ]
+
+
+def decomposition_cells(rows: list[dict]) -> list[list]:
+    return [
+        [
+            r["n"],
+            pp(r["coadaptation_drop"], r["coadaptation_ci95"]),
+            r["n_selffer"],
+            pp(r["specificity_drop"], r["specificity_ci95"]),
+            r["n_transfer"],
+            r["dominant"],
+        ]
+        for r in rows
+    ]
+
+
+def table1_markdown(rows: list[dict]) -> str:
+    lines = ["# Table 1: performance boost of AnB+ over controls", ""]
+    lines += ["| " + " | ".join(TABLE1_HEADER + ["networks"]) + " |", "|---|---:|---:|---:|"]
+    lines += ["| " + " | ".join(str(c) for c in cells) + " |" for cells in table1_cells(rows)]
+    return "\n".join(lines + ["", TABLE1_NOTE, ""])
