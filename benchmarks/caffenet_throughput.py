@@ -34,10 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 
 try:
-    from featuretransfer.models import CaffeNet
+    from featuretransfer.nets.caffe import CaffeNet
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from featuretransfer.models import CaffeNet
+    from featuretransfer.nets.caffe import CaffeNet
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # None: no autocast
 LAYOUTS = {"nchw": torch.contiguous_format, "cl": torch.channels_last}

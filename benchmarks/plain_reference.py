@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from featuretransfer.config import JobSpec, seed_hash
-from featuretransfer.job import target_data
-from featuretransfer.models import build_model
-from featuretransfer.train import lr_at
+from featuretransfer.nets.registry import build_model
+from featuretransfer.run.job import target_data
+from featuretransfer.run.train import lr_at
+from featuretransfer.specs import JobSpec, seed_hash
 
 
 class PlainConvNet8(nn.Module):

@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from featuretransfer.config import NetSpec
-from featuretransfer.models import build_model
-from featuretransfer.plan import plan_study
-from featuretransfer.study import load_study, preset_path
-from featuretransfer.train import keep_freed_memory
+from featuretransfer.nets.registry import build_model
+from featuretransfer.run.train import keep_freed_memory
+from featuretransfer.specs import NetSpec
+from featuretransfer.study.plan import plan_study
+from featuretransfer.study.studyfile import load_study, preset_path
 
 
 def profile_step(steps: int, threads: int) -> None:
@@ -61,7 +61,7 @@ def profile_step(steps: int, threads: int) -> None:
 
 
 def profile_job() -> None:
-    from featuretransfer.job import run_job
+    from featuretransfer.run.job import run_job
 
     jobs = plan_study(load_study(preset_path("fashion-mnist")))
     job = next(j for j in jobs if j.treatment == "base" and j.target == "B")

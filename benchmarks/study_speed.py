@@ -33,14 +33,14 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).parent))
 from plain_reference import train_plain  # noqa: E402
 
-from featuretransfer import store  # noqa: E402
-from featuretransfer.executors import InlineExecutor, ProcessExecutor, cpu_count  # noqa: E402
-from featuretransfer.job import cache_cut, target_data  # noqa: E402
-from featuretransfer.models import build_model  # noqa: E402
-from featuretransfer.plan import plan_study  # noqa: E402
-from featuretransfer.runner import run_jobs  # noqa: E402
-from featuretransfer.study import load_study, preset_path  # noqa: E402
-from featuretransfer.treatments import freeze  # noqa: E402
+from featuretransfer.nets.registry import build_model  # noqa: E402
+from featuretransfer.nets.treatments import freeze  # noqa: E402
+from featuretransfer.run.executors import InlineExecutor, ProcessExecutor, cpu_count  # noqa: E402
+from featuretransfer.run.job import cache_cut, target_data  # noqa: E402
+from featuretransfer.run.runner import run_jobs  # noqa: E402
+from featuretransfer.study import store  # noqa: E402
+from featuretransfer.study.plan import plan_study  # noqa: E402
+from featuretransfer.study.studyfile import load_study, preset_path  # noqa: E402
 
 
 def matmul_rate(threads: int, device: str = "cpu", repeats: int = 20) -> float:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from featuretransfer.config import DataSpec, NetSpec, TrainSpec
-from featuretransfer.splits import random_split
-from featuretransfer.study import StudySpec
+from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
+from featuretransfer.study.splits import random_split
+from featuretransfer.study.studyfile import StudySpec
 
 torch.use_deterministic_algorithms(True)
 
@@ -64,7 +64,7 @@ def tiny_study(fake_data) -> StudySpec:
 
 @pytest.fixture
 def tiny_job(tiny_study):
-    from featuretransfer.plan import plan_study
+    from featuretransfer.study.plan import plan_study
 
     jobs = plan_study(tiny_study)
     return {job.display_name.split(":")[1].split("#")[0]: job for job in jobs}

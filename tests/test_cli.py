@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from featuretransfer.cli import main
-from featuretransfer.study import preset_path
+from featuretransfer.study.studyfile import preset_path
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

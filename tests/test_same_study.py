@@ -3,7 +3,7 @@
 import json
 
 from featuretransfer.cli import check_same_study, study_record
-from featuretransfer.study import load_study, preset_path
+from featuretransfer.study.studyfile import load_study, preset_path
 
 
 def test_a_folder_from_before_new_settings_is_the_same_study(tmp_path):

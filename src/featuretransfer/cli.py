@@ -16,22 +16,22 @@ import argparse
 import json
 import logging
 import sys
-import tomllib
 from dataclasses import asdict
 from pathlib import Path
 
+import tomllib
 import torch
 
-from featuretransfer import store
-from featuretransfer.config import NEUTRAL_FIELDS
-from featuretransfer.data import DataError
-from featuretransfer.datasets import CLASS_NAMES, load_dataset
-from featuretransfer.executors import InlineExecutor, ProcessExecutor
-from featuretransfer.plan import PlanError, needs, plan_study
-from featuretransfer.report import ReportError, write_report, write_report_from_csv
-from featuretransfer.runner import run_jobs
-from featuretransfer.splits import SplitError, builtin_group_split, random_split
-from featuretransfer.study import (
+from featuretransfer.data.dataset import DataError
+from featuretransfer.data.registry import CLASS_NAMES, load_dataset
+from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
+from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
+from featuretransfer.run.runner import run_jobs
+from featuretransfer.specs import NEUTRAL_FIELDS
+from featuretransfer.study import store
+from featuretransfer.study.plan import PlanError, needs, plan_study
+from featuretransfer.study.splits import SplitError, builtin_group_split, random_split
+from featuretransfer.study.studyfile import (
     StudyError,
     StudySpec,
     VolumeSpec,
@@ -109,7 +109,7 @@ def make_executor(args, study: StudySpec):
             raise UsageError("--address needs --executor ray")
         return InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
     try:  # Ray is an optional extra: imported only when asked for
-        from featuretransfer.ray_executor import ClusterError, RayExecutor
+        from featuretransfer.run.ray_executor import ClusterError, RayExecutor
     except ImportError:
         raise UsageError("--executor ray needs Ray: pip install 'featuretransfer[ray]'") from None
     try:
@@ -168,7 +168,9 @@ def cmd_run(args) -> int:
             (out / "study.toml").write_text(path.read_text())
             store.write_json(out / "study.json", study_record(study))
         except OSError as e:
-            raise UsageError(f"cannot write to --out {out}: {e.strerror}; choose a writable folder")
+            raise UsageError(
+                f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
+            ) from None
         print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
         summary = run_jobs(
             jobs, out, executor, device=device, show_progress=not args.quiet, fuse=fuse

@@ -1,0 +1,385 @@
+"""Figures 2 and 3 of Yosinski et al. (2014) and the first-layer filter grid, drawn with matplotlib.
+
+figure2_series, figure3_series and filter_nets turn records (as report.load_results returns
+them) into what the plots take, with the statistics of tables.py; plot_figure2, plot_figure3 and
+plot_filters then only draw. writer.py calls both. A series is a dict:
+
+    label   legend text
+    style   a key of STYLES (the paper's marker and colours)
+    points  [(n, y)], one per network, drawn as markers
+    line    [(n, mean, ci95)] through the means; ci95 is nan where a point has a single network
+    base    [(0, y)] the base nets a line starts from (Figure 3 top panels only; optional)
+    linestyle  matplotlib line style of `line` (optional, default solid)
+
+Run through the report: `featuretransfer report DIR`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: the report runs on headless machines and in tests
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from featuretransfer.report.tables import (  # noqa: E402
+    HALVES,
+    NAN,
+    group_scores,
+    mean_ci,
+    minus_control,
+    pick,
+)
+
+FIGURE2_LABELS = ("baseB", "BnB", "BnB+", "AnB", "AnB+")
+X_LABEL = "Layer n at which network is chopped and retrained"
+Y_LABEL = "Top-1 accuracy"
+
+# The paper's markers: white circles for base nets, dark blue dots BnB, light blue BnB+, dark red
+# diamonds AnB, light red AnB+, orange hexagons for the dissimilar split. Random weights get green
+# triangles. Lines take the edge colour so that light markers still give a visible line.
+STYLES = {
+    "base": {"marker": "o", "face": "white", "edge": "black"},
+    "BnB": {"marker": "o", "face": "#08306b", "edge": "#08306b"},
+    "BnB+": {"marker": "o", "face": "#9ecae1", "edge": "#3182bd"},
+    "AnB": {"marker": "D", "face": "#99000d", "edge": "#99000d"},
+    "AnB+": {"marker": "D", "face": "#fcae91", "edge": "#de2d26"},
+    "dissimilar": {"marker": "h", "face": "#fd8d3c", "edge": "#a63603"},
+    "random": {"marker": "^", "face": "#74c476", "edge": "#006d2c"},
+}
+# Horizontal shift (in layers) of each treatment at a cut, so that no marker hides another's.
+FIGURE2_OFFSETS = {"base": 0.0, "BnB": -0.21, "BnB+": -0.07, "AnB": 0.07, "AnB+": 0.21}
+MARKER_AREA = 38  # points^2
+# SVG and PNG without a creation date, so that the same records give byte-identical files.
+SVG_METADATA = {"Date": None}
+
+
+def plot_figure2(series: list[dict], n_layers: int, stem: Path) -> list[Path]:
+    """Figure 2: every network (top) and the mean of each treatment (bottom) against the cut n."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.5, 8.5), sharex=True, layout="constrained")
+    if not any(s["points"] for s in series):
+        for ax in (top, bottom):
+            no_data(ax, "No networks on random A/B splits in these records")
+        return save_figure(fig, stem)
+    for s in series:
+        dx = FIGURE2_OFFSETS.get(s["style"], 0.0)
+        _scatter(top, s["points"], s["style"], s["label"], dx)
+        if s["style"] == "base":
+            _base_level(bottom, s)
+        else:
+            _line(bottom, s, dx)
+    top.set_title("Each network (points shifted apart for visibility)")
+    bottom.set_title("Mean of each treatment; bars: 95% CI where a cut has several networks")
+    for ax in (top, bottom):
+        _layer_axis(ax, n_layers)
+        ax.set_ylabel(Y_LABEL)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    bottom.set_xlabel(X_LABEL)
+    return save_figure(fig, stem)
+
+
+def plot_figure3(
+    dissimilar: list[dict],
+    random_weights: list[dict],
+    normalised: list[dict],
+    n_layers: int,
+    stem: Path,
+) -> list[Path]:
+    """Figure 3: dissimilar split (top left), random weights (top right), normalised (bottom)."""
+    fig = plt.figure(figsize=(11, 9.5), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    ax_dissimilar = fig.add_subplot(grid[0, 0])
+    ax_random = fig.add_subplot(grid[0, 1])
+    ax_normalised = fig.add_subplot(grid[1, :])
+
+    ax_dissimilar.set_title("Dissimilar split: base and frozen AnB")
+    _panel_with_bases(ax_dissimilar, dissimilar, n_layers, "No semantic (dissimilar) split here")
+    ax_random.set_title("Random weights: layers 1..n frozen")
+    _panel_with_bases(ax_random, random_weights, n_layers, "No random-weights control here")
+
+    ax_normalised.set_title("Normalised: each treatment minus its own base")
+    if not any(s["points"] for s in normalised):
+        text = "Nothing to normalise: no frozen transfer or random-weights\nnet with a base net"
+        no_data(ax_normalised, text)
+    else:
+        ax_normalised.axhline(0.0, color="black", linestyle=":", linewidth=1, label="base level")
+        offsets = np.linspace(-0.12, 0.12, len(normalised)) if len(normalised) > 1 else [0.0]
+        for s, dx in zip(normalised, offsets):
+            _scatter(ax_normalised, s["points"], s["style"], None, dx)
+            _line(ax_normalised, s, dx)
+        _layer_axis(ax_normalised, n_layers)
+        ax_normalised.set_xlabel(X_LABEL)
+        ax_normalised.set_ylabel(f"{Y_LABEL} minus base")
+        ax_normalised.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return save_figure(fig, stem)
+
+
+def plot_filters(nets: list[tuple[str, Path | None]], path: Path) -> list[str]:
+    """Draw the first-layer filters of each base net as a tiled image; return what was not drawn.
+
+    `nets` holds (title, weights file) pairs. A missing or unreadable file becomes a line in the
+    returned list (and a note on the figure) instead of an error: the filters are an illustration,
+    and the tables must not depend on weights that another machine may not have.
+    """
+    mosaics, problems = [], []
+    for title, weights in nets:
+        try:
+            mosaics.append((title, filter_mosaic(first_layer_weight(weights))))
+        # torch.load raises many types (pickle, zip, runtime); to us they all mean "unreadable".
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"{title}: {err}")
+    if not mosaics:
+        fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
+        reasons = "\n".join(problems[:6]) or "the records name no base nets"
+        no_data(ax, f"No first-layer filters to draw\n{reasons}", fontsize=9)
+        _save_one(fig, path)
+        return problems
+    cols = min(4, len(mosaics))
+    rows = math.ceil(len(mosaics) / cols)
+    aspect = max(m.shape[0] / m.shape[1] for _, m in mosaics)  # height / width of the tallest
+    size = (2.6 * cols, (2.6 * aspect + 0.4) * rows + 0.6)  # inches: 2.6 wide per net, + titles
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, mosaic) in zip(axes.flat, mosaics):
+        ax.imshow(mosaic, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+    heading = "First-layer filters of the base nets (each filter scaled to its own range)"
+    if problems:
+        heading += f"\n{len(problems)} base net(s) not drawn: no readable weights (see index.html)"
+    fig.suptitle(heading, fontsize=10)
+    _save_one(fig, path)
+    return problems
+
+
+def first_layer_weight(weights: Path | None) -> np.ndarray:
+    """The first 4-D `.weight` tensor of a saved state_dict, [out, in, kh, kw], as float numpy."""
+    if weights is None:
+        raise ValueError("no weights file in the records")
+    if not Path(weights).is_file():
+        raise ValueError(f"missing weights file {weights}")
+    try:
+        import torch  # lazily: everything but this picture works without torch
+    except ImportError as err:
+        raise ValueError("torch is not available to read the weights") from err
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"{weights} holds no state_dict")
+    for key, value in state.items():
+        if key.endswith(".weight") and isinstance(value, torch.Tensor) and value.ndim == 4:
+            return value.detach().float().numpy()
+    raise ValueError(f"{weights} has no 4-D '.weight' tensor (no convolutional first layer)")
+
+
+def filter_mosaic(weight: np.ndarray, pad: int = 1) -> np.ndarray:
+    """Tile filters [out, in, kh, kw] into one RGB image, each filter min-max scaled on its own.
+
+    Three input channels are shown as colour, as the paper's Gabor filters and colour blobs are;
+    any other count is averaged into grey.
+    """
+    n_out, n_in, kh, kw = weight.shape
+    cols = math.ceil(math.sqrt(n_out))
+    rows = math.ceil(n_out / cols)
+    image = np.ones((rows * (kh + pad) + pad, cols * (kw + pad) + pad, 3))
+    for i, f in enumerate(weight):
+        tile = f.transpose(1, 2, 0) if n_in == 3 else np.repeat(f.mean(0)[:, :, None], 3, axis=2)
+        low, high = tile.min(), tile.max()
+        tile = (tile - low) / (high - low) if high > low else np.full_like(tile, 0.5)
+        r, c = divmod(i, cols)
+        top, left = pad + r * (kh + pad), pad + c * (kw + pad)
+        image[top : top + kh, left : left + kw] = tile
+    return image
+
+
+# --- series from records (the records are those of report.load_results) --------------------
+
+
+def _series(label: str, style: str, points: list, start: tuple | None = None, **extra) -> dict:
+    """Points, and a line through their means per n that begins at `start` (the base, n = 0)."""
+    by_n = defaultdict(list)
+    for n, y in points:
+        by_n[n].append(y)
+    line = [(n, *mean_ci(by_n[n])) for n in sorted(by_n)]
+    if start is not None and points:
+        line.insert(0, start)
+    return {"label": label, "style": style, "points": points, "line": line, **extra}
+
+
+def figure2_series(records: list[dict]) -> list[dict]:
+    done = [r for r in records if r["status"] == "done" and r["split_kind"] == "random"]
+    # n = 0 shows the base nets of the targets the treatments train on (both halves when a study
+    # runs both directions, as the paper's did); a baseA with no A-targeted net is not a baseB.
+    targets = {(r["split"], r["target"]) for r in done if r["label"] != "baseB"}
+    done = [
+        r
+        for r in done
+        if r["label"] != "baseB" or not targets or (r["split"], r["target"]) in targets
+    ]
+    points = {k: [(r["n"], r["top1"]) for r in done if r["label"] == k] for k in FIGURE2_LABELS}
+    base_mean, base_ci = mean_ci([y for _, y in points["baseB"]])
+    has_base = bool(points["baseB"])
+    base = {"label": "baseB", "style": "base", "points": points["baseB"]}
+    base["line"] = [(0, base_mean, base_ci)] if has_base else []
+    # At n = 0 every treatment is a net trained from scratch on B, i.e. baseB: lines start there.
+    start = (0, base_mean, NAN) if has_base else None
+    return [base] + [_series(k, k, points[k], start) for k in FIGURE2_LABELS[1:]]
+
+
+def figure3_series(records: list[dict]) -> tuple[list, list, list]:
+    bases_done = pick(records, "base")
+    bases = group_scores(bases_done, "split", "target")
+
+    def from_bases(label, style, nets, pairs, **extra) -> dict:
+        base = [(0, y) for pair in pairs for y in bases.get(pair, [])]
+        start = (0, *mean_ci([y for _, y in base])) if base else None
+        points = [(r["n"], r["top1"]) for r in nets]
+        return _series(label, style, points, start, base=base, **extra)
+
+    dissimilar = []
+    semantic = pick(records, "transfer", False, "semantic")
+    for split in sorted({r["split"] for r in semantic}):
+        for target, linestyle in zip(HALVES, ("-", "--")):
+            nets = [r for r in semantic if (r["split"], r["target"]) == (split, target)]
+            if nets:
+                label = f"{split}: target {target}"
+                pairs = [(split, target)]
+                dissimilar.append(from_bases(label, "dissimilar", nets, pairs, linestyle=linestyle))
+    random_weights = []
+    for fine_tuned, label in ((False, "random weights"), (True, "random weights, fine-tuned")):
+        if nets := pick(records, "random", fine_tuned):
+            pairs = sorted({(r["split"], r["target"]) for r in nets})
+            random_weights.append(from_bases(label, "random", nets, pairs))
+    # Each network minus the base net of its split, target and seed; else their mean over seeds.
+    by_seed = group_scores(bases_done, "split", "target", "seed")
+    normalised = []
+    for label, style, nets in (
+        ("random splits: AnB", "AnB", pick(records, "transfer", False, "random")),
+        ("dissimilar split: AnB", "dissimilar", semantic),
+        ("random weights", "random", pick(records, "random", False)),
+    ):
+        seeded = [r for r in nets if (r["split"], r["target"], r["seed"]) in by_seed]
+        rest = [r for r in nets if (r["split"], r["target"], r["seed"]) not in by_seed]
+        points = minus_control(seeded, by_seed, "split", "target", "seed")
+        points += minus_control(rest, bases, "split", "target")
+        normalised.append(_series(label, style, points, (0, 0.0, NAN)))
+    return dissimilar, random_weights, normalised
+
+
+def filter_nets(records: list[dict], weights_root: Path) -> list[tuple[str, Path | None]]:
+    """(title, weights file) of each finished base net, in split order."""
+    nets = []
+    order = lambda r: (r["split_kind"], r["split"], r["target"], r["seed"] or 0)  # noqa: E731
+    for r in sorted(pick(records, "base"), key=order):
+        seed = f", seed {r['seed']}" if r["seed"] is not None else ""
+        weights = r.get("weights", "")
+        path = weights_root / weights if weights else None
+        nets.append((f"{r['split']}: base{r['target']}{seed}", path))
+    return nets
+
+
+# --- drawing helpers ------------------------------------------------------------------------
+
+
+def _scatter(ax, points: list, style: str, label: str | None, dx: float) -> None:
+    if not points:
+        return
+    st = STYLES[style]
+    ax.scatter(
+        [n + dx for n, _ in points],
+        [y for _, y in points],
+        s=MARKER_AREA,
+        marker=st["marker"],
+        facecolors=st["face"],
+        edgecolors=st["edge"],
+        linewidths=0.8,
+        label=label,
+        zorder=3,
+    )
+
+
+def _line(ax, s: dict, dx: float) -> None:
+    """Line through the means; a point at n = 0 is the base the treatment starts from, unshifted."""
+    if not s["line"]:
+        return
+    st = STYLES[s["style"]]
+    xs = [n + dx if n > 0 else n for n, _, _ in s["line"]]
+    means = [m for _, m, _ in s["line"]]
+    # Markers on the means only (n > 0): the base the line starts from has its own marker.
+    ax.plot(
+        xs,
+        means,
+        color=st["edge"],
+        linestyle=s.get("linestyle", "-"),
+        linewidth=1.6,
+        marker=st["marker"],
+        markersize=6,
+        markerfacecolor=st["face"],
+        markeredgecolor=st["edge"],
+        markevery=[i for i, (n, _, _) in enumerate(s["line"]) if n > 0],
+        label=s["label"],
+        zorder=3,
+    )
+    bars = [(x, m, ci) for x, (_, m, ci) in zip(xs, s["line"]) if math.isfinite(ci)]
+    if bars:
+        x, m, ci = zip(*bars)
+        ax.errorbar(x, m, yerr=ci, fmt="none", ecolor=st["edge"], elinewidth=1, capsize=3, zorder=2)
+
+
+def _base_level(ax, s: dict) -> None:
+    """The base nets' mean as a dotted level across all cuts, as the paper draws baseB."""
+    if not s["line"]:
+        return
+    _, mean, ci = s["line"][0]
+    ax.axhline(mean, color="black", linestyle=":", linewidth=1.2, label=f"{s['label']} mean")
+    _scatter(ax, [(0, mean)], "base", None, 0.0)
+    if math.isfinite(ci):
+        ax.errorbar([0], [mean], yerr=[ci], fmt="none", ecolor="black", capsize=3, zorder=2)
+
+
+def _panel_with_bases(ax, groups: list[dict], n_layers: int, empty_text: str) -> None:
+    """Figure 3 top panels: base nets at n = 0 and one line per group from its bases onward."""
+    if not any(g["points"] for g in groups):
+        no_data(ax, empty_text)
+        return
+    offsets = np.linspace(-0.08, 0.08, len(groups)) if len(groups) > 1 else [0.0]
+    for i, (g, dx) in enumerate(zip(groups, offsets)):
+        _scatter(ax, g.get("base", []), "base", "base nets" if i == 0 else None, dx)
+        _scatter(ax, g["points"], g["style"], None, dx)
+        _line(ax, g, dx)
+    _layer_axis(ax, n_layers)
+    ax.set_xlabel(X_LABEL)
+    ax.set_ylabel(Y_LABEL)
+    # Below the axes: inside, the legend would cover the lines that fall towards the bottom right.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, fontsize=9)
+
+
+def _layer_axis(ax, n_layers: int) -> None:
+    ax.set_xticks(range(n_layers))
+    ax.set_xlim(-0.5, n_layers - 0.5)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def no_data(ax, text: str, fontsize: int = 11) -> None:
+    kwargs = {"ha": "center", "va": "center", "color": "0.35", "fontsize": fontsize}
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, **kwargs)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def save_figure(fig, stem: Path) -> list[Path]:
+    paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".svg")]
+    for path in paths:
+        _save_one(fig, path, close=False)
+    plt.close(fig)
+    return paths
+
+
+def _save_one(fig, path: Path, close: bool = True) -> None:
+    metadata = SVG_METADATA if Path(path).suffix == ".svg" else None
+    fig.savefig(path, dpi=150, metadata=metadata)
+    if close:
+        plt.close(fig)

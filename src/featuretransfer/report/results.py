@@ -1,0 +1,144 @@
+"""Results tables read and checked: one typed record per row, for the report.
+
+`load_results(path)` reads a study's results.csv or a table made elsewhere (another framework,
+the original study's logs) and checks every value, raising ReportError with the file, the row
+and the column at the first bad one. Records carry the paper's `label` of each network.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from featuretransfer.report.tables import HALVES, NAN
+
+REQUIRED_COLUMNS = ("split", "source", "target", "treatment", "n", "fine_tuned", "top1")
+TREATMENTS = ("base", "selffer", "transfer", "random")
+SPLIT_KINDS = ("random", "semantic")
+STATUSES = ("done", "diverged")
+BOOLEANS = {"true": True, "false": False, "1": True, "0": False}  # also True/False: lowercased
+
+
+class ReportError(ValueError):
+    """Bad report input, said in one line that names the file, the row and the column."""
+
+
+def load_results(path: Path) -> list[dict]:
+    """Read and check a results table: one dict per row with typed fields, `row` and `label`.
+
+    `row` is the 1-based data row; `label` the paper's name (baseB, BnB, BnB+, AnB, AnB+, random
+    weights). Optional columns and their defaults: split_kind "random"; seed none; n_layers (L, the
+    number of transferable layers) max(n) + 1; status "done" ("diverged" rows are listed in the
+    report but left out of every mean); weights "" (a state_dict path relative to the table's
+    folder); n_train_per_class 0 (training images per class; 0 = all); train_top1 nan (top-1 on
+    the net's own training images). Other columns are kept as text. Raises ReportError at the
+    first bad value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReportError(f"{path}: no such results file")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames:
+            expected = ", ".join(REQUIRED_COLUMNS)
+            raise ReportError(f"{path}: empty file, expected a header row with columns {expected}")
+        reader.fieldnames = [name.strip() for name in reader.fieldnames]
+        missing = [repr(c) for c in REQUIRED_COLUMNS if c not in reader.fieldnames]
+        if missing:
+            raise ReportError(
+                f"{path}: header row (line 1) lacks column {', '.join(missing)}; "
+                f"required: {', '.join(REQUIRED_COLUMNS)}"
+            )
+        records = []
+        for i, raw in enumerate(reader, start=1):
+            where = f"{path}: row {i} (line {reader.line_num})"
+            if None in raw:
+                raise ReportError(f"{where}: more fields than the header has columns")
+            records.append(_parse_row(raw, where, i))
+    top = max((r["n"] for r in records), default=0)
+    for r in records:
+        if r["n_layers"] is None:
+            r["n_layers"] = top + 1
+    return records
+
+
+def _parse_row(raw: dict, where: str, row: int) -> dict:
+    value = {k: (v or "").strip() for k, v in raw.items()}
+
+    def bad(column: str, problem: str) -> ReportError:
+        return ReportError(f"{where}, column '{column}': {problem}")
+
+    r = dict(value, row=row)
+    if not value["split"]:
+        raise bad("split", "empty split name")
+    r["split_kind"] = value.get("split_kind") or "random"
+    if r["split_kind"] not in SPLIT_KINDS:
+        raise bad("split_kind", f"unknown split kind {r['split_kind']!r}, expected random/semantic")
+    treatment = value["treatment"]
+    if treatment not in TREATMENTS:
+        raise bad("treatment", f"unknown treatment {treatment!r}, expected {'/'.join(TREATMENTS)}")
+    target = value["target"]
+    if target not in HALVES:
+        raise bad("target", f"target must be A or B, got {target!r}")
+    source = value["source"] or (target if treatment == "base" else "")
+    if treatment == "random":
+        source = ""  # random weights come from no source net
+    elif treatment in ("base", "selffer") and source != target:
+        raise bad("source", f"a {treatment} net has source == target, got {source!r} -> {target}")
+    elif treatment == "transfer" and (source not in HALVES or source == target):
+        raise bad("source", f"a transfer net's source is the other half than {target}: {source!r}")
+    r["source"] = source
+
+    r["n_layers"] = _int(value.get("n_layers", ""), bad, "n_layers", optional=True)
+    n = r["n"] = _int(value["n"], bad, "n")
+    top = r["n_layers"] - 1 if r["n_layers"] is not None else None
+    if treatment == "base" and n != 0:
+        raise bad("n", f"n out of range: a base net has n = 0, got {n}")
+    if treatment != "base" and (n < 1 or (top is not None and n > top)):
+        allowed = f"1..{top}" if top is not None else "1 or more"
+        raise bad("n", f"n out of range: a {treatment} net needs n in {allowed}, got {n}")
+
+    if value["fine_tuned"].lower() not in BOOLEANS:
+        raise bad("fine_tuned", f"expected true/false (or 1/0), got {value['fine_tuned']!r}")
+    r["fine_tuned"] = BOOLEANS[value["fine_tuned"].lower()]
+    r["seed"] = _int(value.get("seed", ""), bad, "seed", optional=True)
+    r["status"] = value.get("status") or "done"
+    if r["status"] not in STATUSES:
+        raise bad("status", f"unknown status {r['status']!r}, expected done or diverged")
+    top1 = r["top1"] = _score(value["top1"], bad, "top1")
+    if r["status"] == "done" and not math.isfinite(top1):
+        raise bad("top1", f"a finished net needs a finite score, got {value['top1']!r}")
+    per_class = _int(value.get("n_train_per_class", ""), bad, "n_train_per_class", optional=True)
+    if per_class is not None and per_class < 0:
+        raise bad("n_train_per_class", f"images per class must be 0 (all) or more, got {per_class}")
+    r["n_train_per_class"] = per_class or 0
+    r["train_top1"] = _score(value.get("train_top1", ""), bad, "train_top1")
+    r["label"] = _label(treatment, r["fine_tuned"])
+    return r
+
+
+def _score(text: str, bad, column: str) -> float:
+    """An optional top-1 in [0, 1]; nan when empty."""
+    try:
+        score = float(text) if text else NAN
+    except ValueError:
+        raise bad(column, f"non-numeric score {text!r}") from None
+    if math.isfinite(score) and not 0.0 <= score <= 1.0:
+        raise bad(column, f"score {score} is outside [0, 1]: give a fraction, not a percentage")
+    return score
+
+
+def _int(text: str, bad, column: str, optional: bool = False) -> int | None:
+    if optional and not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise bad(column, f"not an integer: {text!r}") from None
+
+
+def _label(treatment: str, fine_tuned: bool) -> str:
+    """The paper's name of a network: AnA is folded into BnB and BnA into AnB, as the paper does."""
+    names = {"base": "baseB", "selffer": "BnB", "transfer": "AnB", "random": "random weights"}
+    return names[treatment] + ("+" if fine_tuned and treatment != "base" else "")

@@ -1,0 +1,236 @@
+"""The report of a layer-transfer study, built from its finished records alone.
+
+Reads and checks DIR/results.csv (one row per finished job) and DIR/study.json if present, and
+writes DIR/report/: Figures 2 and 3 of Yosinski et al. (2014) and the first-layer filters of the
+base nets (figures.py), Table 1 (the AnB+ boost) and the co-adaptation / specificity decomposition
+per cut (tables.py) as CSV and Markdown, the paper's observations in words with their verdicts
+(findings.py, findings.md), the data-volume experiment where the study ran one (volume.py), and an
+index.html that shows all of it with the study's settings. Everything but the data-volume view
+uses only the networks trained on the treatments' number of images per class (main_records).
+
+    featuretransfer report DIR                             # a study folder made by `run`
+    featuretransfer report --results FILE.csv --out DIR    # a table made elsewhere
+
+A results table needs the columns split, source, target, treatment, n, fine_tuned, top1; the
+optional ones are described in results.load_results. Notation follows the paper: AnA is counted
+as BnB and BnA as AnB, whichever half is the target. Never imports training code.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+from featuretransfer.report import figures, volume
+from featuretransfer.report.findings import FINDINGS_NOTE, findings, findings_markdown
+from featuretransfer.report.results import ReportError, load_results
+from featuretransfer.report.tables import (
+    DECOMPOSITION_COLUMNS,
+    DECOMPOSITION_HEADER,
+    TABLE1_COLUMNS,
+    TABLE1_HEADER,
+    TABLE1_NOTE,
+    decomposition,
+    decomposition_cells,
+    main_records,
+    n_layers,
+    table1,
+    table1_cells,
+    table1_markdown,
+    transition_text,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_FILTER_NETS = 16  # base nets in filters.png; more would give unreadably small tiles
+
+
+def write_report(out_dir: Path) -> Path:
+    """Write out_dir/report/ from out_dir/results.csv (and out_dir/study.json if present)."""
+    out_dir = Path(out_dir)
+    results = out_dir / "results.csv"
+    study = _read_study(out_dir / "study.json")
+    return _build(load_results(results), study, results, out_dir, out_dir / "report")
+
+
+def write_report_from_csv(results_csv: Path, out_dir: Path) -> Path:
+    """Check a results table made elsewhere and write out_dir/report/ from it.
+
+    Weight paths in the table are read relative to the table's folder.
+    """
+    results_csv = Path(results_csv)
+    records = load_results(results_csv)
+    return _build(records, None, results_csv, results_csv.parent, Path(out_dir) / "report")
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def _build(all_records, study, source: Path, weights_root: Path, report_dir: Path) -> Path:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    # Base nets of a data-volume study trained on other k are no baseB: only the volume view
+    # sees them.
+    records = main_records(all_records)
+    top = n_layers(records)
+    figures.plot_figure2(figures.figure2_series(records), top, report_dir / "figure2")
+    figures.plot_figure3(*figures.figure3_series(records), top, report_dir / "figure3")
+    nets = figures.filter_nets(records, weights_root)
+    not_drawn = figures.plot_filters(nets[:MAX_FILTER_NETS], report_dir / "filters.png")
+    not_drawn += [
+        f"{title}: only {MAX_FILTER_NETS} nets are drawn" for title, _ in nets[MAX_FILTER_NETS:]
+    ]
+    rows1, rows_d, found = table1(records), decomposition(records), findings(records)
+    _write_csv(report_dir / "table1.csv", TABLE1_COLUMNS, rows1)
+    _write_csv(report_dir / "decomposition.csv", DECOMPOSITION_COLUMNS, rows_d)
+    (report_dir / "table1.md").write_text(table1_markdown(rows1), encoding="utf-8")
+    (report_dir / "findings.md").write_text(findings_markdown(found), encoding="utf-8")
+    rows_v = _write_volume(all_records, report_dir)
+    views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
+    page = _index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
+    (report_dir / "index.html").write_text(page, encoding="utf-8")
+    log.info("wrote the report of %d records to %s", len(all_records), report_dir)
+    return report_dir
+
+
+def _write_volume(records: list[dict], report_dir: Path) -> list[dict] | None:
+    """report/volume.* when a half has base nets on two or more k; else None, no stale files."""
+    stem = report_dir / "volume"
+    if not (rows := volume.volume_rows(records)):
+        for suffix in (".png", ".svg", ".csv", ".md"):
+            stem.with_suffix(suffix).unlink(missing_ok=True)
+        return None
+    volume.plot_volume(records, stem)
+    _write_csv(stem.with_suffix(".csv"), volume.VOLUME_COLUMNS, rows)
+    stem.with_suffix(".md").write_text(volume.volume_markdown(rows), encoding="utf-8")
+    return rows
+
+
+def _read_study(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        study = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ReportError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(study, dict):
+        raise ReportError(f"{path}: expected a JSON object of study settings")
+    return study
+
+
+def _write_csv(path: Path, columns: tuple, rows: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
+
+
+FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers"]
+FINDING_KEYS = ("number", "claim", "verdict", "text")
+
+
+def _html_table(header: list[str], rows: list[list]) -> str:
+    body = "".join(f"<tr>{_html_cells('td', row)}</tr>\n" for row in rows)
+    return f"<table>\n<tr>{_html_cells('th', header)}</tr>\n{body}</table>"
+
+
+def _html_cells(tag: str, row: list) -> str:
+    return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
+
+
+def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -> str:
+    study_name = (study or {}).get("name") or (records[0].get("study") if records else "")
+    name = html.escape(str(study_name or "a study"))
+    counts = defaultdict(int)
+    for r in records:
+        counts[(r["split_kind"], r["label"], r["n_train_per_class"], r["status"])] += 1
+    # Images per class rising, 0 (every image) last and shown as "all".
+    order = sorted(counts, key=lambda key: (key[:2], key[2] == 0, key[2], key[3]))
+    counts_cells = [
+        [kind, label, k or "all", status, counts[kind, label, k, status]]
+        for kind, label, k, status in order
+    ]
+    if study:
+        rows = [[k, json.dumps(v, sort_keys=True)] for k, v in study.items()]
+        settings = _html_table(["setting", "value"], rows)
+    else:
+        settings = f"<p>No study.json: built from {html.escape(str(source))}.</p>"
+    parts = [
+        f"<h1>How transferable are features? Report of {name}</h1>",
+        f"<p>{html.escape(str((study or {}).get('description', '')))}</p>",
+        f"<p>{len(records)} records from {html.escape(str(source))}; L = {n_layers(records)} "
+        "transferable layers. Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA "
+        f"as AnB; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
+        "<h2>Findings: the paper's observations in these records</h2>",
+        _html_table(FINDINGS_HEADER, [[f[k] for k in FINDING_KEYS] for f in views["findings"]]),
+        f"<p>{html.escape(FINDINGS_NOTE)} File: <a href='findings.md'>findings.md</a>.</p>",
+        "<h2>Settings</h2>",
+        settings,
+        "<h2>Networks</h2>",
+        _html_table(["split kind", "network", "images per class", "status", "count"], counts_cells),
+        "<h2>Figure 2: random A/B splits</h2>",
+        '<img src="figure2.png" alt="Figure 2"><p><a href="figure2.svg">SVG</a></p>',
+        "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
+        '<img src="figure3.png" alt="Figure 3"><p><a href="figure3.svg">SVG</a></p>',
+        "<h2>Table 1: performance boost of AnB+ over controls</h2>",
+        _html_table(TABLE1_HEADER + ["networks"], table1_cells(rows1)),
+        f"<p>{html.escape(TABLE1_NOTE)} Files: <a href='table1.csv'>table1.csv</a>, "
+        "<a href='table1.md'>table1.md</a>.</p>",
+        "<h2>Decomposition of the frozen-transfer drop</h2>",
+        _html_table(DECOMPOSITION_HEADER, decomposition_cells(rows_d)),
+        f"<p>{html.escape(transition_text(rows_d))}</p>",
+        "<p>Percentage points of top-1 accuracy, mean ± 95% CI over networks; random splits, "
+        "frozen nets. File: <a href='decomposition.csv'>decomposition.csv</a>.</p>",
+        "<h2>Data volume: base nets trained on k images per class</h2>",
+        _volume_html(views["volume"]),
+        "<h2>First-layer filters of the base nets</h2>",
+        '<img src="filters.png" alt="First-layer filters of the base nets">',
+    ]
+    if not_drawn:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in not_drawn)
+        parts.append(f"<p>Not drawn:</p><ul>{items}</ul>")
+    if diverged := [r for r in records if r["status"] == "diverged"]:
+        header = ["row", "job", "split", "network", "n", "seed"]
+        rows = [
+            [r["row"], r.get("job_id", ""), r["split"], r["label"], r["n"], r["seed"]]
+            for r in diverged
+        ]
+        parts += ["<h2>Diverged networks (left out of every mean)</h2>", _html_table(header, rows)]
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px}"
+        "img{max-width:100%}"
+    )
+    head = f"<meta charset='utf-8'><title>{name}: report</title><style>{style}</style>"
+    body = "\n".join(parts)
+    return f"<!doctype html>\n<html><head>{head}</head><body>\n{body}\n</body></html>\n"
+
+
+def _not_main_note(count: int) -> str:
+    if not count:
+        return ""
+    return (
+        f" {count} networks trained on another number of images per class than the treatments "
+        "(the data-volume base nets) are left out of all but the data-volume view."
+    )
+
+
+def _volume_html(rows: list[dict] | None) -> str:
+    if rows is None:
+        return (
+            "<p>Not run: no half has base nets trained on two or more numbers of images per "
+            "class. The experiment trains base nets on several k (n_train_per_class) and "
+            "compares their test and train top-1.</p>"
+        )
+    header = list(volume.VOLUME_HEADER)
+    return (
+        '<img src="volume.png" alt="Top-1 against training images per class">'
+        '<p><a href="volume.svg">SVG</a></p>\n'
+        + _html_table(header, volume.volume_cells(rows))
+        + f"<p>{html.escape(volume.VOLUME_NOTE)} Files: <a href='volume.csv'>volume.csv</a>, "
+        "<a href='volume.md'>volume.md</a>.</p>"
+    )

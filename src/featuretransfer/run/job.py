@@ -1,0 +1,376 @@
+"""run_job(spec, out): one network of a study, from its spec to a DONE folder.
+
+The one function every executor calls. It reads the data, takes the target half of the split,
+builds the net (copying and freezing layers from its parent's saved weights where the treatment
+says so), trains, evaluates, and records. A DONE job is left alone; an unfinished folder is
+cleared and the job redone from scratch.
+
+Seeds: the init of every new layer and the dropout stream come from seed_hash(job id, "init"),
+the data order from seed_hash(job id, "order"); the job id hashes every scientific field, so the
+same spec gives the same numbers and two treatments never share a random stream by accident.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import pickle
+import shutil
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from featuretransfer.data.diskimages import IndexedImages, take
+from featuretransfer.data.registry import load_dataset
+from featuretransfer.nets.layered import LayeredNet
+from featuretransfer.nets.registry import build_model
+from featuretransfer.nets.treatments import TreatmentError, check_cut, copy_layers, freeze
+from featuretransfer.run.fused import train_fused
+from featuretransfer.run.train import (
+    Images,
+    Progress,
+    best_k_mean,
+    evaluate,
+    prefix_features,
+    train,
+)
+from featuretransfer.specs import JobSpec, seed_hash
+from featuretransfer.study import store
+from featuretransfer.study.splits import relabel
+
+log = logging.getLogger(__name__)
+NAN = float("nan")
+
+
+class MissingParentError(RuntimeError):
+    """A treatment whose base net has not finished."""
+
+
+def code_version() -> dict:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return {"git_sha": sha or None, "torch": torch.__version__}
+
+
+def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]:
+    """Train, validation and test images of the target half, labels remapped to 0..k-1."""
+    dataset = load_dataset(spec.data)
+    classes = spec.split.classes(spec.target)
+
+    def subset(x: torch.Tensor, y: torch.Tensor, per_class: int = 0) -> Images:
+        mask, labels = relabel(y, classes)
+        x = take(x, mask)
+        if per_class:  # the first k of each class: nested, so a larger k only adds images
+            rank = torch.zeros_like(labels)
+            for c in range(len(classes)):
+                rank[labels == c] = torch.arange(int((labels == c).sum()))
+            x, labels = take(x, rank < per_class), labels[rank < per_class]
+        x = x if isinstance(x, IndexedImages) else x.contiguous()
+        std = dataset.pixel_std if spec.data.normalize == "mean-std" else 1.0
+        return Images(x, labels, dataset.pixel_mean, std, spec.train.crop)
+
+    per_class = spec.data.n_train_per_class
+    return (
+        subset(dataset.train_x, dataset.train_y, per_class),
+        subset(dataset.val_x, dataset.val_y),
+        subset(dataset.test_x, dataset.test_y),
+        classes,
+    )
+
+
+def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: Path) -> LayeredNet:
+    """The net of `spec` before training: fresh, or with layers 1..n from its parent.
+
+    The net sees `train.crop` x `train.crop` windows where the study crops; its last layer has
+    `net.n_outputs` outputs where given (the original's 1000-way fc8), else one per class.
+    """
+    if spec.net.n_outputs and spec.net.n_outputs < n_classes:
+        raise TreatmentError(
+            f"model.n_outputs = {spec.net.n_outputs} is fewer than the {n_classes} classes of "
+            f"half {spec.target}; give at least {n_classes}, or 0 for one output per class"
+        )
+    model = build_model(
+        spec.net,
+        spec.net.n_outputs or n_classes,
+        seed_hash(spec.id, "init"),
+        in_channels=image_shape[0],
+        image_size=spec.train.crop or image_shape[1],
+    )
+    if spec.treatment == "base":
+        return model
+    check_cut(model, spec.n_copied)
+    parent = spec.parent()
+    if parent is not None:
+        folder = store.job_dir(out, parent.id)
+        if store.job_state(out, parent.id) != store.DONE:
+            raise MissingParentError(
+                f"{spec.display_name} needs base{parent.target} ({parent.id}), which is not "
+                f"done in {out}: run the study so that base nets train first"
+            )
+        try:
+            state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, pickle.UnpicklingError) as e:
+            raise MissingParentError(
+                f"{spec.display_name}: the checkpoint of its parent, {folder / 'model.pt'}, "
+                f"cannot be read ({type(e).__name__}); delete {folder} and run the study again"
+            ) from None
+        copy_layers(state, model, spec.n_copied)
+    if not spec.fine_tune:
+        freeze(model, spec.n_copied)
+    return model
+
+
+def on_device(datas: tuple[Images, ...], device: str) -> tuple[Images, ...]:
+    """The data kept on a GPU where they fit (no copy per batch); on the host otherwise."""
+    if torch.device(device).type == "cpu" or any(isinstance(d.x, IndexedImages) for d in datas):
+        return datas  # images on disk are read per batch
+    try:
+        return tuple(data.to(device) for data in datas)
+    except torch.cuda.OutOfMemoryError:
+        log.warning("the data do not fit on %s; batches are copied from host memory", device)
+        torch.cuda.empty_cache()
+        return datas
+
+
+def load_checkpoint(folder: Path) -> dict | None:
+    """The state an interrupted run of this job saved after its last full epoch, if readable."""
+    path = folder / "checkpoint.pt"
+    if not (folder / "spec.json").is_file() or not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
+        log.warning("%s: unreadable checkpoint (%s); starting the job again", path, e)
+        return None
+
+
+def cache_cut(model: LayeredNet, spec: JobSpec) -> int:
+    """How many frozen layers to run once over the data instead of at every step (0: none).
+
+    Frozen layers whose training-mode output is deterministic give the same features every
+    epoch; the rest of a frozen prefix (fc6/fc7 with dropout) runs per step, without autograd.
+    """
+    if spec.fine_tune or spec.treatment == "base" or spec.train.augments:
+        return 0  # with random crops or mirrors the prefix's output differs every epoch
+    return min(spec.n_copied, model.n_deterministic)
+
+
+class JobFolder:
+    """The files of one job while it runs: spec.json, log.txt, results.jsonl, checkpoint.pt;
+    `finish` adds model.pt, record.json and the done marker. An unfinished folder with a
+    readable checkpoint resumes from it (`resume`); without one, or when `fresh`, it is cleared.
+    """
+
+    def __init__(self, spec: JobSpec, out: Path, fresh: bool = False):
+        self.spec, self.folder = spec, store.job_dir(out, spec.id)
+        self.resume = None if fresh else load_checkpoint(self.folder)
+        if self.resume is None and self.folder.exists():  # unfinished, nothing to go on from
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.spec_dict = asdict(spec) | {"job_id": spec.id, "treatment": spec.treatment}
+        if self.resume is None:
+            store.write_json(self.folder / "spec.json", self.spec_dict | {"code": code_version()})
+        self.started = time.perf_counter() - (self.resume["seconds"] if self.resume else 0.0)
+        self.history = self.resume["history"] if self.resume else []
+        self.logfile = open(self.folder / "log.txt", "a")
+        self.lines = open(self.folder / "results.jsonl", "w")
+        self.lines.writelines(map(self._jsonl, self.history))  # whole: no line lost or doubled
+        resumed = f" resumed after epoch {len(self.history)}" if self.resume else ""
+        self.logfile.write(f"{spec.display_name} {spec.id}{resumed}\n")
+
+    def __enter__(self) -> JobFolder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logfile.close()
+        self.lines.close()
+
+    def _jsonl(self, metrics: dict) -> str:  # self-describing: every line carries id and spec
+        return json.dumps({"job_id": self.spec.id, **metrics, "spec": self.spec_dict}) + "\n"
+
+    def progress(self, forward: Progress | None) -> Progress:
+        """A progress callback that also writes each epoch's metrics to the job's files."""
+
+        def on_progress(step: int, total: int, metrics: dict) -> None:
+            if metrics:
+                self.lines.write(self._jsonl(metrics))
+                self.lines.flush()
+                self.logfile.write(f"epoch {metrics['epoch']}: {json.dumps(metrics)}\n")
+                self.logfile.flush()
+            if forward:
+                forward(step, total, metrics)
+
+        return on_progress
+
+    def save_state(self, state: dict) -> None:
+        seconds = time.perf_counter() - self.started
+        torch.save(state | {"seconds": seconds}, self.folder / "checkpoint.tmp")
+        (self.folder / "checkpoint.tmp").replace(self.folder / "checkpoint.pt")
+
+    def finish(
+        self,
+        model: LayeredNet,
+        history: list[dict],
+        diverged: bool,
+        test_data: Images,
+        train_data: Images,
+        classes: tuple[int, ...],
+        device: str,
+        cut: int = 0,
+    ) -> Path:
+        """Score the trained net, save it and its record, and mark the job DONE."""
+        spec, precision = self.spec, self.spec.train.precision
+        top1 = NAN if diverged else evaluate(model, test_data, device, cut, precision)
+        # how well a base net fits its own training images (the data-volume experiment's gap)
+        measure_fit = spec.treatment == "base" and not diverged
+        train_top1 = evaluate(model, train_data, device, 0, precision) if measure_fit else NAN
+        self.logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
+        torch.save(model.state_dict(), self.folder / "model.tmp")
+        (self.folder / "model.tmp").replace(self.folder / "model.pt")
+        val_accs = [h["val_acc"] for h in history]
+        record = {
+            "job_id": spec.id,
+            "study": spec.study,
+            "name": spec.display_name,
+            "split": spec.split.name,
+            "split_kind": spec.split.kind,
+            "source": "" if spec.source == "random" else spec.source,
+            "target": spec.target,
+            "treatment": spec.treatment,
+            "n": spec.n_copied,
+            "fine_tuned": spec.fine_tune,
+            "seed": spec.seed,
+            "n_layers": model.n_layers,
+            "status": "diverged" if diverged else "done",
+            "top1": top1,
+            "top1_best_k": best_k_mean(val_accs, spec.train.best_k),
+            "train_top1": train_top1,
+            "n_train_per_class": spec.data.n_train_per_class,
+            "val_top1": val_accs[-1] if val_accs else NAN,
+            "epochs": len(history),
+            "seconds": round(time.perf_counter() - self.started, 2),
+            "model": spec.net.name,
+            "weights": str(Path("jobs") / spec.id / "model.pt"),
+            # label i of this net is class classes[i] of the data set
+            "classes": list(classes),
+            "history": history,
+            "spec": self.spec_dict,
+        }
+        store.mark_done(self.folder, record)
+        (self.folder / "checkpoint.pt").unlink(missing_ok=True)  # only a DONE folder may lose it
+        return self.folder
+
+
+def run_job(
+    spec: JobSpec,
+    out: Path,
+    progress: Progress | None = None,
+    device: str = "cpu",
+    cache_prefix: bool = True,
+) -> Path:
+    """Train and record the net of `spec` under `out`; return its folder.
+
+    An unfinished folder with a checkpoint resumes from it; without one it is cleared and the
+    job starts again. Either way the result is the one an uninterrupted run gives. With
+    `cache_prefix`, frozen layers are computed once (`cache_cut`): the same result, faster.
+    """
+    out = Path(out)
+    if store.job_state(out, spec.id) == store.DONE:
+        return store.job_dir(out, spec.id)
+    with JobFolder(spec, out) as job:
+        train_data, val_data, test_data, classes = target_data(spec)
+        model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
+        model = model.to(device, memory_format=model.memory_format)
+        train_data, val_data, test_data = on_device((train_data, val_data, test_data), device)
+        cut = cache_cut(model, spec) if cache_prefix else 0
+        if cut:
+            train_data, val_data, test_data = (
+                prefix_features(model, data, cut, device)
+                for data in (train_data, val_data, test_data)
+            )
+        torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
+        history, diverged = train(
+            model,
+            train_data,
+            val_data,
+            spec.train,
+            seed_hash(spec.id, "order"),
+            device,
+            job.progress(progress),
+            job.resume,
+            job.save_state,
+            start=cut,
+        )
+        return job.finish(model, history, diverged, test_data, train_data, classes, device, cut)
+
+
+def fuse_key(spec: JobSpec) -> tuple | None:
+    """Jobs with the same key can train as one stacked model (`run_fused`); None: never fused.
+    Nets that train every layer (base nets, "+" treatments) on the same images and schedule."""
+    if not (spec.treatment == "base" or spec.fine_tune):
+        return None
+    return (spec.data, spec.net, spec.train, spec.split.classes(spec.target))
+
+
+def run_fused(
+    specs: list[JobSpec],
+    out: Path,
+    progress: list[Progress | None] | None = None,
+    device: str = "cpu",
+) -> list[Path]:
+    """Train the nets of `specs` (one fuse_key) in one pass; the same records as run_job gives
+    each alone, to float tolerance. Each job checkpoints in a lone run's format, so an
+    interrupted one resumes alone. DONE jobs are left out; jobs with a checkpoint run alone."""
+    out = Path(out)
+    if len({fuse_key(s) for s in specs}) != 1 or fuse_key(specs[0]) is None:
+        raise ValueError("run_fused needs jobs that train every layer on the same images")
+    progress = progress or [None] * len(specs)
+    todo = [(s, p) for s, p in zip(specs, progress) if store.job_state(out, s.id) != store.DONE]
+    fresh = [(s, p) for s, p in todo if load_checkpoint(store.job_dir(out, s.id)) is None]
+    for spec, forward in todo:
+        if all(spec is not f for f, _ in fresh):  # interrupted: goes on alone from its checkpoint
+            run_job(spec, out, forward, device)
+    if not fresh:
+        return [store.job_dir(out, s.id) for s in specs]
+    train_data, val_data, test_data, classes = target_data(fresh[0][0])
+    shape = tuple(train_data.x.shape[1:])
+    models = [build_net(s, len(classes), shape, out) for s, _ in fresh]
+    models = [m.to(device, memory_format=m.memory_format) for m in models]
+    train_data, val_data, test_data = on_device((train_data, val_data, test_data), device)
+    with contextlib.ExitStack() as stack:
+        jobs = [stack.enter_context(JobFolder(s, out, fresh=True)) for s, _ in fresh]
+        callbacks = [job.progress(forward) for job, (_, forward) in zip(jobs, fresh)]
+
+        def on_progress(step: int, total: int, metrics: list) -> None:
+            for i, callback in enumerate(callbacks):
+                callback(step, total, (metrics[i] if metrics else None) or {})
+
+        results = train_fused(
+            models,
+            train_data,
+            val_data,
+            fresh[0][0].train,
+            [seed_hash(s.id, "order") for s, _ in fresh],
+            [seed_hash(s.id, "init") for s, _ in fresh],
+            device,
+            on_progress,
+            lambda i, state: jobs[i].save_state(state),
+        )
+        for job, model, (history, diverged) in zip(jobs, models, results):
+            job.finish(model, history, diverged, test_data, train_data, classes, device)
+    return [store.job_dir(out, s.id) for s in specs]
+
+
+__all__ = ["MissingParentError", "TreatmentError", "run_fused", "run_job"]

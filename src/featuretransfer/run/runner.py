@@ -1,0 +1,161 @@
+"""Run a planned study on an executor: jobs start when their needs are DONE, with progress bars.
+
+State comes from disk only: DONE jobs are skipped, so running a finished study trains nothing and
+an interrupted one picks up where it stopped. A failed job does not stop the study; jobs that need
+it are skipped, and both are reported at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from featuretransfer.run.job import fuse_key, run_fused, run_job
+from featuretransfer.specs import JobSpec
+from featuretransfer.study import store
+from featuretransfer.study.plan import needs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    trained: list[str] = field(default_factory=list)  # ids finished by this run
+    skipped_done: list[str] = field(default_factory=list)  # ids already DONE before
+    failed: dict[str, str] = field(default_factory=dict)  # id -> one-line reason
+    blocked: list[str] = field(default_factory=list)  # ids whose needs failed
+
+
+class ProgressBars:
+    """One bar over the study (nets done / total, rate, ETA) and one per running job."""
+
+    def __init__(self, total: int, done: int, enabled: bool):
+        self.enabled = enabled
+        self.study = tqdm(
+            total=total,
+            initial=done,
+            desc="study",
+            unit="net",
+            position=0,
+            disable=not enabled,
+            dynamic_ncols=True,
+        )
+        self.jobs: dict[str, tqdm] = {}
+        self.free_slots: list[int] = []
+
+    def start(self, job: JobSpec) -> None:
+        slot = self.free_slots.pop(0) if self.free_slots else len(self.jobs) + 1
+        self.jobs[job.id] = tqdm(
+            total=1,
+            desc=job.display_name,
+            unit="step",
+            position=slot,
+            leave=False,
+            disable=not self.enabled,
+            dynamic_ncols=True,
+        )
+        self.jobs[job.id].slot = slot
+
+    def update(self, job_id: str, step: int, total: int, metrics: dict) -> None:
+        bar = self.jobs.get(job_id)
+        if bar is None:
+            return
+        bar.total = total
+        bar.n = step
+        if metrics:
+            bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", refresh=False)
+        bar.refresh()
+
+    def finish(self, job_id: str) -> None:
+        bar = self.jobs.pop(job_id, None)
+        if bar is not None:
+            self.free_slots.append(bar.slot)
+            self.free_slots.sort()
+            bar.close()
+        self.study.update(1)
+
+    def close(self) -> None:
+        for bar in self.jobs.values():
+            bar.close()
+        self.study.close()
+
+
+def run_jobs(
+    jobs: list[JobSpec],
+    out: Path,
+    executor,
+    device: str = "cpu",
+    show_progress: bool = True,
+    fuse: int = 1,
+) -> RunSummary:
+    """Run every job of `jobs` (in dependency order) that is not DONE under `out`.
+
+    `device` may list several ("cuda:0,cuda:1"): jobs are dealt over them in turn, so each GPU
+    trains as many jobs at once as there are workers for it. With `fuse` > 1, up to `fuse`
+    ready jobs of one `fuse_key` train as one stacked model in one worker (`run_fused`).
+    """
+    devices = itertools.cycle(device.split(","))
+    out = Path(out)
+    summary = RunSummary()
+    done = {j.id for j in jobs if store.job_state(out, j.id) == store.DONE}
+    summary.skipped_done = sorted(done)
+    pending = [j for j in jobs if j.id not in done]
+    bars = ProgressBars(len(jobs), len(done), show_progress)
+    executor.callback = bars.update
+    capacity = executor.max_workers
+    running: dict[Future, list[JobSpec]] = {}
+    try:
+        while pending or running:
+            for job in list(pending):
+                blockers = [n for n in needs(job) if n in summary.failed or n in summary.blocked]
+                if blockers:
+                    summary.blocked.append(job.id)
+                    pending.remove(job)
+            ready = [j for j in pending if all(n in done for n in needs(j))]
+            while ready and len(running) < capacity:
+                group = fuse_group(ready, fuse)
+                for job in group:
+                    ready.remove(job)
+                    pending.remove(job)
+                    bars.start(job)
+                progress = [executor.progress_for(job.id) for job in group]
+                if len(group) == 1:
+                    future = executor.submit(run_job, group[0], out, progress[0], next(devices))
+                else:
+                    future = executor.submit(run_fused, group, out, progress, next(devices))
+                running[future] = group
+            if not running:
+                if pending:  # needs that this plan never runs: cannot happen for a valid plan
+                    summary.blocked += [j.id for j in pending]
+                break
+            finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            executor.poll()
+            for future in finished:
+                group = running.pop(future)
+                error = future.exception()
+                for job in group:
+                    if error is None:
+                        done.add(job.id)
+                        summary.trained.append(job.id)
+                    else:
+                        reason = f"{job.display_name}: {type(error).__name__}: {error}"
+                        summary.failed[job.id] = reason
+                        log.error("job %s failed: %s", job.id, reason)
+                    bars.finish(job.id)
+    finally:
+        bars.close()
+        store.write_results_csv(out)
+    return summary
+
+
+def fuse_group(ready: list[JobSpec], fuse: int) -> list[JobSpec]:
+    """The first ready job and up to fuse - 1 more ready jobs that can train with it."""
+    key = fuse_key(ready[0]) if fuse > 1 else None
+    if key is None:
+        return ready[:1]
+    return [j for j in ready if fuse_key(j) == key][:fuse]

@@ -1,0 +1,104 @@
+"""Expand a study into its jobs, in dependency order; pure and deterministic.
+
+For every split and seed: baseA and baseB, then for every target half, cut n and treatment one
+net, each split with its own treatments, cuts, targets and seeds (StudySpec.experiment). Then the
+data-volume experiment: baseA and baseB for every volume split, seed and k images per class. So
+a study has
+
+    sum over splits of  len(seeds) * (2 + len(targets) * len(cuts) * len(treatments))
+    + 2 * len(volume.splits) * len(volume.seeds) * len(volume.n_train_per_class)
+    - 2 * (volume split-seed pairs that the main experiment also runs, if data.n_train_per_class
+           is one of the k's: those volume nets are the main base nets, the same job ids)
+
+jobs. A transfer or selffer job `needs` the base net it copies from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from featuretransfer.specs import HALVES, JobSpec
+from featuretransfer.study.studyfile import StudySpec
+
+
+class PlanError(ValueError):
+    """A plan whose needs are missing or circular."""
+
+
+def treatment_job(
+    study: StudySpec, split, seed: int, target: str, n: int, treatment: str
+) -> JobSpec:
+    """The job of a treatment name (BnB, BnB+, AnB, AnB+, random) for one target half."""
+    other = HALVES[1 - HALVES.index(target)]
+    source = {"BnB": target, "AnB": other, "random": "random"}[treatment.rstrip("+")]
+    return JobSpec(
+        study=study.name,
+        data=study.data,
+        net=study.net,
+        train=study.train,
+        split=split,
+        source=source,
+        target=target,
+        n_copied=n,
+        fine_tune=treatment.endswith("+"),
+        seed=seed,
+    )
+
+
+def plan_study(study: StudySpec) -> list[JobSpec]:
+    jobs = []
+    for split in study.splits:
+        run = study.experiment(split)
+        for seed in run.seeds:
+            for half in HALVES:
+                jobs.append(treatment_job(study, split, seed, half, 0, "BnB"))
+            for target in run.targets:
+                for n in run.cuts:
+                    for treatment in run.treatments:
+                        jobs.append(treatment_job(study, split, seed, target, n, treatment))
+    return order_jobs(jobs + volume_jobs(study))
+
+
+def volume_jobs(study: StudySpec) -> list[JobSpec]:
+    """Base nets on the first k training images per class, for every k of [volume].
+
+    Only the data changes, so at the main experiment's k these are its base nets (same ids), and
+    order_jobs keeps one of each.
+    """
+    volume = study.volume
+    by_name = {split.name: split for split in study.splits}
+    names = volume.splits if volume.splits is not None else (study.splits[0].name,)
+    seeds = volume.seeds if volume.seeds is not None else study.seeds
+    jobs = []
+    for name in names:
+        for seed in seeds:
+            for k in volume.n_train_per_class:
+                data = dataclasses.replace(study.data, n_train_per_class=k)
+                for half in HALVES:
+                    base = treatment_job(study, by_name[name], seed, half, 0, "BnB")
+                    jobs.append(dataclasses.replace(base, data=data))
+    return jobs
+
+
+def needs(spec: JobSpec) -> list[str]:
+    parent = spec.parent()
+    return [parent.id] if parent else []
+
+
+def order_jobs(jobs: list[JobSpec]) -> list[JobSpec]:
+    """Unique jobs in topological order, ties broken by id; every need must be planned."""
+    by_id = {job.id: job for job in jobs}
+    for job in by_id.values():
+        for need in needs(job):
+            if need not in by_id:
+                raise PlanError(f"{job.display_name} needs job {need}, which is not in the plan")
+    ordered, placed = [], set()
+    remaining = sorted(by_id)
+    while remaining:
+        ready = [i for i in remaining if all(n in placed for n in needs(by_id[i]))]
+        if not ready:
+            raise PlanError(f"circular needs among {', '.join(remaining)}")
+        ordered += [by_id[i] for i in ready]
+        placed.update(ready)
+        remaining = [i for i in remaining if i not in placed]
+    return ordered

@@ -1,0 +1,482 @@
+"""Tests of the report (report/): Table 1 and the decomposition worked out by hand, the
+network-averaging rule, every bad-input path, the files written, and a golden run on the fake
+store in tests/report/."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from featuretransfer.report import figures, results, tables, volume
+from featuretransfer.report.results import ReportError, load_results
+from featuretransfer.report.tables import decomposition, table1
+from featuretransfer.report.writer import write_report, write_report_from_csv
+from featuretransfer.study import store
+
+DATA = Path(__file__).parent
+COLUMNS = (
+    *("job_id", "study", "split", "split_kind", "source", "target", "treatment", "n"),
+    *("fine_tuned", "seed", "n_layers", "status", "top1", "weights"),
+    *("n_train_per_class", "train_top1"),
+)
+REPORT_FILES = (
+    *("figure2.png", "figure2.svg", "figure3.png", "figure3.svg", "filters.png"),
+    *("table1.md", "table1.csv", "decomposition.csv", "findings.md", "index.html"),
+)
+VOLUME_FILES = ("volume.png", "volume.svg", "volume.csv", "volume.md")
+
+
+def make_record(treatment="base", n=0, target="B", top1=0.6, fine_tuned=False, **fields) -> dict:
+    """One results.csv row as the store writes it; `fields` override the defaults."""
+    other = "A" if target == "B" else "B"
+    source = {"transfer": other, "random": ""}.get(treatment, target)
+    record = {
+        "job_id": f"job{treatment}{n}{target}",
+        "study": "hand-made",
+        "split": "s0",
+        "split_kind": "random",
+        "source": source,
+        "target": target,
+        "treatment": treatment,
+        "n": n,
+        "fine_tuned": "true" if fine_tuned else "false",
+        "seed": 0,
+        "n_layers": 8,
+        "status": "done",
+        "top1": top1,
+        "weights": "",
+        "n_train_per_class": 0,
+        "train_top1": "",
+    }
+    return record | fields
+
+
+def write_results(path: Path, records: list[dict], columns=COLUMNS) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    return path
+
+
+def records_of(tmp_path: Path, rows: list[dict]) -> list[dict]:
+    return load_results(write_results(tmp_path / "results.csv", rows))
+
+
+def ci95(values: list[float]) -> float:
+    """Half-width of the 95% t-interval, written out independently of tables.mean_ci."""
+    return stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+
+
+def anb_plus(n, top1, **fields):
+    return make_record("transfer", n, top1=top1, fine_tuned=True, **fields)
+
+
+def bnb_plus(n, top1, **fields):
+    return make_record("selffer", n, top1=top1, fine_tuned=True, **fields)
+
+
+def test_table1_by_hand(tmp_path):
+    rows = [
+        make_record(top1=0.60, target="A"),
+        make_record(top1=0.64, target="B"),
+        make_record(top1=0.62, target="B", split="s1"),
+        # AnB+ networks and their BnB+ controls (two BnB+ at n = 3: their mean is the control).
+        anb_plus(1, 0.65),
+        bnb_plus(1, 0.64),
+        anb_plus(3, 0.66),
+        bnb_plus(3, 0.63),
+        bnb_plus(3, 0.65),
+        anb_plus(5, 0.63, target="A"),
+        bnb_plus(5, 0.61, target="A"),
+        anb_plus(7, 0.65, split="s1"),
+        bnb_plus(7, 0.62, split="s1"),
+        # Left out: frozen AnB, the dissimilar split, diverged runs.
+        make_record("transfer", 3, top1=0.10),
+        anb_plus(3, 0.99, split="natural", split_kind="semantic"),
+        anb_plus(5, "", status="diverged"),
+    ]
+    got = {row["layers"]: row for row in table1(records_of(tmp_path, rows))}
+    assert list(got) == ["1-7", "3-7", "5-7"]
+    # Boost of each AnB+ net over baseB (s0 B: 0.64, s0 A: 0.60, s1 B: 0.62) and over BnB+,
+    # in percentage points: n=1: 1, 1; n=3: 2, 2 (BnB+ mean 0.64); n=5: 3, 2; n=7: 3, 3.
+    expected = {
+        "1-7": ([1, 2, 3, 3], [1, 2, 2, 3]),
+        "3-7": ([2, 3, 3], [2, 2, 3]),
+        "5-7": ([3, 3], [2, 3]),
+    }
+    for layers, (vs_base, vs_selffer) in expected.items():
+        row = got[layers]
+        assert row["n_networks"] == len(vs_base)
+        assert row["boost_vs_base"] == pytest.approx(statistics.fmean(vs_base))
+        assert row["boost_vs_selffer"] == pytest.approx(statistics.fmean(vs_selffer))
+        assert row["ci95_vs_base"] == pytest.approx(ci95(vs_base), abs=1e-9)
+        assert row["ci95_vs_selffer"] == pytest.approx(ci95(vs_selffer), abs=1e-9)
+    assert got["1-7"]["boost_vs_base"] == pytest.approx(2.25)
+    assert got["5-7"]["ci95_vs_base"] == pytest.approx(0.0, abs=1e-9)  # 3 and 3: no spread
+
+
+def test_table1_averages_networks_not_per_layer_means(tmp_path):
+    # One AnB+ net at layer 1 (boost 1 point) and three at layer 2 (3 points each): the original
+    # study's network average is (1 + 3 + 3 + 3) / 4 = 2.5; a mean of per-layer means would be 2.
+    rows = [make_record(top1=0.60)]
+    rows += [anb_plus(1, 0.61), bnb_plus(1, 0.60)]
+    rows += [anb_plus(2, 0.63, seed=s) for s in range(3)] + [bnb_plus(2, 0.60)]
+    (row,) = [r for r in table1(records_of(tmp_path, rows)) if r["layers"] == "1-7"]
+    network_average = (1 + 3 + 3 + 3) / 4
+    per_layer_mean = (1 + 3) / 2
+    assert row["boost_vs_base"] == pytest.approx(network_average)
+    assert row["boost_vs_base"] != pytest.approx(per_layer_mean)
+    assert row["boost_vs_selffer"] == pytest.approx(network_average)
+    assert row["n_networks"] == 4
+
+
+def test_table1_counts_networks_without_a_control(tmp_path):
+    # Split s2 has no base net: its AnB+ counts as a network but gives no boost over baseB.
+    rows = [make_record(top1=0.60), anb_plus(2, 0.62), bnb_plus(2, 0.61)]
+    rows += [anb_plus(2, 0.70, split="s2"), bnb_plus(2, 0.69, split="s2")]
+    (row,) = [r for r in table1(records_of(tmp_path, rows)) if r["layers"] == "1-7"]
+    assert (row["n_networks"], row["n_vs_base"], row["n_vs_selffer"]) == (2, 1, 2)
+    assert row["boost_vs_base"] == pytest.approx(2.0)
+    assert row["boost_vs_selffer"] == pytest.approx(1.0)
+
+
+def test_decomposition_by_hand(tmp_path):
+    bases = {"A": 0.58, "B": 0.60}
+    bnb = {1: {"B": 0.60, "A": 0.57}, 2: {"B": 0.55, "A": 0.53}, 3: {"B": 0.59, "A": 0.57}}
+    anb = {1: {"B": 0.60, "A": 0.57}, 2: {"B": 0.53, "A": 0.52}, 3: {"B": 0.50, "A": 0.49}}
+    rows = [make_record(top1=y, target=t, n_layers=4) for t, y in bases.items()]
+    for n in bnb:
+        for t in "AB":
+            rows.append(make_record("selffer", n, t, bnb[n][t], n_layers=4))
+            rows.append(make_record("transfer", n, t, anb[n][t], n_layers=4))
+            rows.append(make_record("transfer", n, t, 0.99, fine_tuned=True, n_layers=4))
+    got = decomposition(records_of(tmp_path, rows))
+    assert [r["n"] for r in got] == [1, 2, 3]
+    for row in got:
+        n = row["n"]
+        coadaptation = [100 * (bases[t] - bnb[n][t]) for t in "AB"]  # baseB - BnB, points
+        specificity = [100 * (bnb[n][t] - anb[n][t]) for t in "AB"]  # BnB - AnB, points
+        assert row["coadaptation_drop"] == pytest.approx(statistics.fmean(coadaptation))
+        assert row["specificity_drop"] == pytest.approx(statistics.fmean(specificity))
+        assert row["coadaptation_ci95"] == pytest.approx(ci95(coadaptation), abs=1e-9)
+        assert row["specificity_ci95"] == pytest.approx(ci95(specificity), abs=1e-9)
+        assert (row["n_selffer"], row["n_transfer"]) == (2, 2)
+    # n=1: drops 0.5 ± 6.4 and 0, neither beyond its CI; n=2: 5 ± 0 against 1.5 ± 6.4;
+    # n=3: 1 ± 0 against 8.5 ± 6.4. Two networks make wide t-intervals (t = 12.7 at 1 dof).
+    assert [r["dominant"] for r in got] == ["neither", "co-adaptation", "specificity"]
+    text = tables.transition_text(got)
+    assert "Features of layers 1–2 transfer" in text
+    assert "co-adaptation (baseB − BnB) dominates the drop at layer 2" in text
+    assert "between layers 2 and 3" in text
+
+
+def test_single_networks_give_no_ci(tmp_path):
+    rows = [make_record(top1=0.6), make_record("selffer", 4, top1=0.55)]
+    rows += [make_record("transfer", 4, top1=0.5), anb_plus(4, 0.62), bnb_plus(4, 0.6)]
+    records = records_of(tmp_path, rows)
+    (row,) = [r for r in decomposition(records) if r["n"] == 4]
+    assert row["coadaptation_drop"] == pytest.approx(5.0)
+    assert row["coadaptation_ci95"] != row["coadaptation_ci95"]  # nan: one network
+    assert table1(records)[0]["ci95_vs_base"] != table1(records)[0]["ci95_vs_base"]
+    assert "| 1-7 | +2.00 | +2.00 | 1 |" in tables.table1_markdown(table1(records))
+
+
+def bad_row(column, value):
+    return make_record("transfer", 3) | {column: value}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("treatment", "finetune", "unknown treatment 'finetune'"),
+        ("n", "8", "n out of range"),
+        ("n", "0", "n out of range"),
+        ("n", "three", "not an integer"),
+        ("top1", "abc", "non-numeric score 'abc'"),
+        ("top1", "62.5", "outside [0, 1]"),
+        ("top1", "", "finite score"),
+        ("fine_tuned", "maybe", "true/false"),
+        ("target", "C", "target must be A or B"),
+        ("source", "B", "source"),
+        ("split_kind", "similar", "unknown split kind"),
+        ("status", "crashed", "unknown status"),
+        ("n_train_per_class", "-5", "0 (all) or more"),
+        ("n_train_per_class", "ten", "not an integer"),
+        ("train_top1", "97", "outside [0, 1]"),
+        ("train_top1", "high", "non-numeric score 'high'"),
+    ],
+)
+def test_bad_value_names_file_row_and_column(tmp_path, column, value, words):
+    path = write_results(tmp_path / "theirs.csv", [make_record(), bad_row(column, value)])
+    with pytest.raises(ReportError) as caught:
+        write_report_from_csv(path, tmp_path / "out")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "theirs.csv: row 2 (line 3)" in message
+    assert f"column '{column}'" in message
+    assert words in message
+    assert isinstance(caught.value, ValueError)  # the CLI catches ValueError subclasses too
+    assert not (tmp_path / "out" / "report").exists()  # nothing half-written
+
+
+def test_base_net_with_a_cut_is_out_of_range(tmp_path):
+    path = write_results(tmp_path / "results.csv", [make_record(n=2)])
+    with pytest.raises(ReportError, match=r"row 1 \(line 2\), column 'n': n out of range"):
+        load_results(path)
+
+
+def test_missing_column_names_the_header_row(tmp_path):
+    columns = tuple(c for c in COLUMNS if c != "treatment")
+    path = write_results(tmp_path / "theirs.csv", [make_record()], columns)
+    with pytest.raises(ReportError) as caught:
+        write_report_from_csv(path, tmp_path)
+    assert "theirs.csv: header row (line 1) lacks column 'treatment'" in str(caught.value)
+
+
+def test_empty_or_absent_table(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ReportError, match="empty.csv: empty file"):
+        load_results(tmp_path / "empty.csv")
+    with pytest.raises(ReportError, match="no such results file"):
+        write_report(tmp_path / "nowhere")
+
+
+def test_external_table_with_only_the_documented_columns(tmp_path):
+    # Another framework's log: no split_kind, seed, n_layers or status; True/False and 1/0 flags.
+    rows = [
+        dict(zip(results.REQUIRED_COLUMNS, values))
+        for values in (
+            ("s0", "B", "B", "base", 0, "False", 0.6),
+            ("s0", "A", "B", "transfer", 3, "True", 0.63),
+            ("s0", "B", "B", "selffer", 3, "1", 0.61),
+            ("s0", "B", "B", "selffer", 5, "0", 0.58),
+        )
+    ]
+    path = write_results(tmp_path / "logs" / "theirs.csv", rows, results.REQUIRED_COLUMNS)
+    records = load_results(path)
+    assert [r["fine_tuned"] for r in records] == [False, True, True, False]
+    assert {r["n_layers"] for r in records} == {6}  # max(n) + 1
+    assert {r["split_kind"] for r in records} == {"random"}
+    assert [r["label"] for r in records] == ["baseB", "AnB+", "BnB+", "BnB"]
+    folder = write_report_from_csv(path, tmp_path / "out")
+    assert folder == tmp_path / "out" / "report"
+    table = list(csv.DictReader((folder / "table1.csv").open()))
+    assert [r["layers"] for r in table] == ["1-5", "3-5", "5-5"]
+    assert float(table[0]["boost_vs_base"]) == pytest.approx(3.0)
+    assert float(table[0]["boost_vs_selffer"]) == pytest.approx(2.0)
+    assert "No study.json" in (folder / "index.html").read_text()
+
+
+def test_all_files_written_and_shown(tmp_path):
+    rows = [make_record(top1=0.6, target=t, weights=f"jobs/base{t}/model.pt") for t in "AB"]
+    rows += [make_record("selffer", n, top1=0.58) for n in (1, 2)]
+    rows += [make_record("transfer", n, top1=0.55) for n in (1, 2)]
+    rows += [bnb_plus(n, 0.6) for n in (1, 2)] + [anb_plus(n, 0.62) for n in (1, 2)]
+    rows += [make_record("random", n, top1=0.3) for n in (1, 2)]
+    semantic = {"split": "natural", "split_kind": "semantic"}
+    rows += [make_record(target=t, **semantic) for t in "AB"]
+    rows += [make_record("transfer", 2, t, 0.4, **semantic) for t in "AB"]
+    rows += [anb_plus(2, "", status="diverged", job_id="gone1")]
+    write_results(tmp_path / "results.csv", rows)
+    (tmp_path / "study.json").write_text('{"name": "tiny", "seeds": [0], "cuts": [1, 2]}')
+    folder = write_report(tmp_path)
+    assert folder == tmp_path / "report"
+    for name in REPORT_FILES:
+        assert (folder / name).stat().st_size > 0, name
+    page = (folder / "index.html").read_text()
+    for name in ("figure2.png", "figure3.png", "filters.png", "table1.csv", "decomposition.csv"):
+        assert f"{name}" in page
+    assert "tiny" in page and "[1, 2]" in page  # the study's settings
+    assert "gone1" in page  # diverged networks are listed
+    assert "missing weights file" in page  # filters.png says so instead of failing
+    header = next(csv.reader((folder / "table1.csv").open()))
+    assert header[:4] == ["layers", "boost_vs_base", "boost_vs_selffer", "n_networks"]
+    assert (folder / "table1.md").read_text().startswith("# Table 1")
+
+
+def test_report_of_an_empty_study_says_so(tmp_path):
+    write_results(tmp_path / "results.csv", [])
+    folder = write_report(tmp_path)
+    assert all((folder / name).exists() for name in REPORT_FILES)
+    assert "No networks on random A/B splits" in (folder / "figure2.svg").read_text()
+    assert "No semantic" in (folder / "figure3.svg").read_text()
+    assert (folder / "table1.csv").read_text().count("\n") == 1  # header only
+
+
+def test_report_needs_no_torch(tmp_path, monkeypatch):
+    store = shutil.copytree(DATA / "fake_store", tmp_path / "store")
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    folder = write_report(store)
+    assert "torch is not available" in (folder / "index.html").read_text()
+    assert (folder / "table1.csv").read_text() == (DATA / "golden" / "table1.csv").read_text()
+
+
+def test_golden_fake_store(tmp_path):
+    # tests/report/fake_store: 2 random splits, a dissimilar split and a random-weights control
+    # shaped like the paper, with first-layer weights for three of its six base nets.
+    store = shutil.copytree(DATA / "fake_store", tmp_path / "store")
+    folder = write_report(store)
+    # Its 12 data-volume base nets (k = 10, 100, 1000) leave Table 1 and the decomposition as
+    # they were before the store had them.
+    for name in ("table1.csv", "decomposition.csv", "findings.md", "volume.csv"):
+        assert (folder / name).read_text() == (DATA / "golden" / name).read_text(), name
+    page = (folder / "index.html").read_text()
+    assert "between layers 5 and 6" in page
+    assert page.count("<li>") == 3  # the three base nets without readable weights
+    assert "12 networks trained on another number of images per class" in page
+    records = load_results(store / "results.csv")
+    assert len(records) == 151 and sum(r["status"] == "diverged" for r in records) == 1
+
+
+def test_first_layer_is_the_first_4d_weight(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pt"
+    weights = {"conv1.bias": torch.zeros(2), "conv1.weight": torch.ones(2, 1, 3, 3)}
+    torch.save(weights | {"conv2.weight": torch.zeros(4, 2, 3, 3)}, path)
+    first = figures.first_layer_weight(path)
+    assert first.shape == (2, 1, 3, 3) and first.min() == 1.0
+    mosaic = figures.filter_mosaic(first)
+    assert mosaic.shape == (1 + 1 * 4, 1 + 2 * 4, 3)  # one row of two 3x3 tiles, 1-pixel gaps
+
+
+def test_figure2_shows_only_the_bases_of_targeted_halves(tmp_path):
+    rows = [
+        make_record(target="A", top1=0.97),
+        make_record(target="B", top1=0.90),
+        make_record("transfer", 3, top1=0.85),
+    ]
+    base = figures.figure2_series(records_of(tmp_path, rows))[0]
+    assert base["points"] == [(0, 0.90)]  # baseA trains no A-targeted net: not shown as baseB
+    both = rows + [make_record("transfer", 3, target="A", top1=0.95)]
+    base = figures.figure2_series(records_of(tmp_path, both))[0]
+    assert sorted(y for _, y in base["points"]) == [0.90, 0.97]
+
+
+def test_a_lone_network_needs_more_than_the_noise_floor(tmp_path):
+    rows = [
+        make_record(top1=0.90),
+        make_record("selffer", 1, top1=0.90),
+        make_record("transfer", 1, top1=0.895),
+        make_record("selffer", 2, top1=0.90),
+        make_record("transfer", 2, top1=0.885),
+    ]
+    decomposed = decomposition(records_of(tmp_path, rows))
+    assert [r["dominant"] for r in decomposed] == ["neither", "specificity"]
+    text = tables.transition_text(decomposed)
+    assert "no CI" in text and "between layers 1 and 2" in text
+
+
+# --- data volume ----------------------------------------------------------------------------
+
+
+def volume_base(k, top1, train_top1, target="B", seed=0, **fields):
+    return make_record(
+        top1=top1, target=target, seed=seed, n_train_per_class=k, train_top1=train_top1, **fields
+    )
+
+
+def main_study() -> list[dict]:
+    """Base nets of both halves and one net of each treatment at n = 1..3, all on every image."""
+    rows = [make_record(top1=0.90, target=t, seed=s) for t in "AB" for s in (0, 1)]
+    for n in (1, 2, 3):
+        rows += [make_record("selffer", n, top1=0.88), make_record("transfer", n, top1=0.86)]
+        rows += [bnb_plus(n, 0.905), anb_plus(n, 0.92)]
+    return rows
+
+
+def test_optional_columns_default_for_old_tables(tmp_path):
+    old = [{k: v for k, v in make_record().items() if k not in ("n_train_per_class", "train_top1")}]
+    columns = tuple(c for c in COLUMNS if c not in ("n_train_per_class", "train_top1"))
+    (record,) = load_results(write_results(tmp_path / "old.csv", old, columns))
+    assert record["n_train_per_class"] == 0 and record["train_top1"] != record["train_top1"]
+    (record,) = records_of(tmp_path, [volume_base(100, 0.5, 0.97)])
+    assert (record["n_train_per_class"], record["train_top1"]) == (100, 0.97)
+
+
+def test_volume_base_nets_never_leak_into_the_main_view(tmp_path):
+    rows = main_study()
+    volume = [volume_base(10, 0.20, 1.0, t, s) for t in "AB" for s in (0, 1)]
+    volume += [volume_base(100, 0.50, 0.99, t, s) for t in "AB" for s in (0, 1)]
+    plain, with_volume = records_of(tmp_path, rows), records_of(tmp_path, rows + volume)
+    assert tables.main_records(with_volume) == plain
+    base = figures.figure2_series(tables.main_records(with_volume))[0]
+    assert base["line"] == figures.figure2_series(plain)[0]["line"]
+    assert base["line"][0][1] == pytest.approx(0.90)
+    rows1 = table1(tables.main_records(with_volume))
+    assert tables.table1_markdown(rows1) == tables.table1_markdown(table1(plain))
+    assert rows1[0]["boost_vs_base"] == pytest.approx(2.0)  # AnB+ 0.92 over baseB 0.90
+    # Through the files: the report of the bigger table gives the same Table 1 and decomposition.
+    alone = write_report_from_csv(write_results(tmp_path / "a" / "r.csv", rows), tmp_path / "a")
+    both = write_report_from_csv(
+        write_results(tmp_path / "b" / "r.csv", rows + volume), tmp_path / "b"
+    )
+    for name in ("table1.csv", "decomposition.csv", "findings.md"):
+        assert (alone / name).read_text() == (both / name).read_text(), name
+
+
+def test_main_view_without_treatments_takes_the_most_common_k(tmp_path):
+    rows = [volume_base(k, 0.5, 0.9, seed=s) for k in (10, 100) for s in range(3)]
+    rows += [volume_base(0, 0.9, 0.95, seed=s) for s in range(2)]
+    assert {r["n_train_per_class"] for r in tables.main_records(records_of(tmp_path, rows))} == {
+        100  # three nets each at k = 10 and 100: the tie goes to the larger k
+    }
+    rows += [make_record("transfer", 2, top1=0.8, n_train_per_class=10)]
+    assert {r["n_train_per_class"] for r in tables.main_records(records_of(tmp_path, rows))} == {
+        10  # the treatments' k, however few they are
+    }
+
+
+def test_volume_table_by_hand(tmp_path):
+    rows = [volume_base(10, y, t, seed=s) for s, (y, t) in enumerate([(0.20, 1.0), (0.30, 0.98)])]
+    rows += [volume_base(0, 0.90, 0.95), volume_base(0, 0.92, "", seed=1)]  # one without train
+    rows += [volume_base(10, 0.25, 1.0, target="A")]  # A has a single k: no curve, no rows
+    got = volume.volume_rows(records_of(tmp_path, rows))
+    assert [(r["half"], r["n_train_per_class"], r["n_networks"]) for r in got] == [
+        ("B", 10, 2),
+        ("B", 0, 2),
+    ]
+    k10, every = got
+    assert k10["test_top1_pct"] == pytest.approx(25.0)
+    assert k10["test_ci95_pct"] == pytest.approx(ci95([20.0, 30.0]))
+    assert k10["train_top1_pct"] == pytest.approx(99.0)
+    assert k10["gap_pts"] == pytest.approx(statistics.fmean([80.0, 68.0]))
+    assert k10["gap_ci95_pts"] == pytest.approx(ci95([80.0, 68.0]))
+    assert every["n_train_scored"] == 1 and every["gap_pts"] == pytest.approx(5.0)
+    assert every["gap_ci95_pts"] != every["gap_ci95_pts"]  # one net: no CI
+    cells = volume.volume_cells(got)
+    assert cells[1][:3] == ["all", "B", 2] and cells[1][5] == "+5.00"
+
+
+def test_volume_files_only_when_run(tmp_path):
+    rows = main_study() + [volume_base(k, 0.5, 0.9, t) for t in "AB" for k in (10, 100)]
+    write_results(tmp_path / "results.csv", rows)
+    folder = write_report(tmp_path)
+    for name in VOLUME_FILES:
+        assert (folder / name).stat().st_size > 0, name
+    page = (folder / "index.html").read_text()
+    assert 'src="volume.png"' in page and "Not run" not in page
+    assert "| 10 | B | 1 | 50.00 | 90.00 | +40.00 |" in (folder / "volume.md").read_text()
+    # Without the volume nets the same folder loses the stale volume files.
+    write_results(tmp_path / "results.csv", main_study())
+    folder = write_report(tmp_path)
+    assert not any((folder / name).exists() for name in VOLUME_FILES)
+    assert "Not run: no half has base nets" in (folder / "index.html").read_text()
+
+
+def test_results_csv_of_old_records_gets_the_defaults(tmp_path):
+    old = {c: make_record()[c] for c in store.RESULTS_COLUMNS if c in make_record()}
+    old |= {"top1_best_k": 0.6, "val_top1": 0.6, "epochs": 2, "seconds": 1.0, "model": "m"}
+    del old["n_train_per_class"], old["train_top1"]
+    folder = store.job_dir(tmp_path, "old")
+    folder.mkdir(parents=True)
+    store.mark_done(folder, old)
+    (record,) = load_results(store.write_results_csv(tmp_path))
+    assert record["n_train_per_class"] == 0 and record["train_top1"] != record["train_top1"]

@@ -1,0 +1,282 @@
+"""The Ray executor: a local Ray, a real two-node cluster on this machine, a killed worker.
+
+The cluster tests share one run of this file as a script inside a network namespace
+(ray_cluster.py says why): `python tests/test_ray.py JOBS.pkl OUT` runs the tiny study on a local
+Ray, then on a head and a second node (1 CPU each; the second declares a GPU), and once more
+while a worker is killed in the middle of a job; it writes OUT/summary.json, which the tests read.
+Skipped where Ray is not installed or network namespaces are not allowed.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray_cluster
+
+RAY_MISSING = importlib.util.find_spec("ray") is None
+needs_ray = pytest.mark.skipif(RAY_MISSING, reason="Ray is not installed (pip install ray)")
+needs_namespace = pytest.mark.skipif(
+    not ray_cluster.network_namespace_available(),
+    reason="cannot make a network namespace (unshare --net needs root or user namespaces), "
+    "and Ray binds the machine's own address outside one",
+)
+SCRIPT_TIMEOUT_S = 240  # the whole script takes 35-45 s on 2 busy cores
+KILL_WAIT_S = 60  # how long the victim job waits to be killed; a missed kill fails the test
+
+
+@needs_ray
+def test_unreachable_address_is_a_cluster_error():
+    from featuretransfer.run.ray_executor import ClusterError, RayExecutor
+
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match="no Ray cluster answered at 127.0.0.1:1 ") as error:
+        RayExecutor(address="127.0.0.1:1")  # nothing listens: refused at once
+    assert time.monotonic() - started < 10
+    assert "ray start --head --port=1" in str(error.value) and "\n" not in str(error.value)
+    assert isinstance(error.value, ValueError)
+    with pytest.raises(ClusterError, match="HOST:PORT"):
+        RayExecutor(address="no-port-here")
+
+
+@needs_ray
+def test_address_that_is_not_ray_fails_in_bounded_time():
+    from featuretransfer.run.ray_executor import ClusterError, RayExecutor
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match=f"no Ray cluster answered at {address} within 3 s"):
+            RayExecutor(address=address, connect_timeout_s=3)
+    assert time.monotonic() - started < 8
+
+
+def test_package_runs_without_ray():
+    code = (
+        "import sys, featuretransfer.cli, featuretransfer.run.runner, "
+        "featuretransfer.run.executors; "
+        "sys.exit('ray' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=120).returncode == 0
+
+
+# --- the script part: runs inside the network namespace ------------------------------------
+
+
+def load_results(out: Path) -> dict[str, float]:
+    with open(out / "results.csv") as f:
+        return {row["job_id"]: float(row["top1"]) for row in csv.DictReader(f)}
+
+
+def nodes_of(out: Path) -> dict[str, dict]:
+    from featuretransfer.run.ray_executor import NODE_FILE
+
+    return {p.parent.name: json.loads(p.read_text()) for p in out.glob(f"jobs/*/{NODE_FILE}")}
+
+
+class StallOnce:
+    """Progress callback of the victim job: its first call writes the worker's PID and waits to be
+    killed, so the kill lands in the middle of the job; the retry then runs straight through."""
+
+    def __init__(self, inner, pid_file: Path):
+        self.inner, self.pid_file = inner, pid_file
+
+    def __call__(self, step: int, total: int, metrics: dict) -> None:
+        if not self.pid_file.exists():
+            self.pid_file.write_text(str(os.getpid()))
+            time.sleep(KILL_WAIT_S)
+        self.inner(step, total, metrics)
+
+
+def run_with_killed_worker(jobs, out: Path, address: str) -> dict:
+    """Run the study while the worker of its first base net is killed mid-job."""
+    from featuretransfer.run.ray_executor import RayExecutor
+    from featuretransfer.run.runner import run_jobs
+    from featuretransfer.study import store
+
+    victim = next(job for job in jobs if job.treatment == "base")
+    pid_file = out.parent / "victim.pid"
+    seen: dict = {}
+
+    class StallingExecutor(RayExecutor):
+        def progress_for(self, job_id: str):
+            reporter = super().progress_for(job_id)
+            return StallOnce(reporter, pid_file) if job_id == victim.id else reporter
+
+    def kill_victim() -> None:
+        for _ in range(KILL_WAIT_S * 10):
+            if pid_file.exists() and pid_file.read_text():
+                seen["pid"] = int(pid_file.read_text())
+                seen["state"] = store.job_state(out, victim.id)
+                os.kill(seen["pid"], signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+    executor = StallingExecutor(address, num_cpus=1)
+    killer = threading.Thread(target=kill_victim, daemon=True)
+    killer.start()
+    try:
+        summary = run_jobs(jobs, out, executor, show_progress=False)
+    finally:
+        executor.shutdown()
+    killer.join(timeout=5)
+    return {
+        "victim": victim.id,
+        "killed_pid": seen.get("pid"),
+        "state_at_kill": seen.get("state"),
+        "trained": len(summary.trained),
+        "failed": summary.failed,
+    }
+
+
+def run_scenarios(jobs_file: Path, out: Path) -> None:
+    """The body of the script: every Ray run the cluster tests check, recorded in summary.json."""
+    ray_cluster.use_token_auth()  # before Ray is imported: it reads the mode once
+    import ray
+
+    from featuretransfer.run.job import run_job
+    from featuretransfer.run.ray_executor import RayExecutor
+    from featuretransfer.run.runner import run_jobs
+
+    jobs = pickle.loads(jobs_file.read_bytes())
+    summary: dict = {}
+
+    local = RayExecutor(None, num_cpus=1)  # a Ray of its own, started by the executor
+    try:
+        result = run_jobs(jobs, out / "local", local, show_progress=False)
+    finally:
+        local.shutdown()
+    summary["local"] = {"trained": len(result.trained), "failed": result.failed}
+
+    with ray_cluster.RayCluster(out / "cluster", cpus_per_node=[1, 1], gpus_per_node=[0, 1]) as c:
+        executor = RayExecutor(c.address, num_cpus=1)
+        try:
+            result = run_jobs(jobs, out / "spread", executor, show_progress=False)
+            summary["nodes"] = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
+            summary["spread"] = {
+                "trained": len(result.trained),
+                "failed": result.failed,
+                "max_workers": executor.max_workers,
+            }
+
+            gpu = RayExecutor(c.address, num_cpus=1, num_gpus=1)  # shares the connection
+            events: list = []
+            gpu.callback = lambda *event: events.append(event)
+            base = next(job for job in jobs if job.treatment == "base")
+            future = gpu.submit(run_job, base, out / "gpu", gpu.progress_for(base.id), "cpu")
+            folder = future.result(timeout=120)
+            for _ in range(50):  # progress is sent without waiting: the last may come late
+                gpu.poll()
+                if events and events[-1][1] == events[-1][2]:
+                    break
+                time.sleep(0.1)
+            gpu.shutdown()
+            summary["gpu"] = {"folder": folder, "max_workers": gpu.max_workers, "events": events}
+        finally:
+            executor.shutdown()
+        assert not ray.is_initialized()
+        summary["killed"] = run_with_killed_worker(jobs, out / "killed", c.address)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+_RUN: dict = {}  # one script run serves every cluster test: a cluster takes ~20 s to start
+
+
+@pytest.fixture
+def cluster_run(tiny_study) -> tuple[dict, Path]:
+    """(summary.json, output folder) of the script run on the tiny study."""
+    from featuretransfer.study.plan import plan_study
+
+    if "result" not in _RUN:
+        out = Path(tempfile.mkdtemp(prefix="ray"))  # short: Ray's socket paths have a limit
+        try:
+            jobs_file = out / "jobs.pkl"
+            jobs_file.write_bytes(pickle.dumps(plan_study(tiny_study)))
+            script = ray_cluster.in_network_namespace(
+                [sys.executable, __file__, str(jobs_file), str(out)],
+                SCRIPT_TIMEOUT_S,
+                env=os.environ | {"RAY_TMPDIR": str(out)},
+            )
+            ok = script.returncode == 0
+            summary = json.loads((out / "summary.json").read_text()) if ok else None
+            _RUN["result"] = (summary, out, script.stdout[-6000:])
+        except subprocess.TimeoutExpired as e:  # the namespace and its cluster died with it
+            output = e.output.decode() if isinstance(e.output, bytes) else e.output or ""
+            _RUN["result"] = (None, out, f"timed out after {e.timeout} s\n{output[-6000:]}")
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+    summary, out, log = _RUN["result"]
+    if summary is None:
+        pytest.fail(f"the Ray script failed:\n{log}")
+    return summary, out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_cluster_run():
+    yield
+    if "result" in _RUN:
+        shutil.rmtree(_RUN.pop("result")[1], ignore_errors=True)
+
+
+@needs_ray
+@needs_namespace
+def test_local_ray_runs_the_study(cluster_run):
+    summary, out = cluster_run
+    assert summary["local"] == {"trained": 12, "failed": {}}
+    # one thread per task in both: the same numbers, whichever node trained a net
+    assert load_results(out / "local") == pytest.approx(load_results(out / "spread"), abs=1e-6)
+
+
+@needs_ray
+@needs_namespace
+def test_study_runs_on_both_nodes(cluster_run):
+    summary, out = cluster_run
+    assert summary["spread"] == {"trained": 12, "failed": {}, "max_workers": 2}
+    where = nodes_of(out / "spread")
+    assert len(where) == 12 and all(w["threads"] == 1 for w in where.values())
+    assert {w["node_id"] for w in where.values()} == set(summary["nodes"])
+
+
+@needs_ray
+@needs_namespace
+def test_gpu_job_runs_on_the_node_with_a_gpu(cluster_run):
+    summary, out = cluster_run
+    (gpu_node,) = [node for node, resources in summary["nodes"].items() if resources.get("GPU")]
+    assert summary["gpu"]["max_workers"] == 1
+    (where,) = nodes_of(out / "gpu").values()
+    assert where["node_id"] == gpu_node and where["gpu_ids"] == ["0"]
+    assert Path(summary["gpu"]["folder"]).parent.parent == out / "gpu"
+    events = summary["gpu"]["events"]  # (job_id, step, total, metrics) from the task
+    assert events and {e[0] for e in events} == {Path(summary["gpu"]["folder"]).name}
+    assert events[-1][1] == events[-1][2] and events[-1][3]["epoch"] == 2
+
+
+@needs_ray
+@needs_namespace
+def test_killed_worker_is_retried_with_the_same_scores(cluster_run):
+    summary, out = cluster_run
+    killed = summary["killed"]
+    assert killed["killed_pid"] is not None, "the victim job never reached its first step"
+    assert killed["state_at_kill"] == "incomplete"  # killed in the middle of the job
+    assert killed["trained"] == 12 and killed["failed"] == {}
+    assert nodes_of(out / "killed")[killed["victim"]]["pid"] != killed["killed_pid"]
+    expected = load_results(out / "spread")
+    assert load_results(out / "killed") == pytest.approx(expected, abs=1e-6)
+
+
+if __name__ == "__main__":
+    run_scenarios(Path(sys.argv[1]), Path(sys.argv[2]))
