@@ -62,7 +62,7 @@ def test_augmented_job_is_reproducible_and_uncached(tmp_path, tiny_job):
         record.pop("seconds")
         record["spec"].pop("code", None)
     assert records[0] == records[1]
-    state = torch.load(folder / "model.pt", weights_only=True)
+    state = store.load_weights(folder / store.WEIGHTS)
     assert state["fc6.weight"].shape[1] == ConvNet8(5, 0.1, image_size=24).fc6.in_features
     frozen = dataclasses.replace(tiny_job["B5B"], train=train)
     assert cache_cut(ConvNet8(5, 0.1), frozen) == 0  # random crops: no cached prefix
@@ -80,7 +80,7 @@ def test_n_outputs_widens_the_classifier(tmp_path, tiny_job):
         tiny_job["baseB"], net=dataclasses.replace(tiny_job["baseB"].net, n_outputs=10)
     )
     folder = run_job(wide, tmp_path)
-    assert torch.load(folder / "model.pt", weights_only=True)["fc8.bias"].shape == (10,)
+    assert store.load_weights(folder / store.WEIGHTS)["fc8.bias"].shape == (10,)
     narrow = dataclasses.replace(wide, net=dataclasses.replace(wide.net, n_outputs=3))
     with pytest.raises(TreatmentError, match="fewer than the 5 classes"):
         run_job(narrow, tmp_path)

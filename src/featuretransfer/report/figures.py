@@ -34,6 +34,7 @@ from featuretransfer.report.tables import (  # noqa: E402
     minus_control,
     pick,
 )
+from featuretransfer.study import store  # noqa: E402
 
 FIGURE2_LABELS = ("baseB", "BnB", "BnB+", "AnB", "AnB+")
 X_LABEL = "Layer n at which network is chopped and retrained"
@@ -163,14 +164,13 @@ def first_layer_weight(weights: Path | None) -> np.ndarray:
     if not Path(weights).is_file():
         raise ValueError(f"missing weights file {weights}")
     try:
-        import torch  # lazily: everything but this picture works without torch
-    except ImportError as err:
+        state = store.load_weights(weights)
+    except ImportError as err:  # everything but this picture works without torch
         raise ValueError("torch is not available to read the weights") from err
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{weights} holds no state_dict")
+    except store.DamagedError as err:
+        raise ValueError(f"{err}: run the study again to redo its net") from None
     for key, value in state.items():
-        if key.endswith(".weight") and isinstance(value, torch.Tensor) and value.ndim == 4:
+        if key.endswith(".weight") and value.ndim == 4:
             return value.detach().float().numpy()
     raise ValueError(f"{weights} has no 4-D '.weight' tensor (no convolutional first layer)")
 

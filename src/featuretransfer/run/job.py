@@ -120,11 +120,11 @@ def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: 
                 f"done in {out}: run the study so that base nets train first"
             )
         try:
-            state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, pickle.UnpicklingError) as e:
+            state = store.load_weights(store.weights_file(folder))
+        except store.DamagedError as e:
             raise MissingParentError(
-                f"{spec.display_name}: the checkpoint of its parent, {folder / 'model.pt'}, "
-                f"cannot be read ({type(e).__name__}); delete {folder} and run the study again"
+                f"{spec.display_name}: its parent's weights cannot be read ({e}); delete "
+                f"{folder} and run the study again"
             ) from None
         copy_layers(state, model, spec.n_copied)
     if not spec.fine_tune:
@@ -169,7 +169,7 @@ def cache_cut(model: LayeredNet, spec: JobSpec) -> int:
 
 class JobFolder:
     """The files of one job while it runs: spec.json, log.txt, results.jsonl, checkpoint.pt;
-    `finish` adds model.pt, record.json and the done marker. An unfinished folder with a
+    `finish` adds model.safetensors, record.json and the done marker. An unfinished folder with a
     readable checkpoint resumes from it (`resume`); without one, or when `fresh`, it is cleared.
     """
 
@@ -237,8 +237,7 @@ class JobFolder:
         measure_fit = spec.treatment == "base" and not diverged
         train_top1 = evaluate(model, train_data, device, 0, precision) if measure_fit else NAN
         self.logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
-        torch.save(model.state_dict(), self.folder / "model.tmp")
-        (self.folder / "model.tmp").replace(self.folder / "model.pt")
+        store.save_weights(model.state_dict(), self.folder / store.WEIGHTS)
         val_accs = [h["val_acc"] for h in history]
         record = {
             "job_id": spec.id,
@@ -262,7 +261,7 @@ class JobFolder:
             "epochs": len(history),
             "seconds": round(time.perf_counter() - self.started, 2),
             "model": spec.net.name,
-            "weights": str(Path("jobs") / spec.id / "model.pt"),
+            "weights": str(Path("jobs") / spec.id / store.WEIGHTS),
             # label i of this net is class classes[i] of the data set
             "classes": list(classes),
             "history": history,

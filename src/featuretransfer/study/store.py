@@ -2,7 +2,8 @@
 
 <out>/jobs/<id>/spec.json      the JobSpec and code version, written first
                /results.jsonl   one JSON line per evaluation, each carrying job id and spec
-               /model.pt        final state_dict (conv1.weight, ...)
+               /model.safetensors  final weights (conv1.weight, ...); folders written
+                                before safetensors hold model.pt (torch.save) instead
                /log.txt         human log
                /record.json     the final record
                /done            written last, atomically: the job is DONE
@@ -64,6 +65,51 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_json(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+WEIGHTS = "model.safetensors"  # the format model hubs share: tensors only, no code runs on load
+LEGACY_WEIGHTS = "model.pt"  # torch.save pickles of earlier versions, read with weights_only=True
+
+
+class DamagedError(ValueError):
+    """A file of a finished job that cannot be read; the message says which and what to do."""
+
+
+def weights_file(folder: Path) -> Path:
+    """The weights of a job folder: model.safetensors, or an earlier version's model.pt."""
+    folder = Path(folder)
+    legacy = folder / LEGACY_WEIGHTS
+    return legacy if legacy.is_file() and not (folder / WEIGHTS).is_file() else folder / WEIGHTS
+
+
+def save_weights(state: dict, path: Path) -> None:
+    """A state_dict as safetensors, atomically (a reader never sees half a file)."""
+    from safetensors.torch import save_file  # lazily: the report reads records without torch
+
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp))
+    os.replace(tmp, path)
+
+
+def load_weights(path: Path) -> dict:
+    """The tensors of a weights file (.safetensors, or .pt read without running its code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DamagedError(f"{path}: no such weights file")
+    import torch  # lazily, and outside the try: a missing torch is not a damaged file
+    from safetensors.torch import load_file
+
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    # Both readers raise many types on a damaged file (safetensors, pickle, zip, runtime
+    # errors); to us each means the same, and their messages give advice that does not apply.
+    except Exception as e:  # noqa: BLE001
+        raise DamagedError(f"{path}: damaged weights file ({type(e).__name__})") from None
+    if not isinstance(state, dict):
+        raise DamagedError(f"{path}: holds no state_dict")
+    return state
 
 
 def job_state(out: Path, job_id: str) -> str:
