@@ -144,7 +144,45 @@ def test_unwritable_output_and_another_study(tmp_path, fake_data, capsys):
     (other / "study.json").write_text('{"name": "someone-else"}')
     assert run_tiny(tmp_path, fake_data, other) == 2
     err = capsys.readouterr().err
-    assert "holds another study ('someone-else'" in err and "give another --out" in err
+    assert "holds study 'someone-else' with other settings" in err and "--set-aside" in err
+
+
+TINY = """name = "t"
+[data]
+n_val = 40
+n_train_per_class = 6
+[model]
+width = 0.1
+[train]
+epochs = EPOCHS
+batch_size = 16
+lr_milestones = []
+[study]
+treatments = ["BnB", "AnB"]
+cuts = [2]
+"""
+
+
+def test_a_changed_setting_never_pools(tmp_path, fake_data, capsys):
+    out, study = tmp_path / "out", tmp_path / "t.toml"
+    run = ["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]
+    study.write_text(TINY.replace("EPOCHS", "1"))
+    assert main(run) == 0
+    first = (out / "results.csv").read_text().splitlines()
+    capsys.readouterr()
+    study.write_text(TINY.replace("EPOCHS", "2"))
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert "train.epochs" in err and "--set-aside" in err and err.count("\n") == 1
+    assert (out / "results.csv").read_text().splitlines() == first  # nothing touched
+    assert main([*run, "--set-aside"]) == 0
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == len(first) == 5  # header + baseA, baseB, B2B, A2B: the 2-epoch nets only
+    assert all(row.split(",")[0] not in "".join(first[1:]) for row in rows[1:])
+    aside = next((out / "set-aside").iterdir())
+    assert len(list((aside / "jobs").iterdir())) == 4 and (aside / "study.json").is_file()
+    status = run_cli("status", str(out))
+    assert "done: 4" in status.stdout and "not part of this study" not in status.stdout
 
 
 def test_ray_address_that_does_not_answer(capsys):

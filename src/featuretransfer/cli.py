@@ -16,14 +16,15 @@ import argparse
 import json
 import logging
 import sys
+import time
+import tomllib
 from dataclasses import asdict
 from pathlib import Path
 
-import tomllib
 import torch
 
 from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import CLASS_NAMES, load_dataset
+from featuretransfer.data.registry import DOCUMENTED_CLASSES, load_dataset
 from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.run.runner import run_jobs
@@ -35,6 +36,7 @@ from featuretransfer.study.studyfile import (
     StudyError,
     StudySpec,
     VolumeSpec,
+    check_against_data,
     load_study,
     preset_names,
     preset_path,
@@ -44,6 +46,7 @@ DEFAULT_PRESET = "fashion-mnist"
 # Nets per stacked pass on a GPU (`--fuse auto`). On the 2-core CPU a stack of 7 half-width nets
 # ran at 0.52-0.62x the speed of the same nets one by one, so CPUs train nets alone.
 FUSE_ON_GPU = 16
+SET_ASIDE = "set-aside"  # where --set-aside moves an earlier study of the output folder
 USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError)
 
 
@@ -73,13 +76,15 @@ def output_dir(args, study: StudySpec) -> Path:
 
 
 def study_record(study: StudySpec) -> dict:
-    """What identifies a study's output folder: its settings, less where the data lies, and
-    less settings added in later versions while they hold their neutral value, so a folder
-    written before they existed still counts as the same study."""
+    """What identifies a study's output folder: its settings, less where the data lies and how
+    the report decides (not scientific), and less settings added in later versions while they
+    hold their neutral value, so a folder written before they existed still counts as the same
+    study."""
     record = json.loads(json.dumps(asdict(study)))
     record["data"].pop("path")
+    record.pop("report")
     for (section, name), neutral in NEUTRAL_FIELDS.items():
-        if record[section][name] == neutral:
+        if section in record and record[section][name] == neutral:
             del record[section][name]
     for key, empty in (("experiments", ()), ("volume", VolumeSpec())):
         if getattr(study, key) == empty:
@@ -87,20 +92,57 @@ def study_record(study: StudySpec) -> dict:
     return record
 
 
+def differences(old, new, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two study records."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
 def check_same_study(out: Path, study: StudySpec) -> None:
-    """Refuse to mix two studies in one folder: status and report would show both as one."""
+    """Refuse to run a study into a folder made by other settings: the way on is another --out,
+    or --set-aside, which moves the earlier study's files and nets out of the way."""
     if not (out / "study.json").is_file():
         return
     try:
         existing = json.loads((out / "study.json").read_text())
     except (OSError, json.JSONDecodeError):
         existing = None
-    if existing != study_record(study):
-        name = existing.get("name") if isinstance(existing, dict) else "?"
+    if not isinstance(existing, dict):
         raise UsageError(
-            f"{out} holds another study ({name!r}, other settings); give another --out, or "
-            f"delete {out / 'study.json'} to add this study's nets to it (finished nets are kept)"
+            f"{out / 'study.json'} cannot be read; give another --out, or --set-aside to move "
+            "the folder's study and nets aside"
         )
+    existing.pop("report", None)
+    changed = differences(existing, study_record(study))
+    if changed:
+        shown = ", ".join(changed[:4]) + (
+            f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        )
+        raise UsageError(
+            f"{out} holds study {existing.get('name')!r} with other settings ({shown}); give "
+            f"another --out, or add --set-aside to move its study files and the nets this "
+            f"study does not share into {out / SET_ASIDE}/ (nets of the same settings are kept)"
+        )
+
+
+def set_aside(out: Path, jobs: list) -> Path | None:
+    """Move the folder's earlier study (its files and the job folders the new plan does not
+    have) into <out>/set-aside/<UTC time>/, so that no net of other settings stays beside the
+    new study's. Nets the new plan shares (same ids: same settings) stay where they are."""
+    if not (out / "study.json").is_file():
+        return None
+    aside = out / SET_ASIDE / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (aside / "jobs").mkdir(parents=True, exist_ok=True)
+    planned = {job.id for job in jobs}
+    for folder in sorted((out / "jobs").glob("*")):
+        if folder.is_dir() and folder.name not in planned:
+            folder.rename(aside / "jobs" / folder.name)
+    for name in ("study.toml", "study.json", store.PLAN, "results.csv", "report"):
+        if (out / name).exists():
+            (out / name).rename(aside / name)
+    return aside
 
 
 def make_executor(args, study: StudySpec):
@@ -153,7 +195,11 @@ def cmd_run(args) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: give 1 or more worker processes")
     jobs = plan_study(study)
-    load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
+    # fail now, with one line, if the data cannot be found or read or do not fit the study
+    check_against_data(study, load_dataset(study.data))
+    if args.set_aside:
+        if (aside := set_aside(out, jobs)) is not None:
+            print(f"the earlier study and its other nets are now in {aside}", file=sys.stderr)
     check_same_study(out, study)
     device = pick_device(args, study)
     fuse = FUSE_ON_GPU if "cuda" in device else 1
@@ -166,7 +212,10 @@ def cmd_run(args) -> int:
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / "study.toml").write_text(path.read_text())
-            store.write_json(out / "study.json", study_record(study))
+            store.write_json(
+                out / "study.json", study_record(study) | {"report": asdict(study.report)}
+            )
+            store.write_plan(out, jobs)
         except OSError as e:
             raise UsageError(
                 f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
@@ -185,6 +234,12 @@ def cmd_run(args) -> int:
     )
     for reason in summary.failed.values():
         print(f"failed: {reason}", file=sys.stderr)
+    if others := store.other_jobs(out, store.plan_entries(jobs)):
+        print(
+            f"{len(others)} finished nets in {out / 'jobs'} are not part of this study (other "
+            "settings); they are not in results.csv or the report",
+            file=sys.stderr,
+        )
     print(f"report in {write_report(out)}", file=sys.stderr)
     return 1 if summary.failed or summary.blocked else 0
 
@@ -221,18 +276,26 @@ def cmd_plan(args) -> int:
 
 def cmd_status(args) -> int:
     out = Path(args.dir)
-    if not (out / "study.toml").is_file():
-        raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
-    jobs = plan_study(load_study(out / "study.toml"))
-    states = {job.id: store.job_state(out, job.id) for job in jobs}
-    for state in (store.DONE, store.INCOMPLETE, store.NOT_LAUNCHED):
-        names = [job.display_name for job in jobs if states[job.id] == state]
-        print(f"{state}: {len(names)}")
+    plan = store.read_plan(out)
+    if plan is None:  # a folder of an earlier version: planned again from its study file
+        if not (out / "study.toml").is_file():
+            raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
+        plan = store.plan_entries(plan_study(load_study(out / "study.toml")))
+    states = store.plan_states(out, plan)
+    for state in (store.DONE, store.DAMAGED, store.STALE, store.INCOMPLETE, store.NOT_LAUNCHED):
+        names = [entry["name"] for entry in plan if states[entry["id"]] == state]
+        if state in (store.DONE, store.INCOMPLETE, store.NOT_LAUNCHED) or names:
+            print(f"{state}: {len(names)}")
         if state != store.DONE and names:
             print("  " + " ".join(names))
-    diverged = [r["name"] for r in store.load_records(out) if r["status"] == "diverged"]
+    diverged = [r["name"] for r in store.load_records(out, plan) if r["status"] == "diverged"]
     if diverged:
         print(f"diverged: {len(diverged)}\n  " + " ".join(diverged))
+    if others := store.other_jobs(out, plan):
+        print(f"not part of this study (other settings, never pooled): {len(others)}")
+        print("  " + " ".join(others))
+    if any(states[e["id"]] in (store.DAMAGED, store.STALE) for e in plan):
+        print("damaged and stale nets are redone by the next 'run'")
     return 0
 
 
@@ -240,7 +303,7 @@ def cmd_split(args) -> int:
     if (args.groups is None) == (args.classes is None):
         raise UsageError("give either --classes C [--seed S] or --groups NAME")
     if args.groups is not None:
-        split = builtin_group_split(args.dataset, args.groups, CLASS_NAMES[args.dataset])
+        split = builtin_group_split(args.dataset, args.groups, DOCUMENTED_CLASSES[args.dataset])
     else:
         split = random_split(args.classes, args.seed)
     print(json.dumps({"A": list(split.A), "B": list(split.B)}))
@@ -283,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--address", help="with --executor ray: the cluster's HOST:PORT")
             sub.add_argument("--quiet", action="store_true", help="no progress bars")
             sub.add_argument(
+                "--set-aside",
+                action="store_true",
+                help="the output folder holds a study of other settings: move its files and the "
+                f"nets this study does not share into DIR/{SET_ASIDE}/<time>/ first",
+            )
+            sub.add_argument(
                 "--fuse",
                 default="auto",
                 help="train up to N ready nets of one shape as one stacked model (default auto: "
@@ -304,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--classes", type=int, help="number of classes, for random halves")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--groups", help="a built-in semantic split, e.g. apparel-vs-footwear")
-    sub.add_argument("--dataset", default="fashion-mnist", choices=sorted(CLASS_NAMES))
+    sub.add_argument("--dataset", default="fashion-mnist", choices=sorted(DOCUMENTED_CLASSES))
     commands.add_parser("presets", help="list the shipped studies")
     return parser
 

@@ -9,11 +9,14 @@ from featuretransfer.study.studyfile import StudyError, load_study, preset_path
 
 @pytest.fixture(scope="module")
 def imagenet_like(tmp_path_factory):
-    """An image folder with ImageNet's 1000 class folders (wnid-like names, sorted), no images:
-    planning reads class names only."""
+    """An image folder with ImageNet's 1000 class folders (wnid-like names, sorted), each with
+    an empty image file: planning reads the file list (class names, the fingerprint), never the
+    images."""
     root = tmp_path_factory.mktemp("ilsvrc")
-    for i in range(1000):
-        (root / "train" / f"n{i:08d}").mkdir(parents=True)
+    for part in ("train", "val"):
+        for i in range(1000):
+            (root / part / f"n{i:08d}").mkdir(parents=True)
+            (root / part / f"n{i:08d}" / "0.jpg").touch()
     return root
 
 
@@ -55,5 +58,5 @@ def test_the_preset_plans_the_papers_splits(imagenet_like):
 
 
 def test_the_preset_needs_its_image_folder():
-    with pytest.raises(StudyError, match="image-folder needs data.path"):
+    with pytest.raises(StudyError, match='"image-folder" needs data.path'):
         load_study(preset_path("imagenet-caffenet"))

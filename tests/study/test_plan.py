@@ -25,14 +25,6 @@ def test_default_preset_plans_the_main_experiment():
     assert {job.treatment for job in jobs} == {"base", "selffer", "transfer"}
 
 
-def test_ids_are_stable_and_ignore_the_data_path(tiny_study):
-    jobs = plan_study(tiny_study)
-    moved = replace(tiny_study, data=replace(tiny_study.data, path="/elsewhere"), name="renamed")
-    assert [j.id for j in plan_study(moved)] == [j.id for j in jobs]
-    more_epochs = replace(tiny_study, train=replace(tiny_study.train, epochs=3))
-    assert not {j.id for j in plan_study(more_epochs)} & {j.id for j in jobs}
-
-
 def test_needs_are_planned_and_come_first(tiny_study):
     jobs = plan_study(tiny_study)
     position = {job.id: i for i, job in enumerate(jobs)}

@@ -5,9 +5,10 @@ builds the net (copying and freezing layers from its parent's saved weights wher
 says so), trains, evaluates, and records. A DONE job is left alone; an unfinished folder is
 cleared and the job redone from scratch.
 
-Seeds: the init of every new layer and the dropout stream come from seed_hash(job id, "init"),
-the data order from seed_hash(job id, "order"); the job id hashes every scientific field, so the
-same spec gives the same numbers and two treatments never share a random stream by accident.
+Seeds: the init of every new layer comes from seed_hash(job id, "init"), the dropout stream from
+seed_hash(job id, "dropout") and the data order from seed_hash(job id, "order"): three streams
+that share no draws. The job id hashes every scientific field, so two treatments never share a
+random stream by accident.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from featuretransfer.data.diskimages import IndexedImages, take
 from featuretransfer.data.registry import load_dataset
 from featuretransfer.nets.layered import LayeredNet
-from featuretransfer.nets.registry import build_model
+from featuretransfer.nets.registry import build_model, has_batch_norm
 from featuretransfer.nets.treatments import TreatmentError, check_cut, copy_layers, freeze
 from featuretransfer.run.fused import train_fused
 from featuretransfer.run.train import (
@@ -183,6 +184,14 @@ class JobFolder:
         if self.resume is None:
             store.write_json(self.folder / "spec.json", self.spec_dict | {"code": code_version()})
         self.started = time.perf_counter() - (self.resume["seconds"] if self.resume else 0.0)
+        # the weights its layers 1..n were copied from: if the parent is ever redone into other
+        # weights, this net is stale (store.study_states) and is redone too
+        parent = spec.parent()
+        self.parent_sha = (self.resume or {}).get("parent_weights_sha256") or (
+            store.file_sha256(store.weights_file(store.job_dir(out, parent.id)))
+            if parent is not None and store.weights_file(store.job_dir(out, parent.id)).is_file()
+            else None
+        )
         self.history = self.resume["history"] if self.resume else []
         self.logfile = open(self.folder / "log.txt", "a")
         self.lines = open(self.folder / "results.jsonl", "w")
@@ -216,7 +225,8 @@ class JobFolder:
 
     def save_state(self, state: dict) -> None:
         seconds = time.perf_counter() - self.started
-        torch.save(state | {"seconds": seconds}, self.folder / "checkpoint.tmp")
+        extra = {"seconds": seconds, "parent_weights_sha256": self.parent_sha}
+        torch.save(state | extra, self.folder / "checkpoint.tmp")
         (self.folder / "checkpoint.tmp").replace(self.folder / "checkpoint.pt")
 
     def finish(
@@ -262,6 +272,9 @@ class JobFolder:
             "seconds": round(time.perf_counter() - self.started, 2),
             "model": spec.net.name,
             "weights": str(Path("jobs") / spec.id / store.WEIGHTS),
+            **store.weights_identity(self.folder / store.WEIGHTS),
+            "parent_job_id": spec.parent().id if spec.parent() else None,
+            "parent_weights_sha256": self.parent_sha,
             # label i of this net is class classes[i] of the data set
             "classes": list(classes),
             "history": history,
@@ -286,8 +299,9 @@ def run_job(
     `cache_prefix`, frozen layers are computed once (`cache_cut`): the same result, faster.
     """
     out = Path(out)
-    if store.job_state(out, spec.id) == store.DONE:
+    if store.is_current(out, spec):
         return store.job_dir(out, spec.id)
+    store.clear_job(out, spec.id)  # damaged, or copied from a parent since redone: redo it
     with JobFolder(spec, out) as job:
         train_data, val_data, test_data, classes = target_data(spec)
         model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
@@ -296,10 +310,10 @@ def run_job(
         cut = cache_cut(model, spec) if cache_prefix else 0
         if cut:
             train_data, val_data, test_data = (
-                prefix_features(model, data, cut, device)
+                prefix_features(model, data, cut, device, spec.train.precision)
                 for data in (train_data, val_data, test_data)
             )
-        torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
+        torch.manual_seed(seed_hash(spec.id, "dropout"))
         history, diverged = train(
             model,
             train_data,
@@ -317,8 +331,9 @@ def run_job(
 
 def fuse_key(spec: JobSpec) -> tuple | None:
     """Jobs with the same key can train as one stacked model (`run_fused`); None: never fused.
-    Nets that train every layer (base nets, "+" treatments) on the same images and schedule."""
-    if not (spec.treatment == "base" or spec.fine_tune):
+    Nets that train every layer (base nets, "+" treatments) on the same images and schedule,
+    and keep no running statistics (vmap cannot update batch norm's)."""
+    if not (spec.treatment == "base" or spec.fine_tune) or has_batch_norm(spec.net):
         return None
     return (spec.data, spec.net, spec.train, spec.split.classes(spec.target))
 
@@ -336,7 +351,7 @@ def run_fused(
     if len({fuse_key(s) for s in specs}) != 1 or fuse_key(specs[0]) is None:
         raise ValueError("run_fused needs jobs that train every layer on the same images")
     progress = progress or [None] * len(specs)
-    todo = [(s, p) for s, p in zip(specs, progress) if store.job_state(out, s.id) != store.DONE]
+    todo = [(s, p) for s, p in zip(specs, progress) if not store.is_current(out, s)]
     fresh = [(s, p) for s, p in todo if load_checkpoint(store.job_dir(out, s.id)) is None]
     for spec, forward in todo:
         if all(spec is not f for f, _ in fresh):  # interrupted: goes on alone from its checkpoint
@@ -362,7 +377,7 @@ def run_fused(
             val_data,
             fresh[0][0].train,
             [seed_hash(s.id, "order") for s, _ in fresh],
-            [seed_hash(s.id, "init") for s, _ in fresh],
+            [seed_hash(s.id, "dropout") for s, _ in fresh],
             device,
             on_progress,
             lambda i, state: jobs[i].save_state(state),

@@ -102,9 +102,16 @@ def run_jobs(
     devices = itertools.cycle(device.split(","))
     out = Path(out)
     summary = RunSummary()
-    done = {j.id for j in jobs if store.job_state(out, j.id) == store.DONE}
+    states = store.study_states(out, jobs)
+    # Kept: current nets whose parent is current too. A net whose parent is redone waits for
+    # it, and is kept after all if the redone parent has the weights it copied (bit-identical).
+    done = _kept(jobs, states)
     summary.skipped_done = sorted(done)
     pending = [j for j in jobs if j.id not in done]
+    for job in pending:
+        if states[job.id] in (store.DAMAGED, store.STALE):
+            log.warning("%s is %s: it is redone", job.display_name, states[job.id])
+            store.clear_job(out, job.id)
     bars = ProgressBars(len(jobs), len(done), show_progress)
     executor.callback = bars.update
     capacity = executor.max_workers
@@ -117,6 +124,12 @@ def run_jobs(
                     summary.blocked.append(job.id)
                     pending.remove(job)
             ready = [j for j in pending if all(n in done for n in needs(j))]
+            for job in [j for j in ready if store.is_current(out, j)]:  # its parent redone alike
+                ready.remove(job)
+                pending.remove(job)
+                done.add(job.id)
+                summary.skipped_done.append(job.id)
+                bars.study.update(1)
             while ready and len(running) < capacity:
                 group = fuse_group(ready, fuse)
                 for job in group:
@@ -149,8 +162,17 @@ def run_jobs(
                     bars.finish(job.id)
     finally:
         bars.close()
-        store.write_results_csv(out)
+        store.write_results_csv(out, store.plan_entries(jobs))
     return summary
+
+
+def _kept(jobs: list[JobSpec], states: dict[str, str]) -> set[str]:
+    """The jobs a run keeps as they are: DONE, with every need kept (jobs in dependency order)."""
+    kept: set[str] = set()
+    for job in jobs:
+        if states[job.id] == store.DONE and all(n in kept for n in needs(job)):
+            kept.add(job.id)
+    return kept
 
 
 def fuse_group(ready: list[JobSpec], fuse: int) -> list[JobSpec]:

@@ -11,6 +11,7 @@
                + any of treatments, cuts, targets, seeds  -> Experiment (this split's own)
     [volume]  n_train_per_class = [k, ...], seeds, splits  -> VolumeSpec (data-volume experiment)
     [resources] cpus, gpus                          -> ResourceSpec (per job, on a cluster)
+    [report]  margin, noise, alpha                  -> ReportSpec (how verdicts are decided)
 
 A split's own keys let one file hold several experiments, e.g. the random control on s0 only:
 
@@ -27,20 +28,22 @@ Every error names the key and says what is allowed. Presets live in `featuretran
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import tomllib
+import torch
 
 from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import LOADERS, class_names
+from featuretransfer.data.registry import LOADERS, RESIZED, class_names, with_fingerprint
 from featuretransfer.nets.registry import MODELS
 from featuretransfer.specs import (
     HALVES,
     TREATMENTS,
     DataSpec,
     NetSpec,
+    ReportSpec,
     ResourceSpec,
     SplitSpec,
     TrainSpec,
@@ -62,8 +65,12 @@ TOP_KEYS = (
     "splits",
     "volume",
     "resources",
+    "report",
 )
 STUDY_KEYS = ("treatments", "cuts", "targets", "seeds")  # [study], or one split's own
+STRING_LISTS = ("data.class_names",)  # list-valued keys of strings (the rest hold integers)
+DERIVED = ("data.fingerprint",)  # spec fields the tool computes: never set in a study file
+SPLIT_KINDS = ("random", "semantic")
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class StudySpec:
     resources: ResourceSpec = ResourceSpec()  # per job, on a cluster
     experiments: tuple[Experiment, ...] = ()  # the splits that set their own keys
     volume: VolumeSpec = VolumeSpec()
+    report: ReportSpec = ReportSpec()  # how the report decides; not in any job id
 
     def experiment(self, split: SplitSpec) -> Experiment:
         """The split's treatments, cuts, targets and seeds: its own where set, else the study's."""
@@ -147,14 +155,17 @@ def _check_value(key: str, value, default):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif isinstance(default, tuple):
+        kind = str if key in STRING_LISTS else int
         ok = isinstance(value, list) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
+            isinstance(v, kind) and not isinstance(v, bool) for v in value
         )
         value = tuple(value) if ok else value
     else:  # strings, and optional strings (default None)
         ok = isinstance(value, str)
     if not ok:
-        want = "a list of integers" if isinstance(default, tuple) else type(default or "").__name__
+        want = type(default or "").__name__
+        if isinstance(default, tuple):
+            want = "a list of strings" if key in STRING_LISTS else "a list of integers"
         raise StudyError(f"{key} = {value!r} should be {want}")
     return value
 
@@ -166,9 +177,12 @@ def _section(raw: dict, section: str, cls):
     defaults = cls()
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
+    allowed = [name for name in fields if f"{section}.{name}" not in DERIVED]
     for key, value in table.items():
+        if f"{section}.{key}" in DERIVED:
+            raise StudyError(f"{section}.{key} is computed by the tool; remove it from the file")
         if key not in fields:
-            raise StudyError(f"unknown key {section}.{key}; allowed: {', '.join(fields)}")
+            raise StudyError(f"unknown key {section}.{key}; allowed: {', '.join(allowed)}")
         values[key] = _check_value(f"{section}.{key}", value, getattr(defaults, key))
     return dataclasses.replace(defaults, **values)
 
@@ -212,19 +226,25 @@ def _split(entry, i: int, data_name: str, names: tuple[str, ...]) -> SplitSpec:
     if not isinstance(entry, dict):
         raise StudyError(f"splits[{i}] should be a table")
     keys = set(entry) - set(STUDY_KEYS)  # what defines the split; STUDY_KEYS are its own run
+    kind = entry.get("kind", "semantic")
+    if "kind" in entry and (keys & {"name", "groups"}) and kind not in SPLIT_KINDS:
+        raise StudyError(
+            f"splits[{i}].kind = {kind!r}; use 'random' (similar halves: Figure 2, Table 1) or "
+            "'semantic' (dissimilar halves: Figure 3)"
+        )
     if keys == {"seed"} and isinstance(entry["seed"], int) and not isinstance(entry["seed"], bool):
         return random_split(len(names), entry["seed"])
-    if keys == {"groups"} and isinstance(entry["groups"], str):
-        return builtin_group_split(data_name, entry["groups"], names)
-    if keys == {"name", "A", "B"} and isinstance(entry["name"], str):
+    if keys - {"kind"} == {"groups"} and isinstance(entry["groups"], str):
+        return builtin_group_split(data_name, entry["groups"], names, kind)
+    if keys - {"kind"} == {"name", "A", "B"} and isinstance(entry["name"], str):
         for half in HALVES:
             if not isinstance(entry[half], list):
                 raise StudyError(f"splits[{i}].{half} should be a list of class names or indices")
-        return group_split(entry["name"], entry["A"], entry["B"], names)
+        return group_split(entry["name"], entry["A"], entry["B"], names, kind)
     raise StudyError(
         f"splits[{i}] has keys {sorted(entry)}; use either seed = S (random halves), "
-        f'groups = "NAME" (built-in), or name, A, B (your own class groups), '
-        f"plus any of {', '.join(STUDY_KEYS)}"
+        f'groups = "NAME" (built-in), or name, A, B (your own class groups; kind = "random" or '
+        f'"semantic", default semantic), plus any of {", ".join(STUDY_KEYS)}'
     )
 
 
@@ -278,6 +298,20 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         raise StudyError(f"data.normalize = {data.normalize!r}; use 'mean-std' or 'mean'")
     if net.n_outputs < 0 or data.image_size < 0:
         raise StudyError("model.n_outputs and data.image_size must be >= 0 (0: the default)")
+    if data.image_size and data.name not in RESIZED:
+        raise StudyError(
+            f"data.image_size = {data.image_size} has no effect on {data.name}, whose images "
+            f"keep their size; remove it (it applies to {', '.join(RESIZED)})"
+        )
+    if data.class_names and data.name != "idx":
+        raise StudyError(
+            f'data.class_names names the classes of data.name = "idx" only; {data.name} has '
+            "its own names"
+        )
+    if train.steps < 0:
+        raise StudyError(
+            f"train.steps = {train.steps}; give a number of SGD steps, or 0 for epochs"
+        )
     study = raw.get("study", {})
     if not isinstance(study, dict):
         raise StudyError("[study] should be a table")
@@ -291,11 +325,19 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         raise StudyError("[[splits]] should list at least one split")
     try:
         names = class_names(data)
+        data = with_fingerprint(data)
     except DataError as e:
         raise StudyError(str(e)) from None
     split_specs = tuple(_split(entry, i, data.name, names) for i, entry in enumerate(splits))
     if len({s.name for s in split_specs}) != len(split_specs):
         raise StudyError("two splits share a name; each split needs its own")
+    for i, split in enumerate(split_specs):
+        for j, other in enumerate(split_specs[:i]):
+            if (split.A, split.B) == (other.A, other.B):
+                raise StudyError(
+                    f"splits[{i}] ({split.name}) has the classes of splits[{j}] ({other.name}): "
+                    "the same nets; keep one of them"
+                )
     experiments = []
     for i, (entry, split) in enumerate(zip(splits, split_specs)):
         own = _study_keys(entry, f"splits[{i}]", n_layers)
@@ -312,4 +354,41 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         resources=_section(raw, "resources", ResourceSpec),
         experiments=tuple(experiments),
         volume=_volume(raw, [s.name for s in split_specs]),
+        report=_report(raw),
     )
+
+
+def _report(raw: dict) -> ReportSpec:
+    report = _section(raw, "report", ReportSpec)
+    if report.margin <= 0 or report.noise < 0 or not 0 < report.alpha < 0.5:
+        bad = "margin" if report.margin <= 0 else "noise" if report.noise < 0 else "alpha"
+        raise StudyError(
+            f"report.{bad} = {getattr(report, bad)}: margin and noise are points of top-1 "
+            "(margin > 0, noise >= 0), alpha a test level in (0, 0.5)"
+        )
+    return report
+
+
+def check_against_data(study: StudySpec, dataset) -> None:
+    """Refuse a study that asks the data for more than they hold: a class index beyond the data
+    set's classes, or more training images per class than a class has (after the validation
+    hold-out). A net recorded as trained on k images per class must have seen k."""
+    n_classes = len(dataset.classes)
+    counts = torch.bincount(dataset.train_y, minlength=n_classes).tolist()
+    for split in study.splits:
+        if max(split.A + split.B) >= n_classes:
+            raise StudyError(
+                f"split {split.name} names class {max(split.A + split.B)}, but the data have "
+                f"{n_classes} classes (0..{n_classes - 1})"
+            )
+    asked = [("data.n_train_per_class", study.data.n_train_per_class)]
+    asked += [("volume.n_train_per_class", k) for k in study.volume.n_train_per_class]
+    used = sorted({c for split in study.splits for c in split.A + split.B})
+    fewest = min(used, key=lambda c: counts[c])
+    for key, k in asked:
+        if k > counts[fewest]:
+            raise StudyError(
+                f"{key} = {k}, but class {dataset.classes[fewest]!r} has only {counts[fewest]} "
+                f"training images (after data.n_val = {study.data.n_val} held out for "
+                f"validation); give at most {counts[fewest]}, or 0 for all of them"
+            )
