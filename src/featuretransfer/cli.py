@@ -28,7 +28,7 @@ from featuretransfer.data.registry import DOCUMENTED_CLASSES, load_dataset
 from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.specs import NEUTRAL_FIELDS
+from featuretransfer.specs import NEUTRAL_FIELDS, ReportSpec
 from featuretransfer.study import store
 from featuretransfer.study.plan import PlanError, needs, plan_study
 from featuretransfer.study.splits import SplitError, builtin_group_split, random_split
@@ -240,7 +240,10 @@ def cmd_run(args) -> int:
             "settings); they are not in results.csv or the report",
             file=sys.stderr,
         )
-    print(f"report in {write_report(out)}", file=sys.stderr)
+    if summary.trained or summary.skipped_done:
+        print(f"report in {write_report(out)}", file=sys.stderr)
+    else:
+        print("no finished nets: no report", file=sys.stderr)
     return 1 if summary.failed or summary.blocked else 0
 
 
@@ -248,8 +251,18 @@ def cmd_report(args) -> int:
     if args.results:
         if args.dir or not args.out:
             raise UsageError("give either DIR or --results FILE.csv --out DIR")
-        folder = write_report_from_csv(Path(args.results), Path(args.out))
+        rules = ReportSpec(
+            **{k: v for k, v in (("margin", args.margin), ("noise", args.noise)) if v is not None}
+        )
+        if rules.margin <= 0 or rules.noise < 0:
+            raise UsageError("--margin must be > 0 and --noise >= 0 (points of top-1)")
+        folder = write_report_from_csv(Path(args.results), Path(args.out), args.layers, rules)
     else:
+        if args.layers or args.margin is not None or args.noise is not None:
+            raise UsageError(
+                "--layers, --margin and --noise go with --results; a study folder's settings "
+                "are its study file's [report] section"
+            )
         if not args.dir:
             raise UsageError("give a study's output folder DIR, or --results FILE.csv --out DIR")
         if not (Path(args.dir) / "results.csv").is_file():
@@ -369,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("dir", nargs="?", help="a study's output folder")
     sub.add_argument("--results", help="a results table made elsewhere (CSV)")
     sub.add_argument("--out", help="with --results: where to write report/")
+    sub.add_argument(
+        "--layers", type=int, help="with --results: L, for a table without an n_layers column"
+    )
+    sub.add_argument("--margin", type=float, help="with --results: equivalence margin, points")
+    sub.add_argument("--noise", type=float, help="with --results: one net's seed noise, points")
     sub = commands.add_parser("split", help="print a class split as JSON")
     sub.add_argument("--classes", type=int, help="number of classes, for random halves")
     sub.add_argument("--seed", type=int, default=0)

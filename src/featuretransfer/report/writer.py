@@ -26,11 +26,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from featuretransfer.report import figures, volume
-from featuretransfer.report.findings import FINDINGS_NOTE, findings, findings_markdown
+from featuretransfer.report.findings import findings, findings_markdown, findings_note
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import (
     DECOMPOSITION_COLUMNS,
     DECOMPOSITION_HEADER,
+    DECOMPOSITION_NOTE,
+    DEFAULT_RULES,
     TABLE1_COLUMNS,
     TABLE1_HEADER,
     TABLE1_NOTE,
@@ -43,6 +45,7 @@ from featuretransfer.report.tables import (
     table1_markdown,
     transition_text,
 )
+from featuretransfer.specs import ReportSpec  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -50,27 +53,40 @@ MAX_FILTER_NETS = 16  # base nets in filters.png; more would give unreadably sma
 
 
 def write_report(out_dir: Path) -> Path:
-    """Write out_dir/report/ from out_dir/results.csv (and out_dir/study.json if present)."""
+    """Write out_dir/report/ from out_dir/results.csv (and out_dir/study.json if present, whose
+    "report" settings say how verdicts are decided)."""
     out_dir = Path(out_dir)
     results = out_dir / "results.csv"
     study = _read_study(out_dir / "study.json")
-    return _build(load_results(results), study, results, out_dir, out_dir / "report")
+    rules = _rules((study or {}).get("report", {}), out_dir / "study.json")
+    records = load_results(results)
+    return _build(records, study, results, out_dir, out_dir / "report", rules)
 
 
-def write_report_from_csv(results_csv: Path, out_dir: Path) -> Path:
+def write_report_from_csv(
+    results_csv: Path, out_dir: Path, n_layers: int | None = None, rules: ReportSpec = DEFAULT_RULES
+) -> Path:
     """Check a results table made elsewhere and write out_dir/report/ from it.
 
-    Weight paths in the table are read relative to the table's folder.
+    Weight paths in the table are read relative to the table's folder. `n_layers`: L, for a
+    table without an n_layers column.
     """
     results_csv = Path(results_csv)
-    records = load_results(results_csv)
-    return _build(records, None, results_csv, results_csv.parent, Path(out_dir) / "report")
+    records = load_results(results_csv, n_layers)
+    return _build(records, None, results_csv, results_csv.parent, Path(out_dir) / "report", rules)
+
+
+def _rules(settings: dict, where: Path) -> ReportSpec:
+    try:
+        return ReportSpec(**settings)
+    except TypeError as err:
+        raise ReportError(f"{where}: bad report settings {settings!r} ({err})") from None
 
 
 # --- files ----------------------------------------------------------------------------------
 
 
-def _build(all_records, study, source: Path, weights_root: Path, report_dir: Path) -> Path:
+def _build(all_records, study, source: Path, weights_root: Path, report_dir: Path, rules) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     # Base nets of a data-volume study trained on other k are no baseB: only the volume view
     # sees them.
@@ -83,13 +99,15 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     not_drawn += [
         f"{title}: only {MAX_FILTER_NETS} nets are drawn" for title, _ in nets[MAX_FILTER_NETS:]
     ]
-    rows1, rows_d, found = table1(records), decomposition(records), findings(records)
+    rows1, rows_d = table1(records, rules), decomposition(records, rules)
+    found = findings(records, rules)
     _write_csv(report_dir / "table1.csv", TABLE1_COLUMNS, rows1)
     _write_csv(report_dir / "decomposition.csv", DECOMPOSITION_COLUMNS, rows_d)
     (report_dir / "table1.md").write_text(table1_markdown(rows1), encoding="utf-8")
-    (report_dir / "findings.md").write_text(findings_markdown(found), encoding="utf-8")
+    (report_dir / "findings.md").write_text(findings_markdown(found, rules), encoding="utf-8")
     rows_v = _write_volume(all_records, report_dir)
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
+    views["rules"] = rules
     page = _index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
     (report_dir / "index.html").write_text(page, encoding="utf-8")
     log.info("wrote the report of %d records to %s", len(all_records), report_dir)
@@ -129,8 +147,8 @@ def _write_csv(path: Path, columns: tuple, rows: list[dict]) -> None:
             writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
 
 
-FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers"]
-FINDING_KEYS = ("number", "claim", "verdict", "text")
+FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers", "rule"]
+FINDING_KEYS = ("number", "claim", "verdict", "text", "rule")
 
 
 def _html_table(header: list[str], rows: list[list]) -> str:
@@ -167,7 +185,8 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         f"as AnB; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
         "<h2>Findings: the paper's observations in these records</h2>",
         _html_table(FINDINGS_HEADER, [[f[k] for k in FINDING_KEYS] for f in views["findings"]]),
-        f"<p>{html.escape(FINDINGS_NOTE)} File: <a href='findings.md'>findings.md</a>.</p>",
+        f"<p>{html.escape(findings_note(views['rules']))} File: "
+        "<a href='findings.md'>findings.md</a>.</p>",
         "<h2>Settings</h2>",
         settings,
         "<h2>Networks</h2>",
@@ -177,14 +196,14 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
         '<img src="figure3.png" alt="Figure 3"><p><a href="figure3.svg">SVG</a></p>',
         "<h2>Table 1: performance boost of AnB+ over controls</h2>",
-        _html_table(TABLE1_HEADER + ["networks"], table1_cells(rows1)),
+        _html_table(TABLE1_HEADER, table1_cells(rows1)),
         f"<p>{html.escape(TABLE1_NOTE)} Files: <a href='table1.csv'>table1.csv</a>, "
         "<a href='table1.md'>table1.md</a>.</p>",
         "<h2>Decomposition of the frozen-transfer drop</h2>",
         _html_table(DECOMPOSITION_HEADER, decomposition_cells(rows_d)),
-        f"<p>{html.escape(transition_text(rows_d))}</p>",
-        "<p>Percentage points of top-1 accuracy, mean ± 95% CI over networks; random splits, "
-        "frozen nets. File: <a href='decomposition.csv'>decomposition.csv</a>.</p>",
+        f"<p>{html.escape(transition_text(rows_d, views['rules']))}</p>",
+        f"<p>{html.escape(DECOMPOSITION_NOTE)} File: "
+        "<a href='decomposition.csv'>decomposition.csv</a>.</p>",
         "<h2>Data volume: base nets trained on k images per class</h2>",
         _volume_html(views["volume"]),
         "<h2>First-layer filters of the base nets</h2>",
