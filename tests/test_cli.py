@@ -107,10 +107,13 @@ def test_report_from_a_foreign_table(tmp_path, capsys):
         "s0,B,B,base,0,false,0.62\ns0,A,B,transfer,3,true,0.64\n"
         "s0,B,B,selffer,3,true,0.63\n"
     )
-    assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 0
+    assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 2  # no L
+    assert "--layers L" in capsys.readouterr().err
+    report = ["report", "--results", str(table), "--out", str(tmp_path / "r"), "--layers", "8"]
+    assert main(report) == 0
     assert (tmp_path / "r" / "report" / "table1.csv").is_file()
     table.write_text("split,source,target,treatment,n,fine_tuned,top1\ns0,B,B,base,0,false,high\n")
-    assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 2
+    assert main(report) == 2
     err = capsys.readouterr().err
     assert "row 1" in err and "top1" in err and err.count("\n") == 1
 

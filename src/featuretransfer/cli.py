@@ -83,6 +83,7 @@ def study_record(study: StudySpec) -> dict:
     record = json.loads(json.dumps(asdict(study)))
     record["data"].pop("path")
     record.pop("report")
+    record.pop("class_counts")  # read from the data, which the fingerprint names already
     for (section, name), neutral in NEUTRAL_FIELDS.items():
         if section in record and record[section][name] == neutral:
             del record[section][name]

@@ -11,7 +11,7 @@ import torch
 from featuretransfer.nets.caffe import ConvNet8
 from featuretransfer.nets.treatments import TreatmentError, trainable_parameters
 from featuretransfer.run.job import cache_cut, run_job
-from featuretransfer.run.train import Images, augmenter, make_optimizer
+from featuretransfer.run.train import Images, augmenter, make_optimizer, period_steps, train
 from featuretransfer.specs import TrainSpec, scientific_fields
 from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
@@ -121,3 +121,40 @@ def test_caffe_input_scale_subtracts_the_mean_only(tiny_job):
     assert caffe_train.mean == default_train.mean and caffe_train.std == 1.0
     assert default_train.std > 10  # uint8 units
     assert caffe.id != job.id
+
+
+def test_fixed_steps_pass_a_small_set_many_times_and_resume_exactly():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 255, (10, 1, 28, 28), dtype=torch.uint8, generator=generator)
+    y = torch.randint(0, 5, (10,), generator=generator)
+    data = Images(x, y, 100.0, 50.0)
+    spec = TrainSpec(epochs=3, batch_size=4, lr=0.01, lr_milestones=(2,), steps=14)
+    assert period_steps(10, spec) == [4, 5, 5]  # 14 steps over 3 periods
+    assert period_steps(10, dataclasses.replace(spec, steps=0)) == [3, 3, 3]  # ceil(10 / 4)
+
+    def fresh():
+        torch.manual_seed(1)
+        return ConvNet8(5, width=0.1).to(memory_format=torch.channels_last)
+
+    calls, states = [], []
+    model = fresh()
+    real_step = torch.optim.SGD.step
+
+    def counting_step(self, *args, **kwargs):
+        calls.append(1)
+        return real_step(self, *args, **kwargs)
+
+    torch.optim.SGD.step = counting_step
+    try:
+        history, _ = train(model, data, data, spec, seed=3, save_state=states.append)
+    finally:
+        torch.optim.SGD.step = real_step
+    assert len(calls) == 14 and [h["epoch"] for h in history] == [1, 2, 3]
+    # from the checkpoint after period 1 (mid-permutation: 4 batches of a 3-batch pass)
+    assert states[0]["batches"]["pos"] == 4
+    torch.set_rng_state(states[0]["torch_rng"])
+    resumed_model = fresh()
+    resumed, _ = train(resumed_model, data, data, spec, seed=3, resume=states[0])
+    assert resumed == history
+    for p, q in zip(model.parameters(), resumed_model.parameters()):
+        assert torch.equal(p, q)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import torch
+
 from featuretransfer.data.cifar import (
     CIFAR10_CLASSES,
     CIFAR100_FINE_CLASSES,
@@ -104,3 +106,9 @@ def load_dataset(spec: DataSpec) -> Dataset:
         else:
             _CACHE[key] = LOADERS[spec.name](spec)
     return _CACHE[key]
+
+
+def train_counts(spec: DataSpec) -> tuple[int, ...]:
+    """Training images per class after the validation hold-out (the data are read once)."""
+    dataset = load_dataset(spec)
+    return tuple(torch.bincount(dataset.train_y, minlength=len(dataset.classes)).tolist())

@@ -335,6 +335,8 @@ def fuse_key(spec: JobSpec) -> tuple | None:
     and keep no running statistics (vmap cannot update batch norm's)."""
     if not (spec.treatment == "base" or spec.fine_tune) or has_batch_norm(spec.net):
         return None
+    if spec.train.steps:  # fused training passes over the data by epochs only
+        return None
     return (spec.data, spec.net, spec.train, spec.split.classes(spec.target))
 
 

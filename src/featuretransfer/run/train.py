@@ -180,6 +180,39 @@ def cuda_rng(device: str) -> dict:
     return {"cuda_rng": torch.cuda.get_rng_state(device)}
 
 
+class BatchOrder:
+    """Batches of image indices in a seeded random order: a fresh permutation of the n images
+    whenever the last is used up. With `train.epochs` a period is one permutation (the last
+    batch may be short); with `train.steps`, periods take their share of the steps across
+    permutations, so a small data set is passed many times, as the original's fixed-iteration
+    solvers did. `state` is what a checkpoint keeps to go on with the same batches."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, state: dict | None):
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+        self.perm, self.pos = (state["perm"], state["pos"]) if state else (None, n)
+
+    def next(self) -> torch.Tensor:
+        if self.pos >= self.n:
+            self.perm, self.pos = torch.randperm(self.n, generator=self.generator), 0
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def state(self) -> dict:
+        return {"perm": self.perm, "pos": self.pos}
+
+
+def period_steps(n: int, spec: TrainSpec) -> list[int]:
+    """SGD steps in each of the `epochs` periods: a pass over the n images each, or
+    `train.steps` spread evenly over them."""
+    if spec.steps == 0:
+        return [math.ceil(n / spec.batch_size)] * spec.epochs
+    return [
+        (p + 1) * spec.steps // spec.epochs - p * spec.steps // spec.epochs
+        for p in range(spec.epochs)
+    ]
+
+
 def train(
     model: LayeredNet,
     train_data: Images,
@@ -215,14 +248,17 @@ def train(
             augment_rng.set_state(resume["augment_rng"])
         history = list(resume["history"])
     n = len(train_data.y)
-    steps_per_epoch = math.ceil(n / spec.batch_size)
+    batches = BatchOrder(n, spec.batch_size, order, (resume or {}).get("batches"))
+    steps = period_steps(n, spec)
+    total = sum(steps)
     for epoch in range(len(history), spec.epochs):
         set_lr(optimizer, epoch, spec)
         model.train()
-        perm = torch.randperm(n, generator=order)
         loss_sum = torch.zeros((), device=device)  # on-device; one sync per epoch, not per step
-        for step in range(steps_per_epoch):
-            idx = perm[step * spec.batch_size : (step + 1) * spec.batch_size]
+        seen = 0  # images this period: n per pass
+        done = sum(steps[:epoch])
+        for step in range(steps[epoch]):
+            idx = batches.next()
             x, y = train_data.batch(idx, device, transform)
             with autocast(device, spec.precision):
                 loss = F.cross_entropy(model(x, start=start), y)
@@ -230,9 +266,10 @@ def train(
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach() * len(y)
+            seen += len(y)
             if progress and step % 20 == 0:
-                progress(epoch * steps_per_epoch + step, spec.epochs * steps_per_epoch, {})
-        train_loss = loss_sum.item() / n
+                progress(done + step, total, {})
+        train_loss = loss_sum.item() / max(seen, 1)
         if not math.isfinite(train_loss):
             return history, True
         val_acc = evaluate(model, val_data, device, start, spec.precision)
@@ -253,11 +290,12 @@ def train(
                     "torch_rng": torch.get_rng_state(),
                     "augment_rng": augment_rng.get_state(),
                     **cuda_rng(device),
+                    "batches": batches.state(),
                     "history": history,
                 }
             )
         if progress:
-            progress((epoch + 1) * steps_per_epoch, spec.epochs * steps_per_epoch, history[-1])
+            progress(done + steps[epoch], total, history[-1])
     return history, False
 
 

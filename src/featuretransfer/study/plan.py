@@ -16,6 +16,7 @@ jobs. A transfer or selffer job `needs` the base net it copies from.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from featuretransfer.specs import HALVES, JobSpec
 from featuretransfer.study.studyfile import StudySpec
@@ -76,8 +77,19 @@ def volume_jobs(study: StudySpec) -> list[JobSpec]:
                 data = dataclasses.replace(study.data, n_train_per_class=k)
                 for half in HALVES:
                     base = treatment_job(study, by_name[name], seed, half, 0, "BnB")
-                    jobs.append(dataclasses.replace(base, data=data))
+                    train = study.train
+                    if volume.schedule == "steps" and k != study.data.n_train_per_class:
+                        steps = main_steps(study, by_name[name].classes(half))
+                        train = dataclasses.replace(train, steps=steps)
+                    jobs.append(dataclasses.replace(base, data=data, train=train))
     return jobs
+
+
+def main_steps(study: StudySpec, classes: tuple[int, ...]) -> int:
+    """SGD steps of a main base net of a half: `epochs` passes in batches over its images."""
+    k = study.data.n_train_per_class
+    n = sum(min(study.class_counts[c], k) if k else study.class_counts[c] for c in classes)
+    return study.train.epochs * math.ceil(n / study.train.batch_size)
 
 
 def needs(spec: JobSpec) -> list[str]:

@@ -36,7 +36,13 @@ from pathlib import Path
 import torch
 
 from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import LOADERS, RESIZED, class_names, with_fingerprint
+from featuretransfer.data.registry import (
+    LOADERS,
+    RESIZED,
+    class_names,
+    train_counts,
+    with_fingerprint,
+)
 from featuretransfer.nets.registry import MODELS
 from featuretransfer.specs import (
     HALVES,
@@ -91,6 +97,11 @@ class VolumeSpec:
     n_train_per_class: tuple[int, ...] = ()  # the k's; 0 keeps all; empty: no such experiment
     seeds: tuple[int, ...] | None = None  # None: the [study] seeds
     splits: tuple[str, ...] | None = None  # split names; None: the first split
+    # "steps": every k trains as many SGD steps as the main base net of its half (as the
+    # original's fixed-iteration solvers: a small k is passed many times, and overfits);
+    # "epochs": every k trains `train.epochs` passes over its own images (a small k then takes
+    # few steps and is undertrained, not overfit)
+    schedule: str = "steps"
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,9 @@ class StudySpec:
     experiments: tuple[Experiment, ...] = ()  # the splits that set their own keys
     volume: VolumeSpec = VolumeSpec()
     report: ReportSpec = ReportSpec()  # how the report decides; not in any job id
+    # training images per class after the validation hold-out, read from the data where the
+    # plan needs them (a [volume] with fixed steps); derived from the data, not a setting
+    class_counts: tuple[int, ...] = ()
 
     def experiment(self, split: SplitSpec) -> Experiment:
         """The split's treatments, cuts, targets and seeds: its own where set, else the study's."""
@@ -254,7 +268,7 @@ def _volume(raw: dict, split_names: list[str]) -> VolumeSpec:
         return VolumeSpec()
     if not isinstance(volume, dict):
         raise StudyError("[volume] should be a table")
-    allowed = ("n_train_per_class", "seeds", "splits")
+    allowed = ("n_train_per_class", "seeds", "splits", "schedule")
     for key in volume:
         if key not in allowed:
             raise StudyError(f"unknown key volume.{key}; allowed: {', '.join(allowed)}")
@@ -267,7 +281,15 @@ def _volume(raw: dict, split_names: list[str]) -> VolumeSpec:
         )
     seeds = _list(volume, "seeds", "volume", kind=int) if "seeds" in volume else None
     splits = _list(volume, "splits", "volume", allowed=split_names) if "splits" in volume else None
-    return VolumeSpec(n_train_per_class=ks, seeds=seeds or None, splits=splits or None)
+    schedule = volume.get("schedule", "steps")
+    if schedule not in ("steps", "epochs"):
+        raise StudyError(
+            f"volume.schedule = {schedule!r}; use 'steps' (the same SGD steps for every k, as the "
+            "original) or 'epochs' (the same passes over each k's images)"
+        )
+    return VolumeSpec(
+        n_train_per_class=ks, seeds=seeds or None, splits=splits or None, schedule=schedule
+    )
 
 
 def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
@@ -353,9 +375,19 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         **study_keys,
         resources=_section(raw, "resources", ResourceSpec),
         experiments=tuple(experiments),
-        volume=_volume(raw, [s.name for s in split_specs]),
+        volume=(volume := _volume(raw, [s.name for s in split_specs])),
         report=_report(raw),
+        class_counts=_class_counts(data)
+        if volume.n_train_per_class and volume.schedule == "steps"
+        else (),
     )
+
+
+def _class_counts(data) -> tuple[int, ...]:
+    try:
+        return train_counts(data)
+    except DataError as e:
+        raise StudyError(str(e)) from None
 
 
 def _report(raw: dict) -> ReportSpec:
