@@ -14,7 +14,7 @@ from featuretransfer.run.fused import train_fused
 from featuretransfer.run.job import fuse_key, run_fused, run_job
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.run.train import Images, train
-from featuretransfer.specs import TrainSpec
+from featuretransfer.specs import NetSpec, TrainSpec
 from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 
@@ -133,3 +133,10 @@ def test_a_diverging_net_stops_alone_and_the_others_go_on():
     assert (diverged, bad_diverged) == (False, True) and bad_history == []
     assert [h["val_acc"] for h in history] == [h["val_acc"] for h in lone_history]
     assert [m[1] for m in events if m] == [None, None]  # no metrics ever for the diverged net
+
+
+def test_batch_norm_nets_never_fuse(tiny_job):
+    job = tiny_job["baseB"]
+    resnet = replace(job, net=NetSpec(name="resnet18", width=0.1, dropout=0.0))
+    assert fuse_key(job) is not None and fuse_key(resnet) is None  # vmap cannot update BN stats
+    assert fuse_key(replace(job, train=replace(job.train, steps=10))) is None
