@@ -92,8 +92,11 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     # sees them.
     records = main_records(all_records)
     top = n_layers(records)
-    figures.plot_figure2(figures.figure2_series(records), top, report_dir / "figure2")
-    figures.plot_figure3(*figures.figure3_series(records), top, report_dir / "figure3")
+    caption = figure_caption(study, records, source)
+    figures.plot_figure2(figures.figure2_series(records), top, report_dir / "figure2", caption)
+    figures.plot_figure3(
+        *figures.figure3_series(records), top, report_dir / "figure3", caption, chance(study)
+    )
     nets = figures.filter_nets(records, weights_root)
     not_drawn = figures.plot_filters(nets[:MAX_FILTER_NETS], report_dir / "filters.png")
     not_drawn += [
@@ -107,7 +110,7 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     (report_dir / "findings.md").write_text(findings_markdown(found, rules), encoding="utf-8")
     rows_v = _write_volume(all_records, report_dir)
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
-    views["rules"] = rules
+    views["rules"], views["caption"] = rules, caption
     page = _index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
     (report_dir / "index.html").write_text(page, encoding="utf-8")
     log.info("wrote the report of %d records to %s", len(all_records), report_dir)
@@ -160,12 +163,72 @@ def _html_cells(tag: str, row: list) -> str:
     return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
 
 
+def figure_caption(study: dict | None, records: list[dict], source: Path) -> str:
+    """What a figure shows, in one line: study, data, model, schedule, seeds, splits, groups."""
+    groups = {(r["split"], r.get("seed"), r["target"]) for r in records if r["treatment"] == "base"}
+    splits = sorted({(r["split"], r["split_kind"]) for r in records})
+    split_text = ", ".join(f"{name} ({kind})" for name, kind in splits)
+    seeds = sorted({r["seed"] for r in records if r.get("seed") is not None})
+    if not study:
+        where = f"{Path(source).name}: {len(records)} nets"
+        return (
+            f"{where}; splits {split_text or '—'}; seeds {seeds or '—'}; {len(groups)} base groups"
+        )
+    data, net, train = (
+        study.get(k) if isinstance(study.get(k), dict) else {} for k in ("data", "net", "train")
+    )
+    parts = [f"Study {study.get('name', '?')}"]
+    if "name" in data:
+        k = data.get("n_train_per_class") or 0
+        parts.append(data["name"] + (f", {k} images per class" if k else ""))
+    if "name" in net:
+        parts.append(f"{net['name']} width {net.get('width', '?')}")
+    if "epochs" in train:
+        steps = f" ({train['steps']} steps)" if train.get("steps") else ""
+        parts.append(f"{train['epochs']} epochs{steps}")
+    parts += [f"seeds {', '.join(map(str, seeds)) or '—'}", f"splits {split_text or '—'}"]
+    return "; ".join(parts + [f"{len(groups)} base groups"])
+
+
+def chance(study: dict | None) -> tuple[float, ...]:
+    """1 / classes of each half of the study's splits (none known for a table made elsewhere)."""
+    halves = [s[h] for s in _split_entries(study) for h in ("A", "B") if s.get(h)]
+    return tuple(sorted({1 / len(classes) for classes in halves}))
+
+
+def _split_entries(study: dict | None) -> list[dict]:
+    """study.json's splits as a run writes them (a study.json made by hand may differ)."""
+    splits = (study or {}).get("splits")
+    ok = isinstance(splits, list) and all(
+        isinstance(s, dict) and isinstance(s.get("A"), list) and isinstance(s.get("B"), list)
+        for s in splits
+    )
+    return splits if ok else []
+
+
+def _splits_text(study: dict) -> str:
+    """Each split's halves by class name (study.json's class_names), not by index."""
+    names = study.get("class_names") or []
+    parts = []
+    if not _split_entries(study):
+        return json.dumps(study.get("splits"), sort_keys=True)
+    for split in _split_entries(study):
+        halves = [
+            f"{h} = {', '.join(names[c] if c < len(names) else str(c) for c in split[h])}"
+            for h in ("A", "B")
+        ]
+        parts.append(f"{split.get('name')} ({split.get('kind')}): {'; '.join(halves)}")
+    return " | ".join(parts)
+
+
 def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -> str:
     study_name = (study or {}).get("name") or (records[0].get("study") if records else "")
     name = html.escape(str(study_name or "a study"))
     counts = defaultdict(int)
     for r in records:
-        counts[(r["split_kind"], r["label"], r["n_train_per_class"], r["status"])] += 1
+        # base nets by the half they learnt (baseA, baseB); treatments by the paper's labels
+        label = f"base{r['target']}" if r["treatment"] == "base" else r["label"]
+        counts[(r["split_kind"], label, r["n_train_per_class"], r["status"])] += 1
     # Images per class rising, 0 (every image) last and shown as "all".
     order = sorted(counts, key=lambda key: (key[:2], key[2] == 0, key[2], key[3]))
     counts_cells = [
@@ -173,7 +236,11 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         for kind, label, k, status in order
     ]
     if study:
-        rows = [[k, json.dumps(v, sort_keys=True)] for k, v in study.items()]
+        rows = [
+            [k, _splits_text(study) if k == "splits" else json.dumps(v, sort_keys=True)]
+            for k, v in study.items()
+            if k != "class_names"
+        ]
         settings = _html_table(["setting", "value"], rows)
     else:
         settings = f"<p>No study.json: built from {html.escape(str(source))}.</p>"
@@ -192,9 +259,11 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         "<h2>Networks</h2>",
         _html_table(["split kind", "network", "images per class", "status", "count"], counts_cells),
         "<h2>Figure 2: random A/B splits</h2>",
-        '<img src="figure2.png" alt="Figure 2"><p><a href="figure2.svg">SVG</a></p>',
+        '<img src="figure2.png" alt="Figure 2">',
+        f"<p>{html.escape(views['caption'])}. <a href='figure2.svg'>SVG</a></p>",
         "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
-        '<img src="figure3.png" alt="Figure 3"><p><a href="figure3.svg">SVG</a></p>',
+        '<img src="figure3.png" alt="Figure 3">',
+        f"<p>{html.escape(views['caption'])}. <a href='figure3.svg'>SVG</a></p>",
         "<h2>Table 1: performance boost of AnB+ over controls</h2>",
         _html_table(TABLE1_HEADER, table1_cells(rows1)),
         f"<p>{html.escape(TABLE1_NOTE)} Files: <a href='table1.csv'>table1.csv</a>, "
