@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from featuretransfer.data.augment import augment, center_crop
 from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.treatments import trainable_parameters
+from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.specs import TrainSpec, seed_hash
 
 EVAL_BATCH = 2048  # images per forward pass at evaluation; no autograd there, so memory is small
@@ -194,6 +195,10 @@ def train(
     stopped (weights, momentum, both random streams, history); `resume` is such a state. A
     non-finite loss stops training at once (diverged = True); the records so far are kept.
     With `start` > 0 the data are the cached output of frozen layers 1..start.
+
+    Once a stop is asked (interrupt.py), training saves its state before the next step, with
+    the epoch's data order, the step and the loss sum so far (`mid_epoch`), and raises
+    Interrupted; resuming from that state gives exactly what an undisturbed run gives.
     """
     keep_freed_memory()
     optimizer = make_optimizer(trainable_parameters(model), spec)
@@ -210,14 +215,39 @@ def train(
         if "augment_rng" in resume:  # absent in checkpoints of studies without augmentation
             augment_rng.set_state(resume["augment_rng"])
         history = list(resume["history"])
+    partial = resume if resume is not None and "epoch_step" in resume else None
     n = len(train_data.y)
     steps_per_epoch = math.ceil(n / spec.batch_size)
+
+    def state() -> dict:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "order_rng": order.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "augment_rng": augment_rng.get_state(),
+            **cuda_rng(device),
+            "history": history,
+        }
+
+    if progress:  # the bar's real total from the start, not once the first step is done
+        first = partial["epoch_step"] if partial else 0
+        progress(len(history) * steps_per_epoch + first, spec.epochs * steps_per_epoch, {})
     for epoch in range(len(history), spec.epochs):
         set_lr(optimizer, epoch, spec)
         model.train()
-        perm = torch.randperm(n, generator=order)
-        loss_sum = torch.zeros((), device=device)  # on-device; one sync per epoch, not per step
-        for step in range(steps_per_epoch):
+        if partial is not None:  # resumed inside this epoch: its order and loss sum so far
+            perm, first = partial["epoch_perm"], partial["epoch_step"]
+            loss_sum = partial["epoch_loss_sum"].to(device)
+            partial = None
+        else:
+            perm, first = torch.randperm(n, generator=order), 0
+            loss_sum = torch.zeros((), device=device)  # on-device; one sync per epoch
+        for step in range(first, steps_per_epoch):
+            if stop_requested():
+                if save_state:
+                    save_state(state() | mid_epoch(perm, step, loss_sum))
+                raise Interrupted(f"stopped before step {step + 1} of epoch {epoch + 1}")
             idx = perm[step * spec.batch_size : (step + 1) * spec.batch_size]
             x, y = train_data.batch(idx, device, transform)
             with autocast(device, spec.precision):
@@ -241,20 +271,17 @@ def train(
             }
         )
         if save_state and epoch + 1 < spec.epochs:
-            save_state(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "order_rng": order.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "augment_rng": augment_rng.get_state(),
-                    **cuda_rng(device),
-                    "history": history,
-                }
-            )
+            save_state(state())
         if progress:
             progress((epoch + 1) * steps_per_epoch, spec.epochs * steps_per_epoch, history[-1])
     return history, False
+
+
+def mid_epoch(perm: torch.Tensor, step: int, loss_sum: torch.Tensor) -> dict:
+    """What a checkpoint taken inside an epoch adds: the epoch's data order (the order stream
+    has already moved past it), the steps done, and the loss summed over them (in the sum's
+    own float, so the epoch's train_loss comes out bit for bit)."""
+    return {"epoch_perm": perm, "epoch_step": step, "epoch_loss_sum": loss_sum.detach().cpu()}
 
 
 def best_k_mean(values: list[float], k: int) -> float:
