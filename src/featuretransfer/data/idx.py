@@ -97,9 +97,8 @@ def find_fashion_mnist(explicit: str | None = None) -> Path:
     if explicit is not None:
         folder = Path(explicit).expanduser()
         if not folder.is_dir():
-            raise DataError(
-                f"data folder {folder} does not exist; give a folder with the IDX files"
-            )
+            what = "is a file" if folder.exists() else "does not exist"
+            raise DataError(f"data folder {folder} {what}; give a folder with the IDX files")
         if not _has_fashion_mnist(folder):
             raise DataError(
                 f"data folder {folder} lacks Fashion-MNIST's IDX files "

@@ -44,10 +44,16 @@ def class_names(spec: DataSpec) -> tuple[str, ...]:
         return CLASS_NAMES[spec.name]
     if spec.name != "image-folder":
         raise DataError(f"unknown data set {spec.name!r}; known: {', '.join(LOADERS)}")
-    train = Path(spec.path or ".") / "train"
-    if spec.path is None or not train.is_dir():
+    if spec.path is None:
         raise DataError(
-            f"image-folder needs data.path (or --data) with a train/ folder; {train} is not one"
+            "image-folder needs data.path (or --data): the folder that holds "
+            "train/<class>/ and test/<class>/ (or val/<class>/)"
+        )
+    train = Path(spec.path) / "train"
+    if not train.is_dir():
+        raise DataError(
+            f"data.path {spec.path} has no train/ folder; give the folder that holds "
+            "train/<class>/ and test/<class>/ (or val/<class>/)"
         )
     names = tuple(sorted(d.name for d in train.iterdir() if d.is_dir()))
     if not names:
