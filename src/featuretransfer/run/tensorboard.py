@@ -54,6 +54,7 @@ class TensorBoardLog:
         self.names = run_names(jobs)
         self.writers: dict = {}
         self.logged: dict[str, set[int]] = {}  # job id -> epochs written by this run
+        self.done: set[str] = set()  # writers closed: a study of 768 nets holds few open
 
     def _writer(self, job_id: str, first_epoch: int):
         if job_id not in self.writers:
@@ -77,7 +78,7 @@ class TensorBoardLog:
     def update(self, job_id: str, step: int, total: int, metrics: dict) -> None:
         """A progress event (job id, step, total, metrics); metrics are non-empty once an epoch
         ends."""
-        if metrics and job_id in self.names:
+        if metrics and job_id in self.names and job_id not in self.done:  # late: already in
             self._epoch(job_id, metrics)
 
     def finished(self, job_id: str) -> None:
@@ -98,7 +99,9 @@ class TensorBoardLog:
         if history:
             writer = self._writer(job_id, history[-1]["epoch"])
             writer.add_scalar("test_top1", record["top1"], history[-1]["epoch"])
-            writer.flush()
+        if job_id in self.writers:
+            self.writers.pop(job_id).close()
+        self.done.add(job_id)
 
     def close(self) -> None:
         for writer in self.writers.values():
