@@ -79,7 +79,7 @@ def test_a_stop_mid_epoch_resumes_to_the_undisturbed_record(tmp_path, tiny_study
     interrupt.reset()
     run_job(job, tmp_path / "stopped")
     log = (folder / "log.txt").read_text()
-    assert f"resumed after epoch 1 and {checkpoint['epoch_step']} steps of epoch 2" in log
+    assert "resumed after 1 steps of epoch 2" in log
     assert record_of(tmp_path / "stopped", job.id) == record_of(tmp_path / "calm", job.id)
     assert not (folder / "checkpoint.pt").exists()
 

@@ -30,7 +30,7 @@ from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.registry import build_model
 from featuretransfer.nets.treatments import TreatmentError, check_cut, copy_layers, freeze
 from featuretransfer.run.fused import train_fused
-from featuretransfer.run.interrupt import Interrupted
+from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.run.train import (
     Images,
     Progress,
@@ -213,8 +213,9 @@ class JobFolder:
         self.lines = open(self.folder / "results.jsonl", "w")
         self.lines.writelines(map(self._jsonl, self.history))  # whole: no line lost or doubled
         resumed = f" resumed after epoch {len(self.history)}" if self.resume else ""
-        if self.resume and "epoch_step" in self.resume:
-            resumed += f" and {self.resume['epoch_step']} steps of epoch {len(self.history) + 1}"
+        if self.resume and "epoch_step" in self.resume:  # stopped inside an epoch
+            epoch, step = len(self.history) + 1, self.resume["epoch_step"]
+            resumed = f" resumed after {step} steps of epoch {epoch}"
         self.logfile.write(f"{spec.display_name} {spec.id}{resumed}\n")
 
     def __enter__(self) -> JobFolder:
@@ -322,6 +323,8 @@ def run_job(
     out = Path(out)
     if store.job_state(out, spec.id) == store.DONE:
         return store.job_dir(out, spec.id)
+    if stop_requested():  # launched just before a stop: not worth loading its data
+        raise Interrupted(f"{spec.display_name}: stopped before it started")
     with JobFolder(spec, out, device=device) as job:
         train_data, val_data, test_data, classes = target_data(spec)
         model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
@@ -370,6 +373,8 @@ def run_fused(
     if len({fuse_key(s) for s in specs}) != 1 or fuse_key(specs[0]) is None:
         raise ValueError("run_fused needs jobs that train every layer on the same images")
     progress = progress or [None] * len(specs)
+    if stop_requested():
+        raise Interrupted(f"{len(specs)} nets: stopped before they started")
     todo = [(s, p) for s, p in zip(specs, progress) if store.job_state(out, s.id) != store.DONE]
     fresh = [(s, p) for s, p in todo if load_checkpoint(store.job_dir(out, s.id)) is None]
     for spec, forward in todo:
