@@ -2,12 +2,14 @@
 
     featuretransfer run [STUDY.toml | --preset NAME] [--out DIR] [--workers N] [--data DIR]
     featuretransfer plan [STUDY.toml | --preset NAME] [--out DIR]
-    featuretransfer status DIR
+    featuretransfer status [DIR | --preset NAME]
     featuretransfer report DIR | --results FILE.csv --out DIR
     featuretransfer split --classes C --seed S | --groups NAME [--dataset NAME]
     featuretransfer presets
+    featuretransfer --version
 
-Bad input ends with one line on stderr and exit code 2; nothing finished is touched.
+Bad input ends with one line on stderr and exit code 2; nothing finished is touched. The first
+Ctrl-C (SIGINT) or SIGTERM stops `run` cleanly (exit code 130), the second at once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import platform
 import sys
 import time
 import tomllib
@@ -23,9 +27,11 @@ from pathlib import Path
 
 import torch
 
+from featuretransfer import __version__
 from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import DOCUMENTED_CLASSES, load_dataset
+from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names, load_dataset
 from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
+from featuretransfer.run import interrupt
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import NEUTRAL_FIELDS, ReportSpec
@@ -63,6 +69,9 @@ def study_from_args(args) -> tuple[StudySpec, Path]:
     """The study named by STUDY.toml or --preset (default: the fashion-mnist preset)."""
     if args.study and args.preset:
         raise UsageError("give a study file or --preset, not both")
+    data = getattr(args, "data", None)
+    if data is not None and Path(data).expanduser().is_file():
+        raise UsageError(f"--data {data} is a file; give the folder that holds the data set")
     path = Path(args.study) if args.study else preset_path(args.preset or DEFAULT_PRESET)
     study = load_study(path, data_path=getattr(args, "data", None))
     return study, path
@@ -147,10 +156,18 @@ def set_aside(out: Path, jobs: list) -> Path | None:
 
 
 def make_executor(args, study: StudySpec):
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: give 1 or more threads per net")
     if args.executor == "local":
         if args.address:
             raise UsageError("--address needs --executor ray")
-        return InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
+        if args.workers == 1:
+            return InlineExecutor(args.threads)
+        return ProcessExecutor(args.workers, args.threads)
+    if args.threads is not None:
+        raise UsageError(
+            "--threads is for local runs; a Ray task trains with [resources] cpus threads"
+        )
     try:  # Ray is an optional extra: imported only when asked for
         from featuretransfer.run.ray_executor import ClusterError, RayExecutor
     except ImportError:
@@ -208,25 +225,29 @@ def cmd_run(args) -> int:
         if not args.fuse.isdigit() or int(args.fuse) < 1:
             raise UsageError(f"--fuse {args.fuse}: give auto or a number of nets >= 1")
         fuse = int(args.fuse)
+    tensorboard = None
+    if args.tensorboard:  # an optional extra: imported only when asked for
+        from featuretransfer.run.tensorboard import TensorBoardLog, TensorBoardMissing
+
+        try:
+            tensorboard = TensorBoardLog(out / "tensorboard", jobs, out)
+        except TensorBoardMissing as e:
+            raise UsageError(str(e)) from None
     executor = make_executor(args, study)  # last check: a cluster that does not answer
     try:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "study.toml").write_text(path.read_text())
-            store.write_json(
-                out / "study.json", study_record(study) | {"report": asdict(study.report)}
-            )
-            store.write_plan(out, jobs)
-        except OSError as e:
-            raise UsageError(
-                f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
-            ) from None
-        print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
-        summary = run_jobs(
-            jobs, out, executor, device=device, show_progress=not args.quiet, fuse=fuse
-        )
+        with interrupt.stop_on_signals():  # also while the workers wind down
+            summary = train_study(args, study, path, out, jobs, executor, device, fuse, tensorboard)
+    except KeyboardInterrupt:  # the second Ctrl-C: out now, workers killed
+        print(f"interrupted at once: {to_go(jobs, out)}", file=sys.stderr)
+        return 130
     finally:
-        executor.shutdown()
+        if tensorboard is not None:
+            tensorboard.close()
+    if summary.interrupted:  # no report of a partial study: `report DIR` writes one if wanted
+        for reason in summary.failed.values():  # failures from before the stop are real
+            print(f"failed: {reason}", file=sys.stderr)
+        print(f"interrupted: {to_go(jobs, out)}", file=sys.stderr)
+        return 130
     print(
         f"trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
         f"failed {len(summary.failed)}, skipped {len(summary.blocked)}; "
@@ -246,6 +267,47 @@ def cmd_run(args) -> int:
     else:
         print("no finished nets: no report", file=sys.stderr)
     return 1 if summary.failed or summary.blocked else 0
+
+
+def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboard):
+    """Write the study into `out`, run its jobs, shut the executor down: gently, or at once
+    where anything (a second Ctrl-C, even while the workers wind down) breaks off."""
+    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "study.toml").write_text(path.read_text())
+            store.write_json(
+                out / "study.json", study_record(study) | {"report": asdict(study.report)}
+            )
+            store.write_plan(out, jobs)
+        except OSError as e:
+            raise UsageError(
+                f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
+            ) from None
+        print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
+        summary = run_jobs(
+            jobs,
+            out,
+            executor,
+            device=device,
+            show_progress=not args.quiet,
+            fuse=fuse,
+            tensorboard=tensorboard,
+        )
+    except BaseException:
+        executor.shutdown(at_once=True)
+        raise
+    try:
+        executor.shutdown()
+    except KeyboardInterrupt:
+        executor.shutdown(at_once=True)
+        raise
+    return summary
+
+
+def to_go(jobs, out: Path) -> str:
+    done = sum(store.job_state(out, job.id) == store.DONE for job in jobs)
+    return f"{done} nets done, {len(jobs) - done} to go; run the same command to resume"
 
 
 def cmd_report(args) -> int:
@@ -273,23 +335,52 @@ def cmd_report(args) -> int:
     return 0
 
 
+def split_lines(study: StudySpec) -> list[str]:
+    """Each split's classes by name (by index where the names cannot be had)."""
+    try:
+        names = class_names(study.data)
+    except DataError:
+        names = None
+    lines = []
+    for split in study.splits:
+        halves = [
+            f"{half} = " + ", ".join(names[c] if names else str(c) for c in split.classes(half))
+            for half in ("A", "B")
+        ]
+        lines.append(f"split {split.name} ({split.kind}): {'; '.join(halves)}")
+    return lines
+
+
 def cmd_plan(args) -> int:
     study, _ = study_from_args(args)
     out = Path(args.out) if args.out else Path("runs") / study.name
     jobs = plan_study(study)
-    print(f"{'id':12}  {'name':22} {'treatment':9} {'n':>2} {'fine_tune':9} {'needs':12}  state")
+    name_of = {job.id: job.display_name for job in jobs}
+    width = max(len(name) for name in name_of.values())
+    print(f"study {study.name}: {len(jobs)} nets in dependency order, output in {out}")
+    for line in split_lines(study):
+        print(line)
+    header = f"{'name':{width}}  {'treatment':9} {'n':>2} {'fine_tune':9} {'k':>5}"
+    print(f"{header}  {'needs':{width}}  {'state':12}  id")
     for job in jobs:
+        k = job.data.n_train_per_class or "all"
         print(
-            f"{job.id:12}  {job.display_name:22} {job.treatment:9} {job.n_copied:>2} "
-            f"{str(job.fine_tune).lower():9} {','.join(needs(job)) or '-':12}  "
-            f"{store.job_state(out, job.id)}"
+            f"{job.display_name:{width}}  {job.treatment:9} {job.n_copied:>2} "
+            f"{str(job.fine_tune).lower():9} {k:>5}  "
+            f"{','.join(name_of[n] for n in needs(job)) or '-':{width}}  "
+            f"{store.job_state(out, job.id):12}  {job.id}"
         )
     print(f"{len(jobs)} jobs")
     return 0
 
 
 def cmd_status(args) -> int:
-    out = Path(args.dir)
+    if args.dir and args.preset:
+        raise UsageError("give a study's output folder DIR or --preset NAME, not both")
+    # like `run`: DIR defaults to runs/<study name>, the study being the default preset
+    out = Path(args.dir) if args.dir else Path("runs") / (args.preset or DEFAULT_PRESET)
+    if not args.dir:
+        preset_path(args.preset or DEFAULT_PRESET)  # an unknown preset is an error that says so
     plan = store.read_plan(out)
     if plan is None:  # a folder of an earlier version: planned again from its study file
         if not (out / "study.toml").is_file():
@@ -302,15 +393,29 @@ def cmd_status(args) -> int:
             print(f"{state}: {len(names)}")
         if state != store.DONE and names:
             print("  " + " ".join(names))
-    diverged = [r["name"] for r in store.load_records(out, plan) if r["status"] == "diverged"]
+    records = store.load_records(out, plan)
+    diverged = [r["name"] for r in records if r["status"] == "diverged"]
     if diverged:
         print(f"diverged: {len(diverged)}\n  " + " ".join(diverged))
+    for line in mixed_runtime_lines(records):
+        print(line)
     if others := store.other_jobs(out, plan):
         print(f"not part of this study (other settings, never pooled): {len(others)}")
         print("  " + " ".join(others))
     if any(states[e["id"]] in (store.DAMAGED, store.STALE) for e in plan):
         print("damaged and stale nets are redone by the next 'run'")
     return 0
+
+
+def mixed_runtime_lines(records: list[dict]) -> list[str]:
+    """A warning per setting (threads, device, fused) that differs between the finished nets."""
+    return [
+        f"mixed {key}: "
+        + ", ".join(f"{value} ({count} nets)" for value, count in counts.items())
+        + "; each net's numbers come back bit for bit only under its own setting "
+        "(README, 'Reproducibility')"
+        for key, counts in store.runtime_mix(records).items()
+    ]
 
 
 def cmd_split(args) -> int:
@@ -339,6 +444,12 @@ def cmd_presets(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="featuretransfer", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"featuretransfer {__version__} (torch {torch.__version__}, "
+        f"Python {platform.python_version()})",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, helptext in (
         ("run", "train every net of a study"),
@@ -366,6 +477,18 @@ def build_parser() -> argparse.ArgumentParser:
                 f"nets this study does not share into DIR/{SET_ASIDE}/<time>/ first",
             )
             sub.add_argument(
+                "--threads",
+                type=int,
+                help="torch threads per net (default: the cores / --workers); a net's numbers "
+                "are bit-identical only under the same threads and device",
+            )
+            sub.add_argument(
+                "--tensorboard",
+                action="store_true",
+                help="write each net's per-epoch metrics as TensorBoard events to "
+                "DIR/tensorboard (pip install 'featuretransfer[tensorboard]')",
+            )
+            sub.add_argument(
                 "--fuse",
                 default="auto",
                 help="train up to N ready nets of one shape as one stacked model (default auto: "
@@ -378,7 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "jobs share the GPU (plain `cuda` spreads them over every GPU)",
             )
     sub = commands.add_parser("status", help="done / unfinished / pending jobs of an output folder")
-    sub.add_argument("dir")
+    sub.add_argument(
+        "dir", nargs="?", help=f"a study's output folder (default runs/{DEFAULT_PRESET})"
+    )
+    sub.add_argument("--preset", help="the output folder runs/NAME of a shipped study")
     sub = commands.add_parser("report", help="figures and tables from a study's results")
     sub.add_argument("dir", nargs="?", help="a study's output folder")
     sub.add_argument("--results", help="a results table made elsewhere (CSV)")
@@ -411,13 +537,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, where a closed pipe can be caught, not at exit
+        return code
     except (UsageError, *USER_ERRORS) as e:
         print(f"featuretransfer: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `plan | head -1`: the reader has all it wanted
+        # nothing more may reach the closed pipe, not even the flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command ended by a closed pipe
     except KeyboardInterrupt:
         print(
-            "featuretransfer: interrupted; finished jobs are kept, run again to go on",
+            "featuretransfer: interrupted; finished nets are kept, run the same command to go on",
             file=sys.stderr,
         )
         return 130

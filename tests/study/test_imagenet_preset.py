@@ -58,5 +58,5 @@ def test_the_preset_plans_the_papers_splits(imagenet_like):
 
 
 def test_the_preset_needs_its_image_folder():
-    with pytest.raises(StudyError, match='"image-folder" needs data.path'):
+    with pytest.raises(StudyError, match="image-folder needs data.path"):
         load_study(preset_path("imagenet-caffenet"))

@@ -24,8 +24,11 @@ def test_job_count_is_the_formula(tiny_study):
 
 def test_default_preset_plans_the_main_experiment():
     jobs = plan_study(load_study(preset_path("fashion-mnist")))
-    assert len(jobs) == 1 * 1 * (2 + 1 * 7 * 4)
+    # 2 splits x 2 seeds x (2 base nets + 2 targets x 4 cuts x 4 treatments): 8 base groups
+    assert len(jobs) == 2 * 2 * (2 + 2 * 4 * 4) == 136
     assert {job.treatment for job in jobs} == {"base", "selffer", "transfer"}
+    groups = {(j.split.name, j.seed, j.target) for j in jobs if j.treatment == "base"}
+    assert len(groups) == 8
 
 
 def test_needs_are_planned_and_come_first(tiny_study):

@@ -111,14 +111,17 @@ def image_files(spec: DataSpec) -> tuple[Path, dict[str, list[Path]], dict[str, 
     classes in train/ and test/ (else val/), each with images."""
     if spec.path is None:
         raise DataError(
-            'data.name = "image-folder" needs data.path (or --data DIR): a folder with '
-            "train/<class>/*.jpg and test/<class>/*.jpg (or val/)"
+            "image-folder needs data.path (or --data): the folder that holds "
+            "train/<class>/ and test/<class>/ (or val/<class>/)"
         )
     root = Path(spec.path).expanduser()
     train_dir = root / "train"
     test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
     if not train_dir.is_dir():
-        raise DataError(f"{train_dir}: no such folder; expected ROOT/train/<class>/*.jpg")
+        raise DataError(
+            f"data.path {spec.path} has no train/ folder; give the folder that holds "
+            "train/<class>/ and test/<class>/ (or val/<class>/)"
+        )
     if test_dir is None:
         raise DataError(f"{root}: neither test/ nor val/ found; expected ROOT/test/<class>/*.jpg")
     train_files, test_files = _class_files(train_dir), _class_files(test_dir)

@@ -46,6 +46,7 @@ from featuretransfer.report.tables import (
     transition_text,
 )
 from featuretransfer.specs import ReportSpec  # noqa: E402
+from featuretransfer.study import store
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,7 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         f"<p>{len(records)} records from {html.escape(str(source))}; L = {n_layers(records)} "
         "transferable layers. Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA "
         f"as AnB; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
+        *_mixed_runtime_html(records),
         "<h2>Findings: the paper's observations in these records</h2>",
         _html_table(FINDINGS_HEADER, [[f[k] for k in FINDING_KEYS] for f in views["findings"]]),
         f"<p>{html.escape(findings_note(views['rules']))} File: "
@@ -296,6 +298,23 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
     head = f"<meta charset='utf-8'><title>{name}: report</title><style>{style}</style>"
     body = "\n".join(parts)
     return f"<!doctype html>\n<html><head>{head}</head><body>\n{body}\n</body></html>\n"
+
+
+def _mixed_runtime_html(records: list[dict]) -> list[str]:
+    """A warning where nets trained under different threads, devices or stacked passes: their
+    numbers are not those one rerun under a single setting gives (README, Reproducibility)."""
+    mixed = store.runtime_mix(records)
+    if not mixed:
+        return []
+    said = "; ".join(
+        f"{key} " + ", ".join(f"{value} ({count} nets)" for value, count in counts.items())
+        for key, counts in mixed.items()
+    )
+    return [
+        f"<p><b>Mixed training settings</b>: {html.escape(said)}. Each net's numbers come "
+        "back bit for bit only under its own setting; across settings they agree to float "
+        "tolerance.</p>"
+    ]
 
 
 def _not_main_note(count: int) -> str:

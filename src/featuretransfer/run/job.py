@@ -31,6 +31,7 @@ from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.registry import build_model, has_batch_norm
 from featuretransfer.nets.treatments import TreatmentError, check_cut, copy_layers, freeze
 from featuretransfer.run.fused import train_fused
+from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.run.train import (
     Images,
     Progress,
@@ -45,6 +46,7 @@ from featuretransfer.study.splits import relabel
 
 log = logging.getLogger(__name__)
 NAN = float("nan")
+RUNTIME_KEYS = ("threads", "device", "fused")
 
 
 class MissingParentError(RuntimeError):
@@ -63,6 +65,22 @@ def code_version() -> dict:
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return {"git_sha": sha or None, "torch": torch.__version__}
+
+
+def runtime(device: str, fused: int = 1) -> dict:
+    """What a net's float results depend on beyond its spec: the torch threads of its process
+    (the reduction order of every sum), the device, and how many nets trained in its pass
+    (a stacked pass sums in another order). Not in the job id: a rerun under other settings
+    is the same experiment, its numbers equal only to float tolerance."""
+    kind = torch.device(device).type
+    name = f"cuda ({torch.cuda.get_device_name(torch.device(device))})" if kind == "cuda" else kind
+    return {"threads": torch.get_num_threads(), "device": name, "fused": fused}
+
+
+def runtime_text(runtimes: list[dict], key: str) -> str:
+    """One runtime setting over a net's runs: "2", or "2+1" where a resumed run changed it."""
+    values = [str(r[key]) for r in runtimes]
+    return "+".join(v for i, v in enumerate(values) if i == 0 or v != values[i - 1])
 
 
 def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]:
@@ -174,15 +192,22 @@ class JobFolder:
     readable checkpoint resumes from it (`resume`); without one, or when `fresh`, it is cleared.
     """
 
-    def __init__(self, spec: JobSpec, out: Path, fresh: bool = False):
+    def __init__(
+        self, spec: JobSpec, out: Path, fresh: bool = False, device: str = "cpu", fused: int = 1
+    ):
         self.spec, self.folder = spec, store.job_dir(out, spec.id)
         self.resume = None if fresh else load_checkpoint(self.folder)
         if self.resume is None and self.folder.exists():  # unfinished, nothing to go on from
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.spec_dict = asdict(spec) | {"job_id": spec.id, "treatment": spec.treatment}
+        # the settings of each run that trained part of this net (one unless resumed elsewhere)
+        self.runtimes = list(self.resume.get("runtimes", [])) if self.resume else []
+        if not self.runtimes or self.runtimes[-1] != runtime(device, fused):
+            self.runtimes.append(runtime(device, fused))
         if self.resume is None:
-            store.write_json(self.folder / "spec.json", self.spec_dict | {"code": code_version()})
+            extra = {"code": code_version(), "runtime": self.runtimes[0]}
+            store.write_json(self.folder / "spec.json", self.spec_dict | extra)
         self.started = time.perf_counter() - (self.resume["seconds"] if self.resume else 0.0)
         # the weights its layers 1..n were copied from: if the parent is ever redone into other
         # weights, this net is stale (store.study_states) and is redone too
@@ -197,12 +222,17 @@ class JobFolder:
         self.lines = open(self.folder / "results.jsonl", "w")
         self.lines.writelines(map(self._jsonl, self.history))  # whole: no line lost or doubled
         resumed = f" resumed after epoch {len(self.history)}" if self.resume else ""
+        if self.resume and "epoch_step" in self.resume:  # stopped inside an epoch
+            epoch, step = len(self.history) + 1, self.resume["epoch_step"]
+            resumed = f" resumed after {step} steps of epoch {epoch}"
         self.logfile.write(f"{spec.display_name} {spec.id}{resumed}\n")
 
     def __enter__(self) -> JobFolder:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is Interrupted:
+            self.logfile.write(f"interrupted: {error}; the checkpoint is kept\n")
         self.logfile.close()
         self.lines.close()
 
@@ -225,8 +255,12 @@ class JobFolder:
 
     def save_state(self, state: dict) -> None:
         seconds = time.perf_counter() - self.started
-        extra = {"seconds": seconds, "parent_weights_sha256": self.parent_sha}
-        torch.save(state | extra, self.folder / "checkpoint.tmp")
+        state = state | {
+            "seconds": seconds,
+            "runtimes": self.runtimes,
+            "parent_weights_sha256": self.parent_sha,
+        }
+        torch.save(state, self.folder / "checkpoint.tmp")
         (self.folder / "checkpoint.tmp").replace(self.folder / "checkpoint.pt")
 
     def finish(
@@ -275,6 +309,9 @@ class JobFolder:
             **store.weights_identity(self.folder / store.WEIGHTS),
             "parent_job_id": spec.parent().id if spec.parent() else None,
             "parent_weights_sha256": self.parent_sha,
+            # "2", or "2+1" for a net resumed under another thread count: see runtime()
+            **{key: runtime_text(self.runtimes, key) for key in RUNTIME_KEYS},
+            "runtimes": self.runtimes,
             # label i of this net is class classes[i] of the data set
             "classes": list(classes),
             "history": history,
@@ -301,8 +338,10 @@ def run_job(
     out = Path(out)
     if store.is_current(out, spec):
         return store.job_dir(out, spec.id)
+    if stop_requested():  # launched just before a stop: not worth loading its data
+        raise Interrupted(f"{spec.display_name}: stopped before it started")
     store.clear_job(out, spec.id)  # damaged, or copied from a parent since redone: redo it
-    with JobFolder(spec, out) as job:
+    with JobFolder(spec, out, device=device) as job:
         train_data, val_data, test_data, classes = target_data(spec)
         model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
         model = model.to(device, memory_format=model.memory_format)
@@ -353,6 +392,8 @@ def run_fused(
     if len({fuse_key(s) for s in specs}) != 1 or fuse_key(specs[0]) is None:
         raise ValueError("run_fused needs jobs that train every layer on the same images")
     progress = progress or [None] * len(specs)
+    if stop_requested():
+        raise Interrupted(f"{len(specs)} nets: stopped before they started")
     todo = [(s, p) for s, p in zip(specs, progress) if not store.is_current(out, s)]
     fresh = [(s, p) for s, p in todo if load_checkpoint(store.job_dir(out, s.id)) is None]
     for spec, forward in todo:
@@ -366,7 +407,10 @@ def run_fused(
     models = [m.to(device, memory_format=m.memory_format) for m in models]
     train_data, val_data, test_data = on_device((train_data, val_data, test_data), device)
     with contextlib.ExitStack() as stack:
-        jobs = [stack.enter_context(JobFolder(s, out, fresh=True)) for s, _ in fresh]
+        jobs = [
+            stack.enter_context(JobFolder(s, out, fresh=True, device=device, fused=len(fresh)))
+            for s, _ in fresh
+        ]
         callbacks = [job.progress(forward) for job, (_, forward) in zip(jobs, fresh)]
 
         def on_progress(step: int, total: int, metrics: list) -> None:

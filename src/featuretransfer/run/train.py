@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from featuretransfer.data.augment import augment, center_crop
 from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.treatments import trainable_parameters
+from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.specs import TrainSpec, seed_hash
 
 EVAL_BATCH = 2048  # images per forward pass at evaluation; no autograd there, so memory is small
@@ -231,6 +232,10 @@ def train(
     stopped (weights, momentum, both random streams, history); `resume` is such a state. A
     non-finite loss stops training at once (diverged = True); the records so far are kept.
     With `start` > 0 the data are the cached output of frozen layers 1..start.
+
+    Once a stop is asked (interrupt.py), training saves its state before the next step, with
+    the epoch's data order, the step and the loss sum so far (`mid_epoch`), and raises
+    Interrupted; resuming from that state gives exactly what an undisturbed run gives.
     """
     keep_freed_memory()
     optimizer = make_optimizer(trainable_parameters(model), spec)
@@ -247,17 +252,43 @@ def train(
         if "augment_rng" in resume:  # absent in checkpoints of studies without augmentation
             augment_rng.set_state(resume["augment_rng"])
         history = list(resume["history"])
+    partial = resume if resume is not None and "epoch_step" in resume else None
     n = len(train_data.y)
     batches = BatchOrder(n, spec.batch_size, order, (resume or {}).get("batches"))
     steps = period_steps(n, spec)
     total = sum(steps)
+
+    def state() -> dict:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "order_rng": order.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "augment_rng": augment_rng.get_state(),
+            **cuda_rng(device),
+            "batches": batches.state(),
+            "history": history,
+        }
+
+    if progress:  # the bar's real total from the start, not once the first step is done
+        first = partial["epoch_step"] if partial else 0
+        progress(sum(steps[: len(history)]) + first, total, {})
     for epoch in range(len(history), spec.epochs):
         set_lr(optimizer, epoch, spec)
         model.train()
-        loss_sum = torch.zeros((), device=device)  # on-device; one sync per epoch, not per step
-        seen = 0  # images this period: n per pass
+        if partial is not None:  # resumed inside this period: its steps and loss sum so far
+            first, seen = partial["epoch_step"], partial["epoch_seen"]
+            loss_sum = partial["epoch_loss_sum"].to(device)
+            partial = None
+        else:
+            first, seen = 0, 0  # images this period: n per pass
+            loss_sum = torch.zeros((), device=device)  # on-device; one sync per period
         done = sum(steps[:epoch])
-        for step in range(steps[epoch]):
+        for step in range(first, steps[epoch]):
+            if stop_requested():
+                if save_state:
+                    save_state(state() | mid_epoch(step, loss_sum, seen))
+                raise Interrupted(f"stopped before step {step + 1} of epoch {epoch + 1}")
             idx = batches.next()
             x, y = train_data.batch(idx, device, transform)
             with autocast(device, spec.precision):
@@ -282,21 +313,17 @@ def train(
             }
         )
         if save_state and epoch + 1 < spec.epochs:
-            save_state(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "order_rng": order.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "augment_rng": augment_rng.get_state(),
-                    **cuda_rng(device),
-                    "batches": batches.state(),
-                    "history": history,
-                }
-            )
+            save_state(state())
         if progress:
             progress(done + steps[epoch], total, history[-1])
     return history, False
+
+
+def mid_epoch(step: int, loss_sum: torch.Tensor, seen: int) -> dict:
+    """What a checkpoint taken inside a period adds to state(), whose batch order already holds
+    the permutation and the place in it: the steps done, the images seen and the loss summed
+    over them (in the sum's own float, so the period's train_loss comes out bit for bit)."""
+    return {"epoch_step": step, "epoch_loss_sum": loss_sum.detach().cpu(), "epoch_seen": seen}
 
 
 def best_k_mean(values: list[float], k: int) -> float:

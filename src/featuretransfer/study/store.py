@@ -49,9 +49,19 @@ RESULTS_COLUMNS = (
     "seconds",
     "model",
     "weights",
+    "threads",
+    "device",
+    "fused",
 )
-# Columns that older records lack: every training image (k = 0), no train-set score.
-RESULTS_DEFAULTS = {"n_train_per_class": 0, "train_top1": float("nan")}
+# Columns that older records lack: every training image (k = 0), no train-set score; where and
+# how a net trained was not recorded before (empty: unknown).
+RESULTS_DEFAULTS = {
+    "n_train_per_class": 0,
+    "train_top1": float("nan"),
+    "threads": "",
+    "device": "",
+    "fused": "",
+}
 
 
 def job_dir(out: Path, job_id: str) -> Path:
@@ -299,6 +309,21 @@ def write_results_csv(out: Path, plan: list[dict] | None = None) -> Path:
         writer.writerows(rows)
     os.replace(tmp, path)
     return path
+
+
+def runtime_mix(records: list[dict]) -> dict[str, dict[str, int]]:
+    """For each of threads, device and fused that differ between `records` (or within a net
+    resumed under another setting: "2+1"): value -> nets. Empty when every net trained under
+    one setting (unrecorded values are left out): then a rerun under it gives the same bits."""
+    mixed = {}
+    for key in ("threads", "device", "fused"):
+        counts: dict[str, int] = {}
+        for r in records:
+            if str(r.get(key, "")):
+                counts[str(r[key])] = counts.get(str(r[key]), 0) + 1
+        if len(counts) > 1 or any("+" in value for value in counts):
+            mixed[key] = dict(sorted(counts.items()))
+    return mixed
 
 
 def _csv_value(value):

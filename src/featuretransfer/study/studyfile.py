@@ -77,6 +77,20 @@ STUDY_KEYS = ("treatments", "cuts", "targets", "seeds")  # [study], or one split
 STRING_LISTS = ("data.class_names",)  # list-valued keys of strings (the rest hold integers)
 DERIVED = ("data.fingerprint",)  # spec fields the tool computes: never set in a study file
 SPLIT_KINDS = ("random", "semantic")
+# key -> (bound, strict): each number must be >= bound (> bound where strict); 0 means the
+# default for n_outputs and image_size
+LOWER_BOUNDS = {
+    "train.epochs": (1, False),
+    "train.batch_size": (1, False),
+    "train.lr": (0, True),
+    "train.best_k": (1, False),
+    "train.crop": (0, False),
+    "train.crop_pad": (0, False),
+    "train.bias_lr_mult": (0, True),
+    "model.n_outputs": (0, False),
+    "data.image_size": (0, False),
+    "train.steps": (0, False),
+}
 
 
 @dataclass(frozen=True)
@@ -230,9 +244,12 @@ def _study_keys(table: dict, where: str, n_layers: int) -> dict:
         if bad:
             raise StudyError(f"{where}.cuts: n = {bad[0]} is outside 1..{n_layers - 1}")
     if "targets" in table:
-        values["targets"] = _list(table, "targets", where, allowed=HALVES) or ("B",)
+        values["targets"] = _list(table, "targets", where, allowed=HALVES)
     if "seeds" in table:
-        values["seeds"] = _list(table, "seeds", where, kind=int) or (0,)
+        values["seeds"] = _list(table, "seeds", where, kind=int)
+    for key, example in (("targets", '["B"]'), ("seeds", "[0]")):  # not silently a default
+        if key in values and not values[key]:
+            raise StudyError(f"{where}.{key} = [] is empty; give at least one, e.g. {example}")
     return values
 
 
@@ -281,6 +298,9 @@ def _volume(raw: dict, split_names: list[str]) -> VolumeSpec:
         )
     seeds = _list(volume, "seeds", "volume", kind=int) if "seeds" in volume else None
     splits = _list(volume, "splits", "volume", allowed=split_names) if "splits" in volume else None
+    for key, value in (("seeds", seeds), ("splits", splits)):
+        if value == ():  # not silently the default; leave the key out for that
+            raise StudyError(f"volume.{key} = [] is empty; give at least one, or leave it out")
     schedule = volume.get("schedule", "steps")
     if schedule not in ("steps", "epochs"):
         raise StudyError(
@@ -310,16 +330,17 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
     if net.init not in ("kaiming", "reference"):
         raise StudyError(f"model.init = {net.init!r}; use 'kaiming' or 'reference'")
     train = _section(raw, "train", TrainSpec)
-    if train.epochs < 1 or train.batch_size < 1 or train.lr <= 0 or train.best_k < 1:
-        raise StudyError("train.epochs, batch_size, best_k must be >= 1 and train.lr > 0")
+    sections = {"data": data, "model": net, "train": train}
+    for key, (lowest, strict) in LOWER_BOUNDS.items():  # one key named, the first that is off
+        section, field = key.split(".")
+        value = getattr(sections[section], field)
+        if value < lowest or (strict and value == lowest):
+            bound = f"> {lowest:g}" if strict else f">= {lowest:g}"
+            raise StudyError(f"{key} = {value!r} should be {bound}")
     if train.precision not in ("fp32", "bf16"):
         raise StudyError(f"train.precision = {train.precision!r}; use 'fp32' or 'bf16'")
-    if train.crop < 0 or train.crop_pad < 0 or train.bias_lr_mult <= 0:
-        raise StudyError("train.crop and crop_pad must be >= 0 and train.bias_lr_mult > 0")
     if data.normalize not in ("mean-std", "mean"):
         raise StudyError(f"data.normalize = {data.normalize!r}; use 'mean-std' or 'mean'")
-    if net.n_outputs < 0 or data.image_size < 0:
-        raise StudyError("model.n_outputs and data.image_size must be >= 0 (0: the default)")
     if data.image_size and data.name not in RESIZED:
         raise StudyError(
             f"data.image_size = {data.image_size} has no effect on {data.name}, whose images "
@@ -329,10 +350,6 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         raise StudyError(
             f'data.class_names names the classes of data.name = "idx" only; {data.name} has '
             "its own names"
-        )
-    if train.steps < 0:
-        raise StudyError(
-            f"train.steps = {train.steps}; give a number of SGD steps, or 0 for epochs"
         )
     study = raw.get("study", {})
     if not isinstance(study, dict):
