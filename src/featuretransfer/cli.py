@@ -125,6 +125,7 @@ def check_same_study(out: Path, study: StudySpec) -> None:
             "the folder's study and nets aside"
         )
     existing.pop("report", None)
+    existing.pop("class_names", None)
     changed = differences(existing, study_record(study))
     if changed:
         shown = ", ".join(changed[:4]) + (
@@ -276,9 +277,10 @@ def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboar
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / "study.toml").write_text(path.read_text())
-            store.write_json(
-                out / "study.json", study_record(study) | {"report": asdict(study.report)}
-            )
+            # beside the settings, what the report shows but no net depends on: how verdicts
+            # are decided, and the classes' names (the report names splits by them)
+            shown = {"report": asdict(study.report), "class_names": list(class_names(study.data))}
+            store.write_json(out / "study.json", study_record(study) | shown)
             store.write_plan(out, jobs)
         except OSError as e:
             raise UsageError(

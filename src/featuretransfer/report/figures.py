@@ -412,8 +412,9 @@ def _panel_with_bases(ax, groups: list[dict], n_layers: int, empty_text: str) ->
     _layer_axis(ax, n_layers)
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(Y_LABEL)
-    # Below the axes: inside, the legend would cover the lines that fall towards the bottom right.
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, fontsize=9)
+    # Inside, where the lines leave room: they start at the base (top left) and fall right,
+    # and a legend below the axes squeezed them to nothing once labels carry their counts.
+    ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=8)
 
 
 def _layer_axis(ax, n_layers: int) -> None:
