@@ -24,12 +24,15 @@ import torch
 
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import CLASS_NAMES, load_dataset
+from featuretransfer.nets.units import ModelError
 from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
+from featuretransfer.run.job import check_models
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import NEUTRAL_FIELDS
 from featuretransfer.study import store
 from featuretransfer.study.plan import PlanError, needs, plan_study
+from featuretransfer.study.source import SourceError
 from featuretransfer.study.splits import SplitError, builtin_group_split, random_split
 from featuretransfer.study.studyfile import (
     StudyError,
@@ -44,7 +47,7 @@ DEFAULT_PRESET = "fashion-mnist"
 # Nets per stacked pass on a GPU (`--fuse auto`). On the 2-core CPU a stack of 7 half-width nets
 # ran at 0.52-0.62x the speed of the same nets one by one, so CPUs train nets alone.
 FUSE_ON_GPU = 16
-USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError)
+USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError, ModelError, SourceError)
 
 
 class UsageError(Exception):
@@ -78,10 +81,13 @@ def study_record(study: StudySpec) -> dict:
     written before they existed still counts as the same study."""
     record = json.loads(json.dumps(asdict(study)))
     record["data"].pop("path")
+    record["net"].pop("path")  # where a user's model file lies; its content hash stays
     for (section, name), neutral in NEUTRAL_FIELDS.items():
-        if record[section][name] == neutral:
+        if record[section][name] == json.loads(json.dumps(neutral)):  # () reads back as []
             del record[section][name]
-    for key, empty in (("experiments", ()), ("volume", VolumeSpec())):
+    if study.source is not None:
+        record["source"] = {"sha256": study.source.sha256}  # not where it lies, nor its text
+    for key, empty in (("experiments", ()), ("volume", VolumeSpec()), ("source", None)):
         if getattr(study, key) == empty:
             del record[key]
     return record
@@ -154,6 +160,7 @@ def cmd_run(args) -> int:
         raise UsageError(f"--workers {args.workers}: give 1 or more worker processes")
     jobs = plan_study(study)
     load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
+    check_models(jobs)  # and if a user's model or a pretrained source does not fit them
     check_same_study(out, study)
     device = pick_device(args, study)
     fuse = FUSE_ON_GPU if "cuda" in device else 1

@@ -33,6 +33,10 @@ class LayeredNet(nn.Module):
         """Layer i, counting from 1 as the paper does."""
         return getattr(self, self.layer_names[i - 1])
 
+    def layer_keys(self, name: str) -> list[str]:
+        """The state_dict keys of layer `name` (its parameters and buffers)."""
+        return [k for k in self.state_dict() if k.startswith(name + ".")]
+
     def forward(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Run layers start+1..stop (all by default) on x, the output of layer `start`."""
         for name in self.layer_names[start:stop]:

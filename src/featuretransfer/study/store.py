@@ -44,9 +44,10 @@ RESULTS_COLUMNS = (
     "seconds",
     "model",
     "weights",
+    "source_trained_on",  # what a pretrained source "S" was trained on ([source] trained_on)
 )
-# Columns that older records lack: every training image (k = 0), no train-set score.
-RESULTS_DEFAULTS = {"n_train_per_class": 0, "train_top1": float("nan")}
+# Columns that older records lack: every training image (k = 0), no train-set score, no source.
+RESULTS_DEFAULTS = {"n_train_per_class": 0, "train_top1": float("nan"), "source_trained_on": ""}
 
 
 def job_dir(out: Path, job_id: str) -> Path:
