@@ -97,6 +97,28 @@ def describe_hf(folder: Path) -> tuple[str, ...]:
         return hf_units(_from_config(hf_config(folder)))
 
 
+def hf_weights_files(folder: Path) -> list[Path]:
+    """config.json and the weights files of a save_pretrained folder (shards included)."""
+    weights = sorted(p for p in Path(folder).iterdir() if p.suffix in (".safetensors", ".bin"))
+    index = sorted(Path(folder).glob("*.index.json"))
+    return [Path(folder) / "config.json", *index, *weights] if weights else []
+
+
+def load_hf_state(folder: Path) -> dict[str, torch.Tensor]:
+    """The weights of a save_pretrained folder as its model holds them: read through
+    from_pretrained (local files only), which also maps the key names of older transformers
+    versions (v5 saves ViT's layers as vit.encoder.layer.N but names them vit.layers.N)."""
+    transformers = _transformers()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        model = transformers.AutoModelForImageClassification.from_pretrained(
+            str(folder), local_files_only=True
+        )
+    except (OSError, ValueError) as e:
+        raise ModelError(f"source.checkpoint: {folder} cannot be loaded ({e})") from None
+    return {k: v.detach() for k, v in model.state_dict().items()}
+
+
 def build_hf_model(
     folder: Path,
     units: tuple[str, ...],

@@ -2,8 +2,9 @@
 
     [source]
     checkpoint = "runs/my-model"   # a weights file (.safetensors, or a state_dict .pt / .bin),
-                                   # a folder holding model.safetensors (a save_pretrained
-                                   # folder, a job folder), or a study's output folder with:
+                                   # a save_pretrained folder (read by transformers), a folder
+                                   # holding model.safetensors (a job folder), or a study's
+                                   # output folder with:
     net = "s0:baseA#0"             # which of that study's finished nets (its name in `plan`)
     model = "my_nets:build"        # optional: the model it belongs to, checked against [model]
     trained_on = "Fashion-MNIST, 5 classes"   # free text for the report
@@ -15,11 +16,13 @@ so a changed file never reuses their results; it is checked again when a net rea
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
 
-from featuretransfer.nets.units import file_sha256
+from featuretransfer.nets.hf import hf_weights_files
+from featuretransfer.nets.units import ModelError, file_sha256
 from featuretransfer.specs import NetSpec, SourceSpec
 from featuretransfer.study import store
 
@@ -54,9 +57,21 @@ def parse_source(table, net: NetSpec, base: Path) -> tuple[SourceSpec, list | No
         raise SourceError("source.classes should be a list of class names or indices")
     path = checkpoint_file(Path(base) / table["checkpoint"], table.get("net"))
     source = SourceSpec(
-        sha256=file_sha256(path), path=str(path.resolve()), trained_on=table.get("trained_on", "")
+        sha256=content_sha256(path),
+        path=str(path.resolve()),
+        trained_on=table.get("trained_on", ""),
     )
     return source, classes
+
+
+def content_sha256(path: Path) -> str:
+    """A weights file's hash, or that of a save_pretrained folder's config and weights files."""
+    if not path.is_dir():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in hf_weights_files(path):
+        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
 
 
 def checkpoint_file(path: Path, net: str | None) -> Path:
@@ -78,6 +93,8 @@ def checkpoint_file(path: Path, net: str | None) -> Path:
         if records[0]["status"] != "done":
             raise SourceError(f"source.net = {net!r} diverged in {path}: it is no source")
         return store.weights_file(store.job_dir(path, records[0]["job_id"]))
+    if path.is_dir() and (path / "config.json").is_file() and hf_weights_files(path):
+        return path  # a save_pretrained folder: read through transformers (nets/hf.py)
     if path.is_dir():
         for name in (store.WEIGHTS, "pytorch_model.bin", store.LEGACY_WEIGHTS):
             if (path / name).is_file():
@@ -96,11 +113,18 @@ def checkpoint_file(path: Path, net: str | None) -> Path:
 def load_source(source: SourceSpec) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors, after checking that it is the file the study was planned with."""
     path = Path(source.path)
-    if not path.is_file() or file_sha256(path) != source.sha256:
+    if not path.exists() or content_sha256(path) != source.sha256:
         raise SourceError(
             f"source.checkpoint {path} is missing or changed since the study was planned; "
             "run the study again (nets of the new checkpoint get new ids)"
         )
+    if path.is_dir():
+        from featuretransfer.nets.hf import load_hf_state  # transformers only when used
+
+        try:
+            return load_hf_state(path)
+        except ModelError as e:
+            raise SourceError(str(e)) from None
     try:
         state = store.load_weights(path)
     except store.DamagedError as e:
