@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_idx
+
 from featuretransfer.report.figures import figure2_series
 from featuretransfer.report.results import load_results
 from featuretransfer.run.executors import InlineExecutor
