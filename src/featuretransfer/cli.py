@@ -173,6 +173,8 @@ def cmd_run(args) -> int:
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / "study.toml").write_text(path.read_text())
+            # the study file's folder: its model file, hf folder and checkpoint are relative to it
+            store.write_json(out / "study-location.json", {"folder": str(path.resolve().parent)})
             store.write_json(out / "study.json", study_record(study))
         except OSError as e:
             raise UsageError(
@@ -226,11 +228,20 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def study_folder(out: Path) -> Path:
+    """Where the study file of an output folder lay when it ran (paths in it are relative to
+    that folder); the output folder itself for folders written before this was recorded."""
+    try:
+        return Path(json.loads((out / "study-location.json").read_text())["folder"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return out
+
+
 def cmd_status(args) -> int:
     out = Path(args.dir)
     if not (out / "study.toml").is_file():
         raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
-    jobs = plan_study(load_study(out / "study.toml"))
+    jobs = plan_study(load_study(out / "study.toml", base=study_folder(out)))
     states = {job.id: store.job_state(out, job.id) for job in jobs}
     for state in (store.DONE, store.INCOMPLETE, store.NOT_LAUNCHED):
         names = [job.display_name for job in jobs if states[job.id] == state]

@@ -133,8 +133,9 @@ def preset_path(name: str) -> Path:
     return Path(str(resources.files("featuretransfer") / "presets" / f"{name}.toml"))
 
 
-def load_study(path: Path, data_path: str | None = None) -> StudySpec:
-    """Parse and validate a study file; `data_path` (from --data) overrides data.path."""
+def load_study(path: Path, data_path: str | None = None, base: Path | None = None) -> StudySpec:
+    """Parse and validate a study file; `data_path` (from --data) overrides data.path; paths in
+    the file are relative to `base` (default: the file's folder)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -145,7 +146,7 @@ def load_study(path: Path, data_path: str | None = None) -> StudySpec:
     except tomllib.TOMLDecodeError as e:
         raise StudyError(f"{path}: TOML syntax error: {e}") from None
     try:
-        return parse_study(raw, data_path, base=path.parent)
+        return parse_study(raw, data_path, base=path.parent if base is None else base)
     except (StudyError, SplitError) as e:
         raise StudyError(f"{path}: {e}") from None
 
