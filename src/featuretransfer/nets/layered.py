@@ -20,6 +20,9 @@ class LayeredNet(nn.Module):
     layer_names: tuple[str, ...] = ()
     # Convolutions run faster in channels-last on CPU (1.25x for a ConvNet8 step, 2 threads).
     memory_format = torch.contiguous_format
+    # Batch norm keeps running statistics, which a stacked (vmapped) pass cannot update: such
+    # nets never train fused (run.job.fuse_key).
+    has_batch_norm = False
 
     def __init__(self):
         super().__init__()

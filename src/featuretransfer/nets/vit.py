@@ -2,13 +2,15 @@
 six pre-norm transformer blocks and the head are its units (L = 8, cuts n = 1..7, as the
 reference net's), so the default study can ask the paper's question of a transformer.
 
-    patch    4x4 patches (7x7 tokens at 28 px, 8x8 at 32 px) -> dim, plus learned positions
+    patch    conv stem: 3x3/2, 3x3/2 (BN, ReLU), 1x1 -> dim: a token per 4x4 pixels (7x7 at
+             28 px, 8x8 at 32 px), plus learned positions
     block1..block6   x + attn(LN(x)); x + MLP(LN(x)) (GELU, hidden 2 x dim), dim / 16 heads
     after block6     mean over tokens, dropout (model.dropout)
     head     LN, linear to the classes
 
-Width 1.0 gives dim 128; the fashion-mnist-vit preset uses 0.5 (dim 64, 4 heads, 0.20M
-parameters, 6.8 MFLOP per 28x28 image forward). See the README for how the size was chosen.
+Width 1.0 gives dim 128; the fashion-mnist-vit preset uses 0.375 (dim 48, 3 heads, 0.13M
+parameters, 12.2 MFLOP per 28x28 image forward, 1.3x the default net's 9.4). See the README
+for how the size was chosen. The stem's batch norm keeps these nets out of --fuse.
 """
 
 from __future__ import annotations
@@ -28,17 +30,29 @@ INIT_STD = 0.02  # truncated-normal std of every weight and the positions (ViT's
 
 
 class PatchEmbedding(nn.Module):
-    """Non-overlapping PATCH x PATCH patches, each linearly mapped to `dim`, plus its position."""
+    """A convolutional stem (Xiao et al. 2021, "Early convolutions help transformers see
+    better"): two 3x3 stride-2 convolutions with batch norm and ReLU, then a 1x1 to `dim`, one
+    token per 4x4 pixels, plus its learned position. Measured here with SGD (the study's
+    optimiser), 2 epochs on half B of Fashion-MNIST: 0.80 validation top-1 against 0.64 for a
+    linear 4x4 patch embedding of the same width (lr 0.03 both; 0.78 vs 0.64 at lr 0.1)."""
 
     def __init__(self, c_in: int, dim: int, image_size: int):
         super().__init__()
         if image_size % PATCH:
             raise ValueError(f"vit: image side {image_size} is not a multiple of {PATCH} pixels")
-        self.proj = nn.Conv2d(c_in, dim, PATCH, stride=PATCH)
+        self.conv = nn.Sequential(
+            nn.Conv2d(c_in, dim // 2, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(dim // 2),
+            nn.ReLU(),
+            nn.Conv2d(dim // 2, dim, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(dim),
+            nn.ReLU(),
+            nn.Conv2d(dim, dim, 1),
+        )
         self.position = nn.Parameter(torch.zeros(1, (image_size // PATCH) ** 2, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2) + self.position  # [B, tokens, dim]
+        return self.conv(x).flatten(2).transpose(1, 2) + self.position  # [B, tokens, dim]
 
 
 class Block(nn.Module):
@@ -82,6 +96,7 @@ class ViT(LayeredNet):
     """patch, block1..block6, head (see the module docstring)."""
 
     layer_names = ("patch", *(f"block{i}" for i in range(1, DEPTH + 1)), "head")
+    has_batch_norm = True
 
     def __init__(
         self,
@@ -109,8 +124,9 @@ class ViT(LayeredNet):
             for module in getattr(self, name).modules():
                 if isinstance(module, (nn.Linear, nn.Conv2d)):
                     nn.init.trunc_normal_(module.weight, std=INIT_STD, generator=generator)
-                    nn.init.zeros_(module.bias)
-                elif isinstance(module, nn.LayerNorm):
-                    module.reset_parameters()  # weight 1, bias 0
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
+                elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d)):
+                    module.reset_parameters()  # weight 1, bias 0 (and fresh statistics)
                 elif isinstance(module, PatchEmbedding):
                     nn.init.trunc_normal_(module.position, std=INIT_STD, generator=generator)

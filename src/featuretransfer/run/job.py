@@ -359,6 +359,8 @@ def fuse_key(spec: JobSpec) -> tuple | None:
         return None
     if spec.net.name not in MODELS:  # a user's model: fusion needs the layered forward
         return None
+    if MODELS[spec.net.name].has_batch_norm:  # resnet18, vit: running statistics do not stack
+        return None
     return (spec.data, spec.net, spec.train, spec.split.classes(spec.target))
 
 
