@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from featuretransfer.nets import units
+from featuretransfer.nets.factory import resolve_model
 from featuretransfer.nets.registry import build_model
 from featuretransfer.nets.treatments import copy_layers, freeze, trainable_parameters
-from featuretransfer.nets.units import ModelError, UnitNet, check_units, resolve_model, wrap
+from featuretransfer.nets.units import ModelError, UnitNet, check_units, wrap
 from featuretransfer.run.train import Images, train
 from featuretransfer.specs import NetSpec, TrainSpec
 
@@ -103,7 +105,8 @@ def test_units_that_miss_or_double_a_parameter_are_refused():
     check_units(model, ("stem", "body+head"), "model")  # "+" joins submodules into one unit
 
 
-def test_a_model_whose_units_do_not_compose_trains_uncached(caplog):
+def test_a_model_whose_units_do_not_compose_trains_uncached(caplog, monkeypatch):
+    monkeypatch.setattr(units, "_LOGGED", set())  # said once per process: forget earlier tests
     with caplog.at_level(logging.WARNING):
         model = wrap(Residual(3, 1, 28), ("stem", "body", "head"), 3, 1, 28, seed=0)
     assert "uncached" in caplog.text

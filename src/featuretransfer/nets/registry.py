@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 
 from featuretransfer.nets.caffe import CaffeNet, ConvNet8
+from featuretransfer.nets.factory import build_factory_model
 from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.resnet import ResNet18
-from featuretransfer.nets.units import HF_PREFIX, build_factory_model, is_user_model
+from featuretransfer.nets.units import HF_PREFIX, is_user_model
 from featuretransfer.nets.vit import ViT
 from featuretransfer.specs import NetSpec
 

@@ -37,8 +37,9 @@ import tomllib
 
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import LOADERS, class_names
+from featuretransfer.nets.factory import resolve_model
 from featuretransfer.nets.registry import MODELS
-from featuretransfer.nets.units import ModelError, is_user_model, resolve_model
+from featuretransfer.nets.units import ModelError, is_user_model
 from featuretransfer.specs import (
     HALVES,
     TREATMENTS,
