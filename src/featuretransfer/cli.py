@@ -30,13 +30,16 @@ import torch
 from featuretransfer import __version__
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names, load_dataset
+from featuretransfer.nets.units import ModelError
 from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
 from featuretransfer.run import interrupt
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
+from featuretransfer.run.job import check_models
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import NEUTRAL_FIELDS, ReportSpec
 from featuretransfer.study import store
 from featuretransfer.study.plan import PlanError, needs, plan_study
+from featuretransfer.study.source import SourceError
 from featuretransfer.study.splits import SplitError, builtin_group_split, random_split
 from featuretransfer.study.studyfile import (
     StudyError,
@@ -53,7 +56,7 @@ DEFAULT_PRESET = "fashion-mnist"
 # ran at 0.52-0.62x the speed of the same nets one by one, so CPUs train nets alone.
 FUSE_ON_GPU = 16
 SET_ASIDE = "set-aside"  # where --set-aside moves an earlier study of the output folder
-USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError)
+USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError, ModelError, SourceError)
 
 
 class UsageError(Exception):
@@ -93,10 +96,13 @@ def study_record(study: StudySpec) -> dict:
     record["data"].pop("path")
     record.pop("report")
     record.pop("class_counts")  # read from the data, which the fingerprint names already
+    record["net"].pop("path")  # where a user's model file lies; its content hash stays
     for (section, name), neutral in NEUTRAL_FIELDS.items():
-        if section in record and record[section][name] == neutral:
+        if section in record and record[section][name] == json.loads(json.dumps(neutral)):
             del record[section][name]
-    for key, empty in (("experiments", ()), ("volume", VolumeSpec())):
+    if study.source is not None:
+        record["source"] = {"sha256": study.source.sha256}  # not where it lies, nor its text
+    for key, empty in (("experiments", ()), ("volume", VolumeSpec()), ("source", None)):
         if getattr(study, key) == empty:
             del record[key]
     return record
@@ -150,7 +156,14 @@ def set_aside(out: Path, jobs: list) -> Path | None:
     for folder in sorted((out / "jobs").glob("*")):
         if folder.is_dir() and folder.name not in planned:
             folder.rename(aside / "jobs" / folder.name)
-    for name in ("study.toml", "study.json", store.PLAN, "results.csv", "report"):
+    for name in (
+        "study.toml",
+        "study.json",
+        "study-location.json",
+        store.PLAN,
+        "results.csv",
+        "report",
+    ):
         if (out / name).exists():
             (out / name).rename(aside / name)
     return aside
@@ -216,7 +229,8 @@ def cmd_run(args) -> int:
     jobs = plan_study(study)
     # fail now, with one line, if the data cannot be found or read or do not fit the study
     check_against_data(study, load_dataset(study.data))
-    if args.set_aside:
+    check_models(jobs)  # and if a user's model or a pretrained source does not fit them
+    if args.set_aside:  # only once the study is known to run: nothing moves for a bad one
         if (aside := set_aside(out, jobs)) is not None:
             print(f"the earlier study and its other nets are now in {aside}", file=sys.stderr)
     check_same_study(out, study)
@@ -277,6 +291,8 @@ def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboar
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / "study.toml").write_text(path.read_text())
+            # the study file's folder: its model file, hf folder and checkpoint are relative to it
+            store.write_json(out / "study-location.json", {"folder": str(path.resolve().parent)})
             # beside the settings, what the report shows but no net depends on: how verdicts
             # are decided, and the classes' names (the report names splits by them)
             shown = {"report": asdict(study.report), "class_names": list(class_names(study.data))}
@@ -376,6 +392,15 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def study_folder(out: Path) -> Path:
+    """Where the study file of an output folder lay when it ran (paths in it are relative to
+    that folder); the output folder itself for folders written before this was recorded."""
+    try:
+        return Path(json.loads((out / "study-location.json").read_text())["folder"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return out
+
+
 def cmd_status(args) -> int:
     if args.dir and args.preset:
         raise UsageError("give a study's output folder DIR or --preset NAME, not both")
@@ -387,7 +412,9 @@ def cmd_status(args) -> int:
     if plan is None:  # a folder of an earlier version: planned again from its study file
         if not (out / "study.toml").is_file():
             raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
-        plan = store.plan_entries(plan_study(load_study(out / "study.toml")))
+        plan = store.plan_entries(
+            plan_study(load_study(out / "study.toml", base=study_folder(out)))
+        )
     states = store.plan_states(out, plan)
     for state in (store.DONE, store.DAMAGED, store.STALE, store.INCOMPLETE, store.NOT_LAUNCHED):
         names = [entry["name"] for entry in plan if states[entry["id"]] == state]

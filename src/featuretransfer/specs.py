@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 HALVES = ("A", "B")
 TREATMENTS = ("BnB", "BnB+", "AnB", "AnB+", "random")
+SOURCE = "S"  # JobSpec.source of a net whose layers 1..n come from a pretrained checkpoint
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class NetSpec:
     dropout: float = 0.5  # after fc6 and fc7, as in the reference net
     n_outputs: int = 0  # outputs of the last layer; 0: the target half's classes. The original
     # study kept a 1000-way fc8 for every half (only 500 of its outputs ever saw a label)
+    # A user's model (name "pkg.module:factory" or "hf:FOLDER"; see nets/units.py):
+    units: tuple[str, ...] = ()  # its transferable units, dotted submodule names in forward order
+    args: tuple[tuple[str, object], ...] = ()  # the factory's keyword arguments, sorted by name
+    code_sha256: str = ""  # of the factory's module file, or of the hf folder's config.json: an
+    # edited model never reuses the nets of the old one
+    path: str | None = field(default=None, compare=False)  # the model file or hf folder, resolved;
+    # not scientific (the content hash is)
 
 
 @dataclass(frozen=True)
@@ -104,11 +112,21 @@ class SplitSpec:
 
 
 @dataclass(frozen=True)
+class SourceSpec:
+    """A pretrained source: a checkpoint whose layers 1..n the "S" treatments copy (the paper's
+    baseA, trained elsewhere). Only its content hash is scientific."""
+
+    sha256: str  # of the checkpoint file's bytes
+    path: str = field(default="", compare=False)  # where it is, resolved
+    trained_on: str = field(default="", compare=False)  # free text for the report
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """One network of the study: a base net, or a treatment of cut `n_copied`.
 
     source: the half whose base net gives layers 1..n ("A"/"B"), "random" for the random control,
-    or equal to target for a base net (n_copied == 0).
+    "S" for the pretrained checkpoint `pretrained`, or equal to target for a base net.
     """
 
     study: str
@@ -121,6 +139,7 @@ class JobSpec:
     n_copied: int
     fine_tune: bool
     seed: int
+    pretrained: SourceSpec | None = None  # the checkpoint of source "S"; None for every other net
 
     @property
     def treatment(self) -> str:
@@ -146,8 +165,8 @@ class JobSpec:
 
     def parent(self) -> JobSpec | None:
         """The base net whose first n layers this job copies, or None."""
-        if self.treatment in ("base", "random"):
-            return None
+        if self.treatment in ("base", "random") or self.source == SOURCE:
+            return None  # a source net copies from its checkpoint, not from a job
         return JobSpec(
             study=self.study,
             data=self.data,
@@ -178,6 +197,9 @@ NEUTRAL_FIELDS = {
     ("data", "class_names"): [],
     ("data", "fingerprint"): "",
     ("net", "n_outputs"): 0,
+    ("net", "units"): (),
+    ("net", "args"): (),
+    ("net", "code_sha256"): "",
     ("train", "bias_lr_mult"): 1.0,
     ("train", "bias_decay"): True,
     ("train", "crop"): 0,
@@ -197,8 +219,13 @@ def scientific_fields(spec: JobSpec) -> dict:
     fields.pop("study")
     fields["data"].pop("path")
     fields["split"] = {"A": fields["split"]["A"], "B": fields["split"]["B"]}
+    fields["net"].pop("path")
+    if fields["pretrained"] is None:  # added after the first release: absent, the old ids
+        del fields["pretrained"]
+    else:
+        fields["pretrained"] = {"sha256": spec.pretrained.sha256}
     for (section, name), neutral in NEUTRAL_FIELDS.items():
-        if fields[section][name] == neutral:
+        if fields[section][name] == json.loads(json.dumps(neutral)):  # () reads back as []
             del fields[section][name]
     fields["semantics"] = TRAINING_VERSION
     return fields

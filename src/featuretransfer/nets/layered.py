@@ -20,6 +20,9 @@ class LayeredNet(nn.Module):
     layer_names: tuple[str, ...] = ()
     # Convolutions run faster in channels-last on CPU (1.25x for a ConvNet8 step, 2 threads).
     memory_format = torch.contiguous_format
+    # Batch norm keeps running statistics, which a stacked (vmapped) pass cannot update: such
+    # nets never train fused (run.job.fuse_key).
+    has_batch_norm = False
 
     def __init__(self):
         super().__init__()
@@ -32,6 +35,10 @@ class LayeredNet(nn.Module):
     def layer(self, i: int) -> nn.Module:
         """Layer i, counting from 1 as the paper does."""
         return getattr(self, self.layer_names[i - 1])
+
+    def layer_keys(self, name: str) -> list[str]:
+        """The state_dict keys of layer `name` (its parameters and buffers)."""
+        return [k for k in self.state_dict() if k.startswith(name + ".")]
 
     def forward(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Run layers start+1..stop (all by default) on x, the output of layer `start`."""

@@ -1,21 +1,34 @@
-"""The built-in models by name (the study file's `model.name`) and `build_model`."""
+"""The built-in models by name (the study file's `model.name`) and `build_model`, which also
+builds a user's model ("module:factory", nets/units.py) and a Hugging Face one ("hf:FOLDER",
+nets/hf.py)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
 from featuretransfer.nets.caffe import CaffeNet, ConvNet8
+from featuretransfer.nets.factory import build_factory_model
 from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.resnet import ResNet18
+from featuretransfer.nets.units import HF_PREFIX, is_user_model
+from featuretransfer.nets.vit import ViT
 from featuretransfer.specs import NetSpec
 
-MODELS = {"convnet8": ConvNet8, "caffenet": CaffeNet, "resnet18": ResNet18}
+MODELS = {"convnet8": ConvNet8, "caffenet": CaffeNet, "resnet18": ResNet18, "vit": ViT}
 
 
 def build_model(
     net: NetSpec, n_classes: int, seed: int, in_channels: int = 1, image_size: int = 28
 ) -> LayeredNet:
     """A fresh net of spec `net`, every layer initialised from `seed`."""
+    if net.name.startswith(HF_PREFIX):
+        from featuretransfer.nets.hf import build_hf_model  # transformers only when used
+
+        return build_hf_model(Path(net.path), net.units, n_classes, seed, in_channels, image_size)
+    if is_user_model(net.name):
+        return build_factory_model(net, n_classes, seed, in_channels, image_size)
     if net.name not in MODELS:
         raise ValueError(f"unknown model {net.name!r}; known: {', '.join(MODELS)}")
     model = MODELS[net.name](
@@ -30,17 +43,3 @@ def build_model(
     for name in model.layer_names:
         model.init_layer(name, generator)
     return model
-
-
-def has_batch_norm(net: NetSpec) -> bool:
-    """Whether nets of this spec keep running statistics (batch norm), which fused training
-    cannot update. A 1-class probe of the architecture, built once per spec and cached."""
-    if net not in _BATCH_NORM:
-        probe = MODELS[net.name](2, width=net.width, dropout=net.dropout, init=net.init)
-        _BATCH_NORM[net] = any(
-            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in probe.modules()
-        )
-    return _BATCH_NORM[net]
-
-
-_BATCH_NORM: dict[NetSpec, bool] = {}

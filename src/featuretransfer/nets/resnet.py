@@ -35,6 +35,7 @@ class ResNet18(LayeredNet):
 
     layer_names = ("stem", "layer1", "layer2", "layer3", "layer4", "fc")
     memory_format = torch.channels_last
+    has_batch_norm = True
 
     def __init__(
         self,

@@ -28,7 +28,7 @@ def copy_layers(parent_state: dict[str, torch.Tensor], model: LayeredNet, n: int
     check_cut(model, n)
     own = model.state_dict()
     for name in model.layer_names[:n]:
-        keys = [k for k in own if k.startswith(name + ".")]
+        keys = model.layer_keys(name)
         for key in keys:
             if key not in parent_state:
                 raise TreatmentError(f"parent has no {key}: it is another architecture")
@@ -40,6 +40,34 @@ def copy_layers(parent_state: dict[str, torch.Tensor], model: LayeredNet, n: int
         with torch.no_grad():
             for key in keys:
                 own[key].copy_(parent_state[key])
+
+
+def check_source(state: dict[str, torch.Tensor], model: LayeredNet) -> None:
+    """A pretrained checkpoint must hold every tensor of layers 1..L-1 with this net's shapes,
+    and nothing this net lacks; the last layer (the head, of another class count perhaps) lies
+    above every cut and is never copied. The error names the first few bad keys."""
+    own = model.state_dict()
+    below = [k for name in model.layer_names[:-1] for k in model.layer_keys(name)]
+    missing = [k for k in below if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in below
+        if k in state and state[k].shape != own[k].shape
+    ]
+    problems = [
+        f"{what}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+        for what, keys in (
+            ("missing", missing),
+            ("not in the model", unexpected),
+            ("other shapes (checkpoint vs model)", shapes),
+        )
+        if keys
+    ]
+    if problems:
+        raise TreatmentError(
+            "source.checkpoint does not match the study's model; " + "; ".join(problems)
+        )
 
 
 def freeze(model: LayeredNet, n: int) -> None:

@@ -127,10 +127,20 @@ def group_key(record: dict) -> tuple:
     return record["split"], record.get("seed"), record["target"]
 
 
+# A pretrained-source study's target split stands where the paper's random splits stand, and
+# its SnB nets (layers from the source) where AnB nets do: the statistics read them alike.
+KIND_AS = {"source": "random"}
+LABEL_AS = {"SnB": "AnB", "SnB+": "AnB+"}
+
+
 def finished(records: list[dict], kind: str | None = None) -> list[dict]:
-    """Nets that finished (diverged ones enter no mean), on splits of `kind` (None: all)."""
+    """Nets that finished (diverged ones enter no mean), on splits of `kind` (None: all; a
+    pretrained source's target split counts as random)."""
     return [
-        r for r in records if r["status"] == "done" and (kind is None or r["split_kind"] == kind)
+        r
+        for r in records
+        if r["status"] == "done"
+        and (kind is None or KIND_AS.get(r["split_kind"], r["split_kind"]) == kind)
     ]
 
 
@@ -150,7 +160,8 @@ class Groups:
             if r["treatment"] == "base":
                 bases[group_key(r)].append(r["top1"])
             else:
-                nets[group_key(r)][r["label"]][r["n"]].append(r["top1"])
+                label = LABEL_AS.get(r["label"], r["label"])
+                nets[group_key(r)][label][r["n"]].append(r["top1"])
         self.base = {g: statistics.fmean(v) for g, v in bases.items()}
         self.scores = {
             g: {

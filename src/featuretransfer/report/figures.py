@@ -247,7 +247,8 @@ def per_point(by_n: dict) -> str:
 
 
 def figure2_series(records: list[dict]) -> list[dict]:
-    done = [r for r in records if r["status"] == "done" and r["split_kind"] == "random"]
+    # a pretrained source's target split is drawn like a random split, SnB in AnB's place
+    done = [r for r in records if r["status"] == "done" and r["split_kind"] in ("random", "source")]
     # n = 0 shows the base nets of the targets the treatments train on (both halves when a study
     # runs both directions, as the paper's did); a baseA with no A-targeted net is not a baseB.
     targets = {(r["split"], r["target"]) for r in done if r["label"] != "baseB"}
@@ -256,7 +257,10 @@ def figure2_series(records: list[dict]) -> list[dict]:
         for r in done
         if r["label"] != "baseB" or not targets or (r["split"], r["target"]) in targets
     ]
-    points = {k: [(r["n"], r["top1"]) for r in done if r["label"] == k] for k in FIGURE2_LABELS}
+    label = lambda r: r["label"].replace("SnB", "AnB")  # noqa: E731
+    points = {k: [(r["n"], r["top1"]) for r in done if label(r) == k] for k in FIGURE2_LABELS}
+    from_source = any(r["label"].startswith("SnB") for r in done)
+    legend = {"AnB": "SnB (source)", "AnB+": "SnB+ (source)"} if from_source else {}
     base_mean, base_ci = mean_ci([y for _, y in points["baseB"]])
     has_base = bool(points["baseB"])
     n_base = len(points["baseB"])
@@ -265,7 +269,7 @@ def figure2_series(records: list[dict]) -> list[dict]:
     base["line"] = [(0, base_mean, base_ci)] if has_base else []
     # At n = 0 every treatment is a net trained from scratch on B, i.e. baseB: lines start there.
     start = (0, base_mean, NAN) if has_base else None
-    return [base] + [_series(k, k, points[k], start) for k in FIGURE2_LABELS[1:]]
+    return [base] + [_series(legend.get(k, k), k, points[k], start) for k in FIGURE2_LABELS[1:]]
 
 
 def figure3_series(records: list[dict]) -> tuple[list, list, list]:

@@ -17,6 +17,7 @@ from featuretransfer.report.evidence import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
+    KIND_AS,
     NOT_MEASURED,
     Estimate,
     Groups,
@@ -59,7 +60,7 @@ def findings(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dic
     records = main_records(records)
     top = n_layers(records) - 1
     groups = Groups(records, "random")
-    kinds = {r["split_kind"] for r in records}
+    kinds = {KIND_AS.get(r["split_kind"], r["split_kind"]) for r in records}
     found = [
         _general_bottom(groups, rules),
         _coadaptation_dip(groups, top, rules),

@@ -12,10 +12,11 @@ import math
 from pathlib import Path
 
 from featuretransfer.report.tables import HALVES, NAN
+from featuretransfer.specs import SOURCE
 
 REQUIRED_COLUMNS = ("split", "source", "target", "treatment", "n", "fine_tuned", "top1")
 TREATMENTS = ("base", "selffer", "transfer", "random")
-SPLIT_KINDS = ("random", "semantic")
+SPLIT_KINDS = ("random", "semantic", "source")  # source: the target of a pretrained source
 STATUSES = ("done", "diverged")
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}  # also True/False: lowercased
 
@@ -92,8 +93,12 @@ def _parse_row(raw: dict, where: str, row: int) -> dict:
         source = ""  # random weights come from no source net
     elif treatment in ("base", "selffer") and source != target:
         raise bad("source", f"a {treatment} net has source == target, got {source!r} -> {target}")
-    elif treatment == "transfer" and (source not in HALVES or source == target):
-        raise bad("source", f"a transfer net's source is the other half than {target}: {source!r}")
+    elif treatment == "transfer" and (source not in (*HALVES, SOURCE) or source == target):
+        raise bad(
+            "source",
+            f"a transfer net's source is the other half than {target} or {SOURCE} (a pretrained "
+            f"source): {source!r}",
+        )
     r["source"] = source
 
     r["n_layers"] = _int(value.get("n_layers", ""), bad, "n_layers", optional=True)
@@ -120,7 +125,7 @@ def _parse_row(raw: dict, where: str, row: int) -> dict:
         raise bad("n_train_per_class", f"images per class must be 0 (all) or more, got {per_class}")
     r["n_train_per_class"] = per_class or 0
     r["train_top1"] = _score(value.get("train_top1", ""), bad, "train_top1")
-    r["label"] = _label(treatment, r["fine_tuned"])
+    r["label"] = _label(treatment, r["fine_tuned"], source)
     return r
 
 
@@ -144,7 +149,9 @@ def _int(text: str, bad, column: str, optional: bool = False) -> int | None:
         raise bad(column, f"not an integer: {text!r}") from None
 
 
-def _label(treatment: str, fine_tuned: bool) -> str:
-    """The paper's name of a network: AnA is folded into BnB and BnA into AnB, as the paper does."""
-    names = {"base": "baseB", "selffer": "BnB", "transfer": "AnB", "random": "random weights"}
+def _label(treatment: str, fine_tuned: bool, source: str = "") -> str:
+    """The paper's name of a network: AnA is folded into BnB and BnA into AnB, as the paper does;
+    a net whose layers come from a pretrained source is SnB."""
+    transfer = "SnB" if source == SOURCE else "AnB"
+    names = {"base": "baseB", "selffer": "BnB", "transfer": transfer, "random": "random weights"}
     return names[treatment] + ("+" if fine_tuned and treatment != "base" else "")

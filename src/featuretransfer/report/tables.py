@@ -48,6 +48,10 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return mean, float(stats.t.ppf(0.975, len(values) - 1)) * sem
 
 
+# A pretrained source's target split counts with the random splits (SnB in the place of AnB).
+SOURCE_AS = ("random", "source")
+
+
 def pick(records, treatment: str, fine_tuned: bool | None = None, kind: str | None = None):
     """The finished networks of a treatment; diverged ones never enter a mean."""
     return [
@@ -56,7 +60,7 @@ def pick(records, treatment: str, fine_tuned: bool | None = None, kind: str | No
         if r["status"] == "done"
         and r["treatment"] == treatment
         and (fine_tuned is None or r["fine_tuned"] == fine_tuned)
-        and (kind is None or r["split_kind"] == kind)
+        and (kind is None or r["split_kind"] == kind or (kind, r["split_kind"]) == SOURCE_AS)
     ]
 
 

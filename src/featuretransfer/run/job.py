@@ -28,8 +28,15 @@ import torch
 from featuretransfer.data.diskimages import IndexedImages, take
 from featuretransfer.data.registry import load_dataset
 from featuretransfer.nets.layered import LayeredNet
-from featuretransfer.nets.registry import build_model, has_batch_norm
-from featuretransfer.nets.treatments import TreatmentError, check_cut, copy_layers, freeze
+from featuretransfer.nets.registry import MODELS, build_model
+from featuretransfer.nets.treatments import (
+    TreatmentError,
+    check_cut,
+    check_source,
+    copy_layers,
+    freeze,
+)
+from featuretransfer.nets.units import UnitNet, is_user_model
 from featuretransfer.run.fused import train_fused
 from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.run.train import (
@@ -40,8 +47,9 @@ from featuretransfer.run.train import (
     prefix_features,
     train,
 )
-from featuretransfer.specs import JobSpec, seed_hash
+from featuretransfer.specs import SOURCE, JobSpec, seed_hash
 from featuretransfer.study import store
+from featuretransfer.study.source import SourceError, load_source
 from featuretransfer.study.splits import relabel
 
 log = logging.getLogger(__name__)
@@ -130,6 +138,10 @@ def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: 
     if spec.treatment == "base":
         return model
     check_cut(model, spec.n_copied)
+    if spec.source == SOURCE:  # layers 1..n from the pretrained checkpoint; its head dropped
+        state = load_source(spec.pretrained)
+        check_source(state, model)
+        copy_layers(state, model, spec.n_copied)
     parent = spec.parent()
     if parent is not None:
         folder = store.job_dir(out, parent.id)
@@ -149,6 +161,27 @@ def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: 
     if not spec.fine_tune:
         freeze(model, spec.n_copied)
     return model
+
+
+def check_models(jobs: list[JobSpec]) -> None:
+    """Before any training: build each user model once per class count on the data's image
+    shape (a factory that fails, units that name no submodule or miss a parameter, an output
+    without one column per class), and check each pretrained checkpoint against the model.
+    Raises ModelError or SourceError, one line naming the study key."""
+    seen = set()
+    for spec in jobs:
+        n_classes = spec.net.n_outputs or len(spec.split.classes(spec.target))
+        key = (spec.net, spec.data, spec.train.crop, n_classes, spec.pretrained)
+        if key in seen or not (is_user_model(spec.net.name) or spec.pretrained):
+            continue
+        seen.add(key)
+        shape = tuple(load_dataset(spec.data).train_x.shape[1:])
+        model = build_model(spec.net, n_classes, 0, shape[0], spec.train.crop or shape[1])
+        if spec.pretrained is not None:
+            try:
+                check_source(load_source(spec.pretrained), model)
+            except TreatmentError as e:
+                raise SourceError(f"{spec.pretrained.path}: {e}") from None
 
 
 def on_device(datas: tuple[Images, ...], device: str) -> tuple[Images, ...]:
@@ -183,6 +216,8 @@ def cache_cut(model: LayeredNet, spec: JobSpec) -> int:
     """
     if spec.fine_tune or spec.treatment == "base" or spec.train.augments:
         return 0  # with random crops or mirrors the prefix's output differs every epoch
+    if isinstance(model, UnitNet) and not model.composes:
+        return 0  # the model's own forward runs whole (UnitNet said so once when built)
     return min(spec.n_copied, model.n_deterministic)
 
 
@@ -290,6 +325,8 @@ class JobFolder:
             "split": spec.split.name,
             "split_kind": spec.split.kind,
             "source": "" if spec.source == "random" else spec.source,
+            # what the pretrained source "S" was trained on (free text of [source])
+            "source_trained_on": spec.pretrained.trained_on if spec.pretrained else "",
             "target": spec.target,
             "treatment": spec.treatment,
             "n": spec.n_copied,
@@ -372,9 +409,13 @@ def fuse_key(spec: JobSpec) -> tuple | None:
     """Jobs with the same key can train as one stacked model (`run_fused`); None: never fused.
     Nets that train every layer (base nets, "+" treatments) on the same images and schedule,
     and keep no running statistics (vmap cannot update batch norm's)."""
-    if not (spec.treatment == "base" or spec.fine_tune) or has_batch_norm(spec.net):
+    if not (spec.treatment == "base" or spec.fine_tune):
         return None
     if spec.train.steps:  # fused training passes over the data by epochs only
+        return None
+    if spec.net.name not in MODELS:  # a user's model: fusion needs the layered forward
+        return None
+    if MODELS[spec.net.name].has_batch_norm:  # resnet18, vit: running statistics do not stack
         return None
     return (spec.data, spec.net, spec.train, spec.split.classes(spec.target))
 

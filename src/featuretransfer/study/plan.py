@@ -11,7 +11,10 @@ a study has
            is one of the k's: those volume nets are the main base nets, the same job ids)
 
 jobs. A transfer or selffer job `needs` the base net it copies from. The order is topological,
-base nets first, then the study's own order.
+base nets first, then the study's own order. A study with a pretrained
+source ([source]) has one split, target B: per seed baseB and, per cut, its treatments (BnB,
+BnB+, SnB, SnB+, random; SnB copies from the checkpoint and needs no job):
+len(seeds) * (1 + len(cuts) * len(treatments)) jobs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from featuretransfer.specs import HALVES, JobSpec
+from featuretransfer.specs import HALVES, SOURCE, JobSpec
 from featuretransfer.study.studyfile import StudySpec
 
 
@@ -30,9 +33,9 @@ class PlanError(ValueError):
 def treatment_job(
     study: StudySpec, split, seed: int, target: str, n: int, treatment: str
 ) -> JobSpec:
-    """The job of a treatment name (BnB, BnB+, AnB, AnB+, random) for one target half."""
+    """The job of a treatment name (BnB, BnB+, AnB, AnB+, SnB, SnB+, random) for one target."""
     other = HALVES[1 - HALVES.index(target)]
-    source = {"BnB": target, "AnB": other, "random": "random"}[treatment.rstrip("+")]
+    source = {"BnB": target, "AnB": other, "SnB": SOURCE, "random": "random"}[treatment.rstrip("+")]
     return JobSpec(
         study=study.name,
         data=study.data,
@@ -44,6 +47,7 @@ def treatment_job(
         n_copied=n,
         fine_tune=treatment.endswith("+"),
         seed=seed,
+        pretrained=study.source if source == SOURCE else None,
     )
 
 
@@ -52,7 +56,7 @@ def plan_study(study: StudySpec) -> list[JobSpec]:
     for split in study.splits:
         run = study.experiment(split)
         for seed in run.seeds:
-            for half in HALVES:
+            for half in ("B",) if study.source else HALVES:  # a source study has no half A
                 jobs.append(treatment_job(study, split, seed, half, 0, "BnB"))
             for target in run.targets:
                 for n in run.cuts:

@@ -101,3 +101,15 @@ def relabel(labels: torch.Tensor, classes: tuple[int, ...]) -> tuple[torch.Tenso
     new = lookup[labels]
     mask = new >= 0
     return mask, new[mask]
+
+
+def target_split(classes: list | None, class_names: tuple[str, ...]) -> SplitSpec:
+    """The target of a pretrained-source study: half B is `classes` (all if None), half A is
+    empty (the source stands in its place)."""
+    if classes is None:
+        b_idx = list(range(len(class_names)))
+    else:
+        b_idx = [_class_index(c, class_names, "source.classes") for c in classes]
+    if len(b_idx) < 2 or len(set(b_idx)) != len(b_idx):
+        raise SplitError("source.classes should name at least 2 classes, each once")
+    return SplitSpec(name="target", kind="source", A=(), B=tuple(sorted(b_idx)))

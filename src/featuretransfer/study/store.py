@@ -52,15 +52,17 @@ RESULTS_COLUMNS = (
     "threads",
     "device",
     "fused",
+    "source_trained_on",  # what a pretrained source "S" was trained on ([source] trained_on)
 )
-# Columns that older records lack: every training image (k = 0), no train-set score; where and
-# how a net trained was not recorded before (empty: unknown).
+# Columns that older records lack: every training image (k = 0), no train-set score, no source;
+# where and how a net trained was not recorded before (empty: unknown).
 RESULTS_DEFAULTS = {
     "n_train_per_class": 0,
     "train_top1": float("nan"),
     "threads": "",
     "device": "",
     "fused": "",
+    "source_trained_on": "",
 }
 
 

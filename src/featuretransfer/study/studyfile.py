@@ -3,6 +3,8 @@
     name = "my-study"
     [data]    name, n_val, val_seed, path           -> DataSpec
     [model]   name, width, init, dropout            -> NetSpec
+    [model]   name = "pkg.module:factory" | "hf:FOLDER", file, units, args   (your own model)
+    [source]  checkpoint, net, model, trained_on, classes  -> SourceSpec (a pretrained source)
     [train]   epochs, batch_size, lr, ...           -> TrainSpec
     [study]   treatments, cuts, targets, seeds     (what a split runs unless it sets its own)
     [[splits]] seed = 0                             (random halves)
@@ -43,7 +45,9 @@ from featuretransfer.data.registry import (
     train_counts,
     with_fingerprint,
 )
+from featuretransfer.nets.factory import resolve_model
 from featuretransfer.nets.registry import MODELS
+from featuretransfer.nets.units import ModelError, is_user_model
 from featuretransfer.specs import (
     HALVES,
     TREATMENTS,
@@ -51,10 +55,18 @@ from featuretransfer.specs import (
     NetSpec,
     ReportSpec,
     ResourceSpec,
+    SourceSpec,
     SplitSpec,
     TrainSpec,
 )
-from featuretransfer.study.splits import SplitError, builtin_group_split, group_split, random_split
+from featuretransfer.study.source import SOURCE_TREATMENTS, SourceError, parse_source
+from featuretransfer.study.splits import (
+    SplitError,
+    builtin_group_split,
+    group_split,
+    random_split,
+    target_split,
+)
 
 
 class StudyError(ValueError):
@@ -72,6 +84,7 @@ TOP_KEYS = (
     "volume",
     "resources",
     "report",
+    "source",
 )
 STUDY_KEYS = ("treatments", "cuts", "targets", "seeds")  # [study], or one split's own
 STRING_LISTS = ("data.class_names",)  # list-valued keys of strings (the rest hold integers)
@@ -137,6 +150,7 @@ class StudySpec:
     # training images per class after the validation hold-out, read from the data where the
     # plan needs them (a [volume] with fixed steps); derived from the data, not a setting
     class_counts: tuple[int, ...] = ()
+    source: SourceSpec | None = None  # a pretrained source in the place of baseA
 
     def experiment(self, split: SplitSpec) -> Experiment:
         """The split's treatments, cuts, targets and seeds: its own where set, else the study's."""
@@ -156,8 +170,9 @@ def preset_path(name: str) -> Path:
     return Path(str(resources.files("featuretransfer") / "presets" / f"{name}.toml"))
 
 
-def load_study(path: Path, data_path: str | None = None) -> StudySpec:
-    """Parse and validate a study file; `data_path` (from --data) overrides data.path."""
+def load_study(path: Path, data_path: str | None = None, base: Path | None = None) -> StudySpec:
+    """Parse and validate a study file; `data_path` (from --data) overrides data.path; paths in
+    the file are relative to `base` (default: the file's folder)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -168,7 +183,7 @@ def load_study(path: Path, data_path: str | None = None) -> StudySpec:
     except tomllib.TOMLDecodeError as e:
         raise StudyError(f"{path}: TOML syntax error: {e}") from None
     try:
-        return parse_study(raw, data_path)
+        return parse_study(raw, data_path, base=path.parent if base is None else base)
     except (StudyError, SplitError) as e:
         raise StudyError(f"{path}: {e}") from None
 
@@ -232,12 +247,12 @@ def _list(table: dict, key: str, where: str, allowed=None, kind=str) -> tuple:
     return tuple(value)
 
 
-def _study_keys(table: dict, where: str, n_layers: int) -> dict:
+def _study_keys(table: dict, where: str, n_layers: int, treatments=TREATMENTS) -> dict:
     """The [study] keys that `table` sets, validated; an empty list means the default."""
     all_cuts = tuple(range(1, n_layers))
     values = {}
     if "treatments" in table:
-        values["treatments"] = _list(table, "treatments", where, allowed=TREATMENTS)
+        values["treatments"] = _list(table, "treatments", where, allowed=treatments)
     if "cuts" in table:
         values["cuts"] = _list(table, "cuts", where, kind=int) or all_cuts
         bad = [c for c in values["cuts"] if c not in all_cuts]
@@ -312,7 +327,49 @@ def _volume(raw: dict, split_names: list[str]) -> VolumeSpec:
     )
 
 
-def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
+MODEL_KEYS = ("name", "width", "init", "dropout", "n_outputs")  # NetSpec's keys a study sets
+USER_MODEL_KEYS = ("file", "units", "args")  # a user's model only (nets/units.py)
+
+
+def _model(raw: dict, base: Path) -> NetSpec:
+    table = raw.get("model", {})
+    if not isinstance(table, dict):
+        raise StudyError("[model] should be a table")
+    for key in table:
+        if key not in MODEL_KEYS + USER_MODEL_KEYS:
+            allowed = ", ".join(MODEL_KEYS + USER_MODEL_KEYS)
+            raise StudyError(f"unknown key model.{key}; allowed: {allowed}")
+    net = _section({"model": {k: v for k, v in table.items() if k in MODEL_KEYS}}, "model", NetSpec)
+    if not is_user_model(net.name):
+        if net.name not in MODELS:
+            raise StudyError(
+                f"model.name = {net.name!r} is unknown; known: {', '.join(MODELS)}, or your "
+                "own: 'module:factory' or 'hf:FOLDER'"
+            )
+        for key in USER_MODEL_KEYS:
+            if key in table:
+                raise StudyError(f"model.{key} is for your own model; {net.name} is built in")
+        return net
+    for key in ("width", "init", "dropout"):
+        if key in table:
+            raise StudyError(
+                f"model.{key} is a setting of the built-in nets; give your factory's "
+                "arguments in [model.args]"
+            )
+    try:
+        return resolve_model(net, base, table.get("file"), table.get("units"), table.get("args"))
+    except ModelError as e:
+        raise StudyError(str(e)) from None
+
+
+def n_layers_of(net: NetSpec) -> int:
+    return len(net.units) if is_user_model(net.name) else len(MODELS[net.name].layer_names)
+
+
+def parse_study(raw: dict, data_path: str | None = None, base: Path | None = None) -> StudySpec:
+    """A StudySpec from a parsed study file; `base` is the study file's folder (paths in the
+    file are relative to it; default the working directory)."""
+    base = Path(base if base is not None else ".")
     for key in raw:
         if key not in TOP_KEYS:
             raise StudyError(f"unknown key {key!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
@@ -324,9 +381,7 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         data = dataclasses.replace(data, path=data_path)
     if data.name not in LOADERS:
         raise StudyError(f"data.name = {data.name!r} is unknown; known: {', '.join(LOADERS)}")
-    net = _section(raw, "model", NetSpec)
-    if net.name not in MODELS:
-        raise StudyError(f"model.name = {net.name!r} is unknown; known: {', '.join(MODELS)}")
+    net = _model(raw, base)
     if net.init not in ("kaiming", "reference"):
         raise StudyError(f"model.init = {net.init!r}; use 'kaiming' or 'reference'")
     train = _section(raw, "train", TrainSpec)
@@ -357,16 +412,18 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
     for key in study:
         if key not in STUDY_KEYS:
             raise StudyError(f"unknown key study.{key}; allowed: {', '.join(STUDY_KEYS)}")
-    n_layers = len(MODELS[net.name].layer_names)
-    study_keys = {"cuts": tuple(range(1, n_layers))} | _study_keys(study, "study", n_layers)
-    splits = raw.get("splits", [{"seed": 0}])
-    if not isinstance(splits, list) or not splits:
-        raise StudyError("[[splits]] should list at least one split")
+    n_layers = n_layers_of(net)
     try:
         names = class_names(data)
         data = with_fingerprint(data)
     except DataError as e:
         raise StudyError(str(e)) from None
+    if "source" in raw:
+        return _source_study(raw, name, data, net, train, study, n_layers, names, base)
+    study_keys = {"cuts": tuple(range(1, n_layers))} | _study_keys(study, "study", n_layers)
+    splits = raw.get("splits", [{"seed": 0}])
+    if not isinstance(splits, list) or not splits:
+        raise StudyError("[[splits]] should list at least one split")
     split_specs = tuple(_split(entry, i, data.name, names) for i, entry in enumerate(splits))
     if len({s.name for s in split_specs}) != len(split_specs):
         raise StudyError("two splits share a name; each split needs its own")
@@ -441,3 +498,32 @@ def check_against_data(study: StudySpec, dataset) -> None:
                 f"training images (after data.n_val = {study.data.n_val} held out for "
                 f"validation); give at most {counts[fewest]}, or 0 for all of them"
             )
+
+
+def _source_study(raw, name, data, net, train, study, n_layers, names, base) -> StudySpec:
+    """A study whose baseA is a pretrained checkpoint: one target split, half B."""
+    for key in ("splits", "volume"):
+        if key in raw:
+            raise StudyError(
+                f"[{key}] does not go with [source]: the target is source.classes (default: "
+                "every class of the data set)"
+            )
+    try:
+        source, classes = parse_source(raw["source"], net, base)
+    except SourceError as e:
+        raise StudyError(str(e)) from None
+    study_keys = _study_keys(study, "study", n_layers, SOURCE_TREATMENTS)
+    if study_keys.get("targets", ("B",)) != ("B",):
+        raise StudyError("study.targets: with [source] the target is B (source.classes)")
+    return StudySpec(
+        name=name,
+        description=str(raw.get("description", "")),
+        data=data,
+        net=net,
+        train=train,
+        splits=(target_split(classes, names),),
+        **({"cuts": tuple(range(1, n_layers)), "treatments": SOURCE_TREATMENTS} | study_keys),
+        resources=_section(raw, "resources", ResourceSpec),
+        source=source,
+        report=_report(raw),
+    )

@@ -1,0 +1,138 @@
+"""A pretrained source: the study file's [source] section and the checkpoint it names.
+
+    [source]
+    checkpoint = "runs/my-model"   # a weights file (.safetensors, or a state_dict .pt / .bin),
+                                   # a save_pretrained folder (read by transformers), a folder
+                                   # holding model.safetensors (a job folder), or a study's
+                                   # output folder with:
+    net = "s0:baseA#0"             # which of that study's finished nets (its name in `plan`)
+    model = "my_nets:build"        # optional: the model it belongs to, checked against [model]
+    trained_on = "Fashion-MNIST, 5 classes"   # free text for the report
+    classes = ["Pullover", "Coat"] # the target: these classes of the study's data (default all)
+
+The checkpoint's content hash enters the job id of every net that copies from it (SnB, SnB+),
+so a changed file never reuses their results; it is checked again when a net reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from featuretransfer.nets.hf import hf_weights_files
+from featuretransfer.nets.units import ModelError, file_sha256
+from featuretransfer.specs import NetSpec, SourceSpec
+from featuretransfer.study import store
+
+SOURCE_KEYS = ("checkpoint", "net", "model", "trained_on", "classes")
+SOURCE_TREATMENTS = ("BnB", "BnB+", "SnB", "SnB+", "random")  # S: layers 1..n from the source
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+
+
+class SourceError(ValueError):
+    """A [source] that cannot be used; the message names the key."""
+
+
+def parse_source(table, net: NetSpec, base: Path) -> tuple[SourceSpec, list | None]:
+    """The SourceSpec of a [source] table (paths relative to `base`) and its target classes."""
+    if not isinstance(table, dict):
+        raise SourceError("[source] should be a table")
+    for key in table:
+        if key not in SOURCE_KEYS:
+            raise SourceError(f"unknown key source.{key}; allowed: {', '.join(SOURCE_KEYS)}")
+    for key in ("checkpoint", "net", "model", "trained_on"):
+        if key in table and not isinstance(table[key], str):
+            raise SourceError(f"source.{key} = {table[key]!r} should be a string")
+    if "checkpoint" not in table:
+        raise SourceError("source.checkpoint = ... is missing: the weights of the source")
+    if "model" in table and table["model"] != net.name:
+        raise SourceError(
+            f"source.model = {table['model']!r} is not the study's model.name = {net.name!r}: "
+            "the source's layers are copied into the study's model, so they must be one model"
+        )
+    classes = table.get("classes")
+    if classes is not None and not isinstance(classes, list):
+        raise SourceError("source.classes should be a list of class names or indices")
+    path = checkpoint_file(Path(base) / table["checkpoint"], table.get("net"))
+    source = SourceSpec(
+        sha256=content_sha256(path),
+        path=str(path.resolve()),
+        trained_on=table.get("trained_on", ""),
+    )
+    return source, classes
+
+
+def content_sha256(path: Path) -> str:
+    """A weights file's hash, or that of a save_pretrained folder's config and weights files."""
+    if not path.is_dir():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in hf_weights_files(path):
+        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def checkpoint_file(path: Path, net: str | None) -> Path:
+    """The weights file that `source.checkpoint` (and `source.net`) name."""
+    if not path.exists():
+        raise SourceError(f"source.checkpoint: {path} does not exist")
+    if net is not None:
+        if not (path / "jobs").is_dir():
+            raise SourceError(
+                f"source.net is for a study's output folder; {path} has no jobs/ folder"
+            )
+        records = [r for r in store.load_records(path) if r.get("name") == net]
+        if not records:
+            names = sorted(r.get("name", "?") for r in store.load_records(path))
+            shown = ", ".join(names[:6]) + (" ..." if len(names) > 6 else "")
+            raise SourceError(
+                f"source.net = {net!r}: no finished net of that name in {path} ({shown or 'none'})"
+            )
+        if records[0]["status"] != "done":
+            raise SourceError(f"source.net = {net!r} diverged in {path}: it is no source")
+        return store.weights_file(store.job_dir(path, records[0]["job_id"]))
+    if path.is_dir() and (path / "config.json").is_file() and hf_weights_files(path):
+        return path  # a save_pretrained folder: read through transformers (nets/hf.py)
+    if path.is_dir():
+        for name in (store.WEIGHTS, "pytorch_model.bin", store.LEGACY_WEIGHTS):
+            if (path / name).is_file():
+                return path / name
+        raise SourceError(
+            f"source.checkpoint: {path} holds no model.safetensors, pytorch_model.bin or model.pt"
+            "; name the weights file, or a study's output folder with source.net"
+        )
+    if path.suffix not in WEIGHT_SUFFIXES:
+        raise SourceError(
+            f"source.checkpoint: {path.name} is not a weights file ({', '.join(WEIGHT_SUFFIXES)})"
+        )
+    return path
+
+
+def load_source(source: SourceSpec) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors, after checking that it is the file the study was planned with."""
+    path = Path(source.path)
+    if not path.exists() or content_sha256(path) != source.sha256:
+        raise SourceError(
+            f"source.checkpoint {path} is missing or changed since the study was planned; "
+            "run the study again (nets of the new checkpoint get new ids)"
+        )
+    if path.is_dir():
+        from featuretransfer.nets.hf import load_hf_state  # transformers only when used
+
+        try:
+            return load_hf_state(path)
+        except ModelError as e:
+            raise SourceError(str(e)) from None
+    try:
+        state = store.load_weights(path)
+    except store.DamagedError as e:
+        raise SourceError(f"source.checkpoint: {e}") from None
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise SourceError(
+            f"source.checkpoint {path}: {bad[0]!r} is not a tensor; save model.state_dict() "
+            "itself (not a dict around it)"
+        )
+    return state

@@ -1,0 +1,152 @@
+"""Hugging Face vision models from local folders: tiny configs saved with save_pretrained."""
+
+import json
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from featuretransfer.nets.hf import hf_units  # noqa: E402
+from featuretransfer.nets.registry import build_model  # noqa: E402
+from featuretransfer.nets.treatments import copy_layers, freeze  # noqa: E402
+from featuretransfer.run.executors import InlineExecutor  # noqa: E402
+from featuretransfer.run.job import check_models, fuse_key  # noqa: E402
+from featuretransfer.run.runner import run_jobs  # noqa: E402
+from featuretransfer.run.train import Images, train  # noqa: E402
+from featuretransfer.specs import TrainSpec  # noqa: E402
+from featuretransfer.study import store  # noqa: E402
+from featuretransfer.study.plan import plan_study  # noqa: E402
+from featuretransfer.study.studyfile import StudyError, load_study  # noqa: E402
+
+CONFIGS = {
+    "vit": lambda: transformers.ViTConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=28,
+        patch_size=7,
+        num_channels=1,
+        num_labels=10,
+    ),
+    "resnet": lambda: transformers.ResNetConfig(
+        num_channels=1, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=10
+    ),
+    "convnext": lambda: transformers.ConvNextConfig(
+        num_channels=1, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=10
+    ),
+}
+UNITS = {
+    "vit": ("vit.embeddings", "vit.layers.0", "vit.layers.1", "vit.layernorm+classifier"),
+    "resnet": (
+        "resnet.embedder",
+        "resnet.encoder.stages.0",
+        "resnet.encoder.stages.1",
+        "classifier",
+    ),
+    "convnext": (
+        "convnext.embeddings",
+        "convnext.encoder.stages.0",
+        "convnext.encoder.stages.1",
+        "convnext.layernorm+classifier",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def hf_folders(tmp_path_factory):
+    """Each family's tiny model, with random weights, saved as a hub folder would be."""
+    root = tmp_path_factory.mktemp("hf")
+    for family, config in CONFIGS.items():
+        torch.manual_seed(0)
+        model = transformers.AutoModelForImageClassification.from_config(config())
+        model.save_pretrained(root / family)
+    return root
+
+
+def study_file(root, fake_data, family: str, extra: str = "") -> str:
+    path = root / f"{family}-study.toml"
+    path.write_text(
+        f"""name = "hf-{family}"
+[data]
+n_val = 40
+path = "{fake_data}"
+[model]
+name = "hf:{family}"
+[train]
+epochs = 1
+batch_size = 32
+lr = 0.02
+lr_milestones = []
+best_k = 1
+[study]
+treatments = ["BnB", "AnB+"]
+cuts = [2]
+{extra}"""
+    )
+    return path
+
+
+def random_images(n: int = 32) -> Images:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 255, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    return Images(x, torch.randint(0, 3, (n,), generator=g), 100.0, 60.0)
+
+
+@pytest.mark.parametrize("family", ["vit", "resnet", "convnext"])
+def test_units_are_found_and_frozen_units_keep_every_tensor(hf_folders, fake_data, family):
+    study = load_study(study_file(hf_folders, fake_data, family))
+    assert study.net.units == UNITS[family]
+    assert len(study.net.code_sha256) == 64  # config.json's hash
+    parent = build_model(study.net, 3, seed=1)
+    model = build_model(study.net, 3, seed=2)
+    assert hf_units(model.model) == UNITS[family]
+    copy_layers(parent.state_dict(), model, 2)
+    freeze(model, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    copied = tuple(f"{part}." for unit in UNITS[family][:2] for part in unit.split("+"))
+    train(model, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=0)
+    for key, value in model.state_dict().items():
+        if key.startswith(copied):  # norm statistics and LayerNorm included
+            assert torch.equal(value, before[key]) and torch.equal(value, parent.state_dict()[key])
+        elif value.is_floating_point() and value.dim() > 1:
+            assert not torch.equal(value, parent.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("family", ["vit", "resnet"])
+def test_a_tiny_study_runs_on_a_local_hf_model(hf_folders, fake_data, tmp_path, family):
+    jobs = plan_study(load_study(study_file(hf_folders, fake_data, family)))
+    assert len(jobs) == 4 and all(fuse_key(j) is None for j in jobs)  # never fused
+    check_models(jobs)
+    summary = run_jobs(jobs, tmp_path, InlineExecutor(), show_progress=False)
+    assert not summary.failed and len(summary.trained) == 4
+    record = json.loads((store.job_dir(tmp_path, jobs[-1].id) / "record.json").read_text())
+    assert record["n_layers"] == 4 and 0 <= record["top1"] <= 1
+
+
+def test_hf_weights_serve_as_the_pretrained_source(hf_folders, fake_data, tmp_path):
+    extra = '[source]\ncheckpoint = "vit"\ntrained_on = "tiny random ViT"\nclasses = [0, 1, 2]\n'
+    text = (
+        study_file(hf_folders, fake_data, "vit")
+        .read_text()
+        .replace('treatments = ["BnB", "AnB+"]', 'treatments = ["SnB"]')
+    )
+    path = hf_folders / "vit-source.toml"
+    path.write_text(text + extra)
+    jobs = plan_study(load_study(path))
+    check_models(jobs)  # the 10-class head of the folder is dropped: it lies above every cut
+    run_jobs(jobs, tmp_path, InlineExecutor(), show_progress=False)
+    source = store.load_weights(hf_folders / "vit" / "model.safetensors")
+    net = next(j for j in jobs if j.source == "S")
+    got = store.load_weights(store.job_dir(tmp_path, net.id) / store.WEIGHTS)
+    for key in source:
+        if key.startswith(("vit.embeddings.", "vit.layers.0.")):
+            assert torch.equal(got[key], source[key]), key
+    assert got["classifier.weight"].shape == (3, 16)
+
+
+def test_an_hf_folder_without_config_is_an_error(tmp_path, fake_data):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StudyError, match="has no config.json"):
+        load_study(study_file(tmp_path, fake_data, "empty"))
