@@ -26,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from featuretransfer.report import figures, volume
+from featuretransfer.report.estimates import estimates_section
 from featuretransfer.report.findings import FINDINGS_NOTE, findings, findings_markdown
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import (
@@ -90,6 +91,7 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     (report_dir / "findings.md").write_text(findings_markdown(found), encoding="utf-8")
     rows_v = _write_volume(all_records, report_dir)
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
+    views["estimates"] = estimates_section(weights_root / "estimates", report_dir, all_records)
     page = _index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
     (report_dir / "index.html").write_text(page, encoding="utf-8")
     log.info("wrote the report of %d records to %s", len(all_records), report_dir)
@@ -187,6 +189,8 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         "frozen nets. File: <a href='decomposition.csv'>decomposition.csv</a>.</p>",
         "<h2>Data volume: base nets trained on k images per class</h2>",
         _volume_html(views["volume"]),
+        "<h2>Estimates: predicting the transfer curve cheaply</h2>",
+        views["estimates"],
         "<h2>First-layer filters of the base nets</h2>",
         '<img src="filters.png" alt="First-layer filters of the base nets">',
     ]
