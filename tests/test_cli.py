@@ -161,3 +161,38 @@ def test_ray_address_that_does_not_answer(capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "127.0.0.1:1" in err and "ray start --head" in err and err.count("\n") == 1
+
+
+def test_estimate_trains_only_base_nets_then_reads_them_from_the_folder(
+    tmp_path, fake_data, capsys
+):
+    out = tmp_path / "out"
+    text = (
+        Path(str(preset_path("fashion-mnist-smoke")))
+        .read_text()
+        .replace("n_val = 500", "n_val = 40")
+        .replace("n_train_per_class = 300", "")
+    )
+    (tmp_path / "smoke.toml").write_text(text)
+    first = run_cli(
+        "estimate",
+        str(tmp_path / "smoke.toml"),
+        "--data",
+        str(fake_data),
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+    )
+    assert first.returncode == 0, first.stderr
+    assert "base nets: trained 2, already done 0" in first.stderr
+    assert "estimates (not measurements) in" in first.stderr
+    assert len(list((out / "jobs").iterdir())) == 2  # nothing but baseA and baseB
+    assert (out / "estimates" / "scores.csv").is_file()
+    page = (out / "report" / "index.html").read_text()
+    assert "Estimates: predicting the transfer curve cheaply" in page
+    assert main(["estimate", str(out), "--data", str(fake_data), "--quiet", "--device", "cpu"]) == 0
+    assert "trained 0, already done 2" in capsys.readouterr().err  # a study folder: read, not run
+    assert main(["estimate", str(tmp_path)]) == 2  # a folder without a study
+    assert "holds no study" in capsys.readouterr().err

@@ -1,9 +1,10 @@
-"""The `featuretransfer` command: run | plan | status | report | split | presets.
+"""The `featuretransfer` command: run | plan | status | report | estimate | split | presets.
 
     featuretransfer run [STUDY.toml | --preset NAME] [--out DIR] [--workers N] [--data DIR]
     featuretransfer plan [STUDY.toml | --preset NAME] [--out DIR]
     featuretransfer status DIR
     featuretransfer report DIR | --results FILE.csv --out DIR
+    featuretransfer estimate [STUDY.toml | --preset NAME | DIR] [--out DIR] [--data DIR]
     featuretransfer split --classes C --seed S | --groups NAME [--dataset NAME]
     featuretransfer presets
 
@@ -22,6 +23,8 @@ from pathlib import Path
 import tomllib
 import torch
 
+from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
+from featuretransfer.analysis.features import EstimateError
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import CLASS_NAMES, load_dataset
 from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
@@ -44,7 +47,7 @@ DEFAULT_PRESET = "fashion-mnist"
 # Nets per stacked pass on a GPU (`--fuse auto`). On the 2-core CPU a stack of 7 half-width nets
 # ran at 0.52-0.62x the speed of the same nets one by one, so CPUs train nets alone.
 FUSE_ON_GPU = 16
-USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError)
+USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError, EstimateError)
 
 
 class UsageError(Exception):
@@ -163,14 +166,7 @@ def cmd_run(args) -> int:
         fuse = int(args.fuse)
     executor = make_executor(args, study)  # last check: a cluster that does not answer
     try:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "study.toml").write_text(path.read_text())
-            store.write_json(out / "study.json", study_record(study))
-        except OSError as e:
-            raise UsageError(
-                f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
-            ) from None
+        write_study_files(out, path, study)
         print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
         summary = run_jobs(
             jobs, out, executor, device=device, show_progress=not args.quiet, fuse=fuse
@@ -187,6 +183,60 @@ def cmd_run(args) -> int:
         print(f"failed: {reason}", file=sys.stderr)
     print(f"report in {write_report(out)}", file=sys.stderr)
     return 1 if summary.failed or summary.blocked else 0
+
+
+def write_study_files(out: Path, path: Path, study: StudySpec) -> None:
+    """out/study.toml (the file as given) and out/study.json (what identifies the study)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        text = path.read_text()
+        (out / "study.toml").write_text(text)
+        store.write_json(out / "study.json", study_record(study))
+    except OSError as e:
+        raise UsageError(
+            f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
+        ) from None
+
+
+def cmd_estimate(args) -> int:
+    """Train only the base nets (or find them DONE), then write DIR/estimates/ and the report."""
+    if args.study and Path(args.study).is_dir():  # a study's output folder
+        folder = Path(args.study)
+        if not (folder / "study.toml").is_file():
+            raise UsageError(
+                f"{folder} holds no study (no study.toml): give a folder made by 'run'"
+            )
+        if args.preset:
+            raise UsageError("give a study file, a study folder or --preset, not two of them")
+        path = folder / "study.toml"
+        study = load_study(path, data_path=args.data)
+        out = Path(args.out) if args.out else folder
+    else:
+        study, path = study_from_args(args)
+        out = output_dir(args, study)
+    plan = plan_study(study)
+    # the main experiment's base nets (the data-volume nets on other k are not sources)
+    bases = [job for job in plan if job.treatment == "base" and job.data == study.data]
+    load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
+    check_same_study(out, study)
+    device = pick_device(args, study)
+    write_study_files(out, path, study)
+    executor = InlineExecutor()
+    try:
+        summary = run_jobs(bases, out, executor, device=device, show_progress=not args.quiet)
+    finally:
+        executor.shutdown()
+    print(
+        f"base nets: trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
+        f"failed {len(summary.failed)}",
+        file=sys.stderr,
+    )
+    for reason in summary.failed.values():
+        print(f"failed: {reason}", file=sys.stderr)
+    folder = estimate_study(plan, out, EstimateSpec(), device)
+    print(f"estimates (not measurements) in {folder}", file=sys.stderr)
+    print(f"report in {write_report(out)}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_report(args) -> int:
@@ -294,6 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
                 help="auto (a GPU if there is one), cpu, cuda or cuda:N; with --workers W, W "
                 "jobs share the GPU (plain `cuda` spreads them over every GPU)",
             )
+    sub = commands.add_parser(
+        "estimate",
+        help="train only the base nets, then estimate the transfer curve and CKA maps cheaply",
+    )
+    sub.add_argument("study", nargs="?", help="study file (TOML) or a study's output folder")
+    sub.add_argument("--preset", help=f"a shipped study: {', '.join(preset_names())}")
+    sub.add_argument("--out", help="output folder (default: the study folder, or runs/<name>)")
+    sub.add_argument("--data", help="folder with the data set's files")
+    sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    sub.set_defaults(executor="local")  # base nets train in this process (pick_device)
     sub = commands.add_parser("status", help="done / unfinished / pending jobs of an output folder")
     sub.add_argument("dir")
     sub = commands.add_parser("report", help="figures and tables from a study's results")
@@ -314,6 +375,7 @@ COMMANDS = {
     "plan": cmd_plan,
     "status": cmd_status,
     "report": cmd_report,
+    "estimate": cmd_estimate,
     "split": cmd_split,
     "presets": cmd_presets,
 }
