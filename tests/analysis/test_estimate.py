@@ -147,3 +147,19 @@ def test_only_base_nets_give_estimates_and_no_agreement(study, tmp_path):
     assert len(scores) == 2 * 7 and not any(r["measured_top1"] for r in scores)
     assert rows(folder / "agreement.csv") == []
     assert {r["kind"] for r in rows(folder / "similarity.csv")} == {"A-B"}
+
+
+def test_a_net_whose_weights_are_lost_is_left_out_of_the_maps_only(finished, tmp_path):
+    plan, out, folder = finished
+    lost = next(j for j in plan if j.treatment == "transfer" and j.fine_tune)
+    weights = store.job_dir(out, lost.id) / "model.pt"
+    weights.rename(tmp_path / "model.pt")
+    try:
+        estimate_study(plan, out, SPEC)
+        summary = json.loads((folder / "summary.json").read_text())
+        assert any(lost.display_name in reason for reason in summary["skipped"])
+        nets = {r["net_a"] for r in rows(folder / "similarity.csv")}
+        assert lost.display_name not in nets and len(nets) > 2
+        assert len(summary["measured_jobs"]) == 2 * 9  # its top-1 still counts
+    finally:
+        (tmp_path / "model.pt").rename(weights)

@@ -172,7 +172,7 @@ def estimate_study(
             "study file (it trains them) or finish `featuretransfer run` first"
         )
     with watch.stage("similarity"):
-        similarity_rows = similarity(groups, plan, done, cache)
+        similarity_rows = similarity(groups, plan, done, cache, skipped)
     with watch.stage("agreement"):
         agreement_rows = agreement_table(groups, score_rows, spec)
     for reason in skipped:
@@ -209,7 +209,7 @@ def estimate_study(
             | {"total": round(time.perf_counter() - started, 3)},
         },
     )
-    log.info("estimates of %d base groups in %s", len(groups) - len(skipped), folder)
+    log.info("estimates of %d base groups in %s", sum(g.base.id in done for g in groups), folder)
     return folder
 
 
@@ -321,9 +321,15 @@ def group_scores(
 
 
 def similarity(
-    groups: list[BaseGroup], plan: list[JobSpec], done: set[str], cache: FeatureCache
+    groups: list[BaseGroup],
+    plan: list[JobSpec],
+    done: set[str],
+    cache: FeatureCache,
+    skipped: list[str],
 ) -> list[dict]:
-    """The CKA maps (module docstring), on the CKA images of each group's target half."""
+    """The CKA maps (module docstring), on the CKA images of each group's target half. A
+    treatment net whose weights cannot be read is left out of the maps (said in `skipped`):
+    its measured top-1 still counts."""
     bases = {(j.split.name, j.seed, j.target, j.data): j for j in plan if j.treatment == "base"}
     rows, seen = [], set()
     for group in groups:
@@ -345,7 +351,11 @@ def similarity(
             kind = "fine-tuned" if job.fine_tune else "selffer" if group.role == "selffer" else ""
             if not kind or job.id not in done:
                 continue
-            own = cache.gram_matrices(job, group.target)
+            try:
+                own = cache.gram_matrices(job, group.target)
+            except EstimateError as e:
+                skipped.append(f"CKA maps: {e}")
+                continue
             for i, (x, y) in enumerate(zip(own, parent)):
                 rows.append(
                     similarity_row(

@@ -327,6 +327,9 @@ def section_html(scores, table, maps, summary: dict, records: list[dict]) -> str
         "<a href='../estimates/agreement.csv'>agreement.csv</a>, "
         "<a href='../estimates/similarity.csv'>similarity.csv</a>.</p>",
     ]
+    if summary.get("skipped"):
+        items = "".join(f"<li>{html.escape(str(reason))}</li>" for reason in summary["skipped"])
+        parts.append(f"<p>Left out of the estimates:</p><ul>{items}</ul>")
     if measured_now - used:
         parts.append(
             f"<p><b>Stale:</b> the study has {len(measured_now)} measured transfer and selffer "
