@@ -99,6 +99,9 @@ def test_verdict_says_which_estimator_and_how_well(folder):
     rows = [r | {"spearman": 0.6} for r in table if r["treatment"] == "AnB"]
     assert "only roughly" in verdict(rows, scores, "AnB")
     assert "not measured" in verdict(table, scores, "BnB")
+    tie = [r | {"spearman": 1.0} if r["estimator"] == "knn" else r for r in table]
+    tie = ranking([r | {"scope": "pooled"} for r in tie])
+    assert verdict(tie, scores, "AnB").startswith("LogME and k-NN (tied) would each have predicted")
 
 
 def test_section_writes_figures_and_ranking_and_flags_stale_agreement(folder, tmp_path):

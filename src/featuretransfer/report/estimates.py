@@ -125,7 +125,7 @@ def plot_curves(scores: list[dict], stem: Path) -> None:
             ax.set_ylabel("measured top-1")
             twin.set_ylabel(f"{NAMES[estimator]} score", color="0.35")
             if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7, loc="lower left", frameon=False)
+                ax.legend(fontsize=7, loc="best", frameon=False)
     fig.suptitle("ESTIMATES (grey, right axes) beside measured transfer (left axes)", fontsize=11)
     save_figure(fig, stem)
 
@@ -179,21 +179,22 @@ def plot_maps(rows: list[dict], kind: str, stem: Path) -> dict:
         return {"drawn": 0, "left_out": 0}
     drawn = maps[:MAX_MAPS]
     fig, axes = plt.subplots(
-        1, len(drawn), figsize=(4.4 * len(drawn), 4.2), squeeze=False, layout="constrained"
+        1,
+        len(drawn),
+        figsize=(max(4.4 * len(drawn), 7.5), 4.2),
+        squeeze=False,
+        layout="constrained",
     )
     for ax, (title, row_labels, col_labels, matrix) in zip(axes[0], drawn):
         image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
         for (i, j), value in np.ndenumerate(matrix):
             if math.isfinite(value):
-                ax.text(
-                    j,
-                    i,
-                    f"{value:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6,
-                    color="white" if value < 0.6 else "black",
-                )
+                color = "white" if value < 0.6 else "black"
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color=color)
+        if kind != "A-B":  # a white bar after layer n: copied layers left of it, new ones right
+            for i, label in enumerate(row_labels):
+                n = int(label.split("= ")[1])
+                ax.plot([n - 0.5, n - 0.5], [i - 0.5, i + 0.5], color="white", lw=2.5)
         ax.set_xticks(range(len(col_labels)), col_labels, rotation=90, fontsize=7)
         ax.set_yticks(range(len(row_labels)), row_labels, fontsize=7)
         ax.set_title(title, fontsize=9)
@@ -274,15 +275,17 @@ def verdict(table: list[dict], scores: list[dict], treatment: str) -> str:
         + f", Kendall τ = {best['kendall']:+.2f} (p = {best['kendall_p']:.2g}), over "
         f"{int(best['n_points'])} cuts"
     )
-    name = NAMES[best["estimator"]]
+    tied = [NAMES[r["estimator"]] for r in rows if abs(r["spearman"] - best["spearman"]) < 1e-9]
+    name = tied[0] if len(tied) == 1 else f"{', '.join(tied[:-1])} and {tied[-1]} (tied)"
+    would = "would each have" if len(tied) > 1 else "would have"
     if best["spearman"] >= WELL:
-        text = f"{name} would have predicted this study's {treatment} curve well: {how}."
+        text = f"{name} {would} predicted this study's {treatment} curve well: {how}."
     elif best["spearman"] >= ROUGHLY:
-        text = f"{name} would have predicted this study's {treatment} curve only roughly: {how}."
+        text = f"{name} {would} predicted this study's {treatment} curve only roughly: {how}."
     else:
         text = (
             f"No estimator would have predicted this study's {treatment} curve; the best, "
-            f"{name}, has {how}."
+            f"{name}, {'have' if len(tied) > 1 else 'has'} {how}."
         )
     spread = measured_spread(scores, treatment)
     if math.isfinite(spread) and spread < 3 * SINGLE_NETWORK_NOISE_PTS:
