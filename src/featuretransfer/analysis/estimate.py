@@ -160,19 +160,23 @@ def estimate_study(
     records = {r["job_id"]: r for r in store.load_records(out) if r["job_id"] in done}
     watch = Stopwatch()
     cache = FeatureCache(out, spec, device, watch)
-    score_rows, skipped = [], []
-    for group in groups:
+    bases = {(j.split.name, j.seed, j.target, j.data): j for j in plan if j.treatment == "base"}
+    score_rows, similarity_rows, skipped, seen, current = [], [], [], set(), None
+    for group in groups:  # sorted: the groups of one split and seed come together
         if group.base.id not in done:
             skipped.append(f"{group.name}: its base net {group.base.display_name} is not done")
             continue
+        if (group.split.name, group.seed) != current:
+            cache.forget()  # the base nets of the previous split and seed are needed no more
+            current = (group.split.name, group.seed)
         score_rows += group_scores(group, cache, records, spec, watch)
+        with watch.stage("similarity"):
+            similarity_rows += similarity(group, bases, done, cache, seen, skipped)
     if not score_rows:
         raise EstimateError(
             f"no base net of the study is done in {out}: run `featuretransfer estimate` on a "
             "study file (it trains them) or finish `featuretransfer run` first"
         )
-    with watch.stage("similarity"):
-        similarity_rows = similarity(groups, plan, done, cache, skipped)
     with watch.stage("agreement"):
         agreement_rows = agreement_table(groups, score_rows, spec)
     for reason in skipped:
@@ -242,30 +246,41 @@ class FeatureCache:
             }
         return key, self.samples[key]
 
-    def layers(self, job: JobSpec, target: str, cka_only: bool = False) -> list[torch.Tensor]:
+    def layers(
+        self, job: JobSpec, target: str, cka_only: bool = False, keep: bool = True
+    ) -> list[torch.Tensor]:
         """Features of every layer of job's net on the sample of `target` (fit, then held;
-        only the CKA images with `cka_only`)."""
+        only the CKA images with `cka_only`), kept for the next call unless `keep` is false."""
         key, sample = self.sample(job, target)
-        if (job.id, key, False) in self.features:
-            return self.features[(job.id, key, False)]
-        if (job.id, key, cka_only) not in self.features:
-            with self.watch.stage("features"):
-                model = load_net(job, self.out, tuple(sample.fit_x.shape[1:]))
-                x = sample.fit_x[: self.spec.n_cka] if cka_only else sample.x
-                feats = layer_features(model, x, self.device, self.spec.max_dim, self.spec.seed)
+        for wanted in (False, cka_only):  # all images serve a request for the CKA images too
+            if (job.id, key, wanted) in self.features:
+                return self.features[(job.id, key, wanted)]
+        with self.watch.stage("features"):
+            model = load_net(job, self.out, tuple(sample.fit_x.shape[1:]))
+            x = sample.fit_x[: self.spec.n_cka] if cka_only else sample.x
+            feats = layer_features(model, x, self.device, self.spec.max_dim, self.spec.seed)
+        if job.id not in self.layer_sizes:
+            self.layer_sizes[job.id] = layer_sizes(model, sample.fit_x[:1], feats)
+        if keep:
             self.features[(job.id, key, cka_only)] = feats
-            if job.id not in self.layer_sizes:
-                self.layer_sizes[job.id] = layer_sizes(model, sample.fit_x[:1], feats)
-        return self.features[(job.id, key, cka_only)]
+        return feats
 
-    def gram_matrices(self, job: JobSpec, target: str) -> list[Gram]:
+    def gram_matrices(self, job: JobSpec, target: str, keep: bool = True) -> list[Gram]:
+        """The Gram matrix of every layer on the CKA images (n_cka x n_cka float64 each)."""
         key, _ = self.sample(job, target)
-        if (job.id, key) not in self.grams:
-            feats = self.layers(job, target, cka_only=True)
-            with self.watch.stage("similarity"):
-                n = self.spec.n_cka
-                self.grams[(job.id, key)] = [gram(f[:n].to(self.device)) for f in feats]
-        return self.grams[(job.id, key)]
+        if (job.id, key) in self.grams:
+            return self.grams[(job.id, key)]
+        feats = self.layers(job, target, cka_only=True, keep=keep)
+        with self.watch.stage("similarity"):
+            grams = [gram(f[: self.spec.n_cka].to(self.device)) for f in feats]
+        if keep:
+            self.grams[(job.id, key)] = grams
+        return grams
+
+    def forget(self) -> None:
+        """Drop the kept features and Gram matrices (samples and sizes stay)."""
+        self.features.clear()
+        self.grams.clear()
 
 
 def layer_sizes(model, image: torch.Tensor, feats: list[torch.Tensor]) -> list[dict]:
@@ -321,47 +336,44 @@ def group_scores(
 
 
 def similarity(
-    groups: list[BaseGroup],
-    plan: list[JobSpec],
+    group: BaseGroup,
+    bases: dict[tuple, JobSpec],
     done: set[str],
     cache: FeatureCache,
+    seen: set[tuple],
     skipped: list[str],
 ) -> list[dict]:
-    """The CKA maps (module docstring), on the CKA images of each group's target half. A
-    treatment net whose weights cannot be read is left out of the maps (said in `skipped`):
-    its measured top-1 still counts."""
-    bases = {(j.split.name, j.seed, j.target, j.data): j for j in plan if j.treatment == "base"}
-    rows, seen = [], set()
-    for group in groups:
-        if group.base.id not in done:
+    """The CKA maps of one group (module docstring), on the CKA images of its target half; the
+    A-B map once per (split, seed, target), noted in `seen`. A treatment net whose weights
+    cannot be read is left out of the maps (said in `skipped`): its measured top-1 still counts."""
+    rows = []
+    pair = [bases.get((group.split.name, group.seed, h, group.base.data)) for h in HALVES]
+    key = (group.split.name, group.seed, group.target)
+    if key not in seen and all(b is not None and b.id in done for b in pair):
+        seen.add(key)
+        a, b = (cache.gram_matrices(base, group.target) for base in pair)
+        names = cache.layer_sizes[pair[0].id]
+        for i, row in enumerate(cka_matrix(a, b)):
+            for j, value in enumerate(row):
+                rows.append(similarity_row("A-B", group, pair, 0, names[i], names[j], value))
+    parent = cache.gram_matrices(group.base, group.target)
+    names = cache.layer_sizes[group.base.id]
+    for job in group.jobs:
+        kind = "fine-tuned" if job.fine_tune else "selffer" if group.role == "selffer" else ""
+        if not kind or job.id not in done:
             continue
-        pair = [bases.get((group.split.name, group.seed, h, group.base.data)) for h in HALVES]
-        key = (group.split.name, group.seed, group.target)
-        if key not in seen and all(b is not None and b.id in done for b in pair):
-            seen.add(key)
-            a, b = (cache.gram_matrices(base, group.target) for base in pair)
-            matrix = cka_matrix(a, b)
-            names = cache.layer_sizes[pair[0].id]
-            for i, row in enumerate(matrix):
-                for j, value in enumerate(row):
-                    rows.append(similarity_row("A-B", group, pair, 0, names[i], names[j], value))
-        parent = cache.gram_matrices(group.base, group.target)
-        names = cache.layer_sizes[group.base.id]
-        for job in group.jobs:
-            kind = "fine-tuned" if job.fine_tune else "selffer" if group.role == "selffer" else ""
-            if not kind or job.id not in done:
-                continue
-            try:
-                own = cache.gram_matrices(job, group.target)
-            except EstimateError as e:
-                skipped.append(f"CKA maps: {e}")
-                continue
-            for i, (x, y) in enumerate(zip(own, parent)):
-                rows.append(
-                    similarity_row(
-                        kind, group, (job, group.base), job.n_copied, names[i], names[i], cka(x, y)
-                    )
+        try:  # a treatment net's features and Gram matrices serve this map only: not kept
+            own = cache.gram_matrices(job, group.target, keep=False)
+        except EstimateError as e:
+            skipped.append(f"CKA maps: {e}")
+            continue
+        for i, (x, y) in enumerate(zip(own, parent)):
+            value = cka(x, y)
+            rows.append(
+                similarity_row(
+                    kind, group, (job, group.base), job.n_copied, names[i], names[i], value
                 )
+            )
     return rows
 
 
