@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import logging
 import math
 import time
@@ -429,9 +430,8 @@ def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
             return "" if math.isnan(value) else f"{value:.6g}"
         return value
 
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({k: cell(row[k]) for k in columns} for row in rows)
-    tmp.replace(path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: cell(row[k]) for k in columns} for row in rows)
+    store.write_atomic(path, text.getvalue())
