@@ -163,3 +163,20 @@ def test_a_net_whose_weights_are_lost_is_left_out_of_the_maps_only(finished, tmp
         assert len(summary["measured_jobs"]) == 2 * 9  # its top-1 still counts
     finally:
         (tmp_path / "model.pt").rename(weights)
+
+
+def test_more_cka_images_than_the_sample_has_takes_the_fit_images_only(finished):
+    """A base net's features hold the fit and the held images, a treatment net's only the CKA
+    images: both must give Gram matrices of the same fit images."""
+    plan, out, folder = finished
+    try:
+        estimate_study(plan, out, dataclasses.replace(SPEC, n_cka=1000))
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["samples"]["s0:B"]["cka_images"] == 80
+        assert {r["kind"] for r in rows(folder / "similarity.csv")} == {
+            "A-B",
+            "fine-tuned",
+            "selffer",
+        }
+    finally:
+        estimate_study(plan, out, SPEC)  # the files the other tests read

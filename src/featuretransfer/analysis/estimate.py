@@ -268,12 +268,13 @@ class FeatureCache:
 
     def gram_matrices(self, job: JobSpec, target: str, keep: bool = True) -> list[Gram]:
         """The Gram matrix of every layer on the CKA images (n_cka x n_cka float64 each)."""
-        key, _ = self.sample(job, target)
+        key, sample = self.sample(job, target)
         if (job.id, key) in self.grams:
             return self.grams[(job.id, key)]
         feats = self.layers(job, target, cka_only=True, keep=keep)
+        n = min(self.spec.n_cka, len(sample.fit_y))  # the features may hold the held images too
         with self.watch.stage("similarity"):
-            grams = [gram(f[: self.spec.n_cka].to(self.device)) for f in feats]
+            grams = [gram(f[:n].to(self.device)) for f in feats]
         if keep:
             self.grams[(job.id, key)] = grams
         return grams
