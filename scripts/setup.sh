@@ -5,11 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: the data set, and unshare/ip for the tests' loopback-only Ray cluster.
+# Debian packages: the data set, unshare/ip for the tests' loopback-only Ray cluster, and
+# (--test) Chromium for the report's browser test.
 missing=""
 [ -d /usr/share/datasets/fashion-mnist ] || missing="$missing dataset-fashion-mnist"
 command -v ip >/dev/null || missing="$missing iproute2"
 command -v unshare >/dev/null || missing="$missing util-linux"
+# the tests render the report's index.html in a real browser (headless Chromium)
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null; then missing="$missing chromium"; fi
 if [ -n "$missing" ] && command -v apt-get >/dev/null; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq

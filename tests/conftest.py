@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from featuretransfer.data.registry import with_fingerprint
 from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
 from featuretransfer.study.splits import random_split
 from featuretransfer.study.studyfile import StudySpec
@@ -51,7 +52,7 @@ def tiny_study(fake_data) -> StudySpec:
     return StudySpec(
         name="tiny",
         description="tests",
-        data=DataSpec(n_val=40, path=str(fake_data)),
+        data=with_fingerprint(DataSpec(n_val=40, path=str(fake_data))),
         net=NetSpec(width=0.1),
         train=TrainSpec(epochs=2, batch_size=32, lr=0.02, lr_milestones=(1,), best_k=2),
         splits=(random_split(10, 0),),

@@ -1,11 +1,18 @@
+import csv
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+import featuretransfer
 from featuretransfer.cli import main
+from featuretransfer.run.runner import ProgressBars
+from featuretransfer.study import store
 from featuretransfer.study.studyfile import preset_path
 
 
@@ -30,7 +37,7 @@ def test_presets_and_plan(capsys):
     assert "fashion-mnist-smoke" in capsys.readouterr().out
     assert main(["plan", "--preset", "fashion-mnist"]) == 0
     out = capsys.readouterr().out
-    assert "30 jobs" in out and "s0:A3B+#0" in out
+    assert "136 jobs" in out and "s0:A4B+#0" in out
 
 
 def study_file(tmp_path, extra: str = "") -> str:
@@ -107,10 +114,13 @@ def test_report_from_a_foreign_table(tmp_path, capsys):
         "s0,B,B,base,0,false,0.62\ns0,A,B,transfer,3,true,0.64\n"
         "s0,B,B,selffer,3,true,0.63\n"
     )
-    assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 0
+    assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 2  # no L
+    assert "--layers L" in capsys.readouterr().err
+    report = ["report", "--results", str(table), "--out", str(tmp_path / "r"), "--layers", "8"]
+    assert main(report) == 0
     assert (tmp_path / "r" / "report" / "table1.csv").is_file()
     table.write_text("split,source,target,treatment,n,fine_tuned,top1\ns0,B,B,base,0,false,high\n")
-    assert main(["report", "--results", str(table), "--out", str(tmp_path / "r")]) == 2
+    assert main(report) == 2
     err = capsys.readouterr().err
     assert "row 1" in err and "top1" in err and err.count("\n") == 1
 
@@ -144,7 +154,45 @@ def test_unwritable_output_and_another_study(tmp_path, fake_data, capsys):
     (other / "study.json").write_text('{"name": "someone-else"}')
     assert run_tiny(tmp_path, fake_data, other) == 2
     err = capsys.readouterr().err
-    assert "holds another study ('someone-else'" in err and "give another --out" in err
+    assert "holds study 'someone-else' with other settings" in err and "--set-aside" in err
+
+
+TINY = """name = "t"
+[data]
+n_val = 40
+n_train_per_class = 6
+[model]
+width = 0.1
+[train]
+epochs = EPOCHS
+batch_size = 16
+lr_milestones = []
+[study]
+treatments = ["BnB", "AnB"]
+cuts = [2]
+"""
+
+
+def test_a_changed_setting_never_pools(tmp_path, fake_data, capsys):
+    out, study = tmp_path / "out", tmp_path / "t.toml"
+    run = ["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]
+    study.write_text(TINY.replace("EPOCHS", "1"))
+    assert main(run) == 0
+    first = (out / "results.csv").read_text().splitlines()
+    capsys.readouterr()
+    study.write_text(TINY.replace("EPOCHS", "2"))
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert "train.epochs" in err and "--set-aside" in err and err.count("\n") == 1
+    assert (out / "results.csv").read_text().splitlines() == first  # nothing touched
+    assert main([*run, "--set-aside"]) == 0
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == len(first) == 5  # header + baseA, baseB, B2B, A2B: the 2-epoch nets only
+    assert all(row.split(",")[0] not in "".join(first[1:]) for row in rows[1:])
+    aside = next((out / "set-aside").iterdir())
+    assert len(list((aside / "jobs").iterdir())) == 4 and (aside / "study.json").is_file()
+    status = run_cli("status", str(out))
+    assert "done: 4" in status.stdout and "not part of this study" not in status.stdout
 
 
 def test_ray_address_that_does_not_answer(capsys):
@@ -161,6 +209,117 @@ def test_ray_address_that_does_not_answer(capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "127.0.0.1:1" in err and "ray start --head" in err and err.count("\n") == 1
+
+
+def test_a_closed_pipe_ends_plan_quietly(tmp_path):
+    """`plan | head -1`: the reader is gone before the output is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        plan = subprocess.run(
+            [sys.executable, "-m", "featuretransfer", "plan", "--preset", "fashion-mnist"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert plan.returncode == 141 and plan.stderr == ""
+
+
+def test_version():
+    version = run_cli("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith(f"featuretransfer {featuretransfer.__version__} (torch ")
+
+
+def test_status_without_a_folder_reads_the_default_study(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["status"]) == 2
+    assert "runs/fashion-mnist holds no study" in capsys.readouterr().err
+    for preset in ("fashion-mnist", "fashion-mnist-smoke"):
+        (tmp_path / "runs" / preset).mkdir(parents=True)
+        shutil.copy(preset_path(preset), tmp_path / "runs" / preset / "study.toml")
+    assert main(["status"]) == 0
+    assert "not launched: 136" in capsys.readouterr().out
+    assert main(["status", "--preset", "fashion-mnist-smoke"]) == 0
+    assert "not launched: 12" in capsys.readouterr().out
+
+
+def test_data_that_is_a_file_is_named_as_one(tmp_path, capsys):
+    (tmp_path / "train.gz").write_text("")
+    assert main(["plan", "--preset", "fashion-mnist", "--data", str(tmp_path / "train.gz")]) == 2
+    err = capsys.readouterr().err
+    assert "train.gz is a file; give the folder that holds the data set" in err
+    assert err.count("\n") == 1
+
+
+def test_plan_lists_jobs_in_dependency_order_with_names_and_classes(capsys):
+    assert main(["plan", "--preset", "fashion-mnist-smoke"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "split s0 (random): A = T-shirt/top, Trouser, Dress, Sneaker, Bag; "
+        "B = Pullover, Coat, Sandal, Shirt, Ankle boot" in lines
+    )
+    rows = [line.split() for line in lines if line.startswith("s0:")]
+    names = [row[0] for row in rows]
+    assert len(rows) == 12 and names[:2] == ["s0:baseA#0", "s0:baseB#0"]
+    for row in rows:  # needs are named, and listed before the net that needs them
+        need = row[5]
+        assert need == "-" or names.index(need) < names.index(row[0])
+    assert rows[names.index("s0:A2B+#0")][5] == "s0:baseA#0"
+    # after the base nets (and the random controls, which need none), the study's own order
+    transfers = [n for n in names if not n.startswith(("s0:base", "s0:R"))]
+    assert transfers == [
+        f"s0:{t}#0" for n in (2, 5) for t in (f"B{n}B", f"B{n}B+", f"A{n}B", f"A{n}B+")
+    ]
+
+
+def test_a_net_bar_shows_its_real_total_from_the_start(tiny_job):
+    bars = ProgressBars(total=12, done=0, enabled=True)
+    try:
+        bars.start(tiny_job["baseB"])
+        bar = bars.jobs[tiny_job["baseB"].id]
+        assert str(bar) == "s0:baseB#0: starting"
+        assert "/1 " not in str(bar) and "step/s" not in str(bar)
+        bars.update(tiny_job["baseB"].id, 0, 12, {})
+        assert "0/12" in str(bar)
+    finally:
+        bars.close()
+
+
+def test_status_and_report_flag_nets_trained_under_other_threads(tmp_path, fake_data, capsys):
+    study = study_file(tmp_path, "[data]\nn_val = 40\n[train]\nepochs = 1\n[study]\ncuts = [3]\n")
+    out = tmp_path / "out"
+    run = ["run", study, "--data", str(fake_data), "--out", str(out), "--quiet"]
+    assert main([*run, "--threads", "1"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    assert "mixed" not in capsys.readouterr().out
+    records = store.load_records(out)
+    assert {(r["threads"], r["device"], r["fused"]) for r in records} == {("1", "cpu", "1")}
+    with open(out / "results.csv") as f:
+        assert {row["threads"] for row in csv.DictReader(f)} == {"1"}
+    spec = json.loads((out / "jobs" / records[0]["job_id"] / "spec.json").read_text())
+    assert spec["runtime"] == {"threads": 1, "device": "cpu", "fused": 1}
+    retrained = next(r for r in records if r["treatment"] == "selffer")
+    shutil.rmtree(out / "jobs" / retrained["job_id"])
+    try:
+        assert main([*run, "--threads", "2"]) == 0
+    finally:
+        torch.set_num_threads(1)
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    assert "mixed threads: 1 (6 nets), 2 (1 nets); each net's numbers" in capsys.readouterr().out
+    assert main(["report", str(out)]) == 0
+    page = (out / "report" / "index.html").read_text()
+    assert "Mixed training settings</b>: threads 1 (6 nets), 2 (1 nets)" in page
+
+
+def test_threads_must_be_positive_and_local(capsys):
+    assert main(["run", "--preset", "fashion-mnist-smoke", "--threads", "0"]) == 2
+    assert "--threads 0: give 1 or more" in capsys.readouterr().err
 
 
 def test_estimate_trains_only_base_nets_then_reads_them_from_the_folder(

@@ -2,13 +2,15 @@
 
     featuretransfer run [STUDY.toml | --preset NAME] [--out DIR] [--workers N] [--data DIR]
     featuretransfer plan [STUDY.toml | --preset NAME] [--out DIR]
-    featuretransfer status DIR
+    featuretransfer status [DIR | --preset NAME]
     featuretransfer report DIR | --results FILE.csv --out DIR
     featuretransfer estimate [STUDY.toml | --preset NAME | DIR] [--out DIR] [--data DIR]
     featuretransfer split --classes C --seed S | --groups NAME [--dataset NAME]
     featuretransfer presets
+    featuretransfer --version
 
-Bad input ends with one line on stderr and exit code 2; nothing finished is touched.
+Bad input ends with one line on stderr and exit code 2; nothing finished is touched. The first
+Ctrl-C (SIGINT) or SIGTERM stops `run` cleanly (exit code 130), the second at once.
 """
 
 from __future__ import annotations
@@ -16,21 +18,26 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import platform
 import sys
+import time
+import tomllib
 from dataclasses import asdict
 from pathlib import Path
 
-import tomllib
 import torch
 
+from featuretransfer import __version__
 from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
 from featuretransfer.analysis.features import EstimateError
 from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import CLASS_NAMES, load_dataset
+from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names, load_dataset
 from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
+from featuretransfer.run import interrupt
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.specs import NEUTRAL_FIELDS
+from featuretransfer.specs import NEUTRAL_FIELDS, ReportSpec
 from featuretransfer.study import store
 from featuretransfer.study.plan import PlanError, needs, plan_study
 from featuretransfer.study.splits import SplitError, builtin_group_split, random_split
@@ -38,6 +45,7 @@ from featuretransfer.study.studyfile import (
     StudyError,
     StudySpec,
     VolumeSpec,
+    check_against_data,
     load_study,
     preset_names,
     preset_path,
@@ -47,6 +55,7 @@ DEFAULT_PRESET = "fashion-mnist"
 # Nets per stacked pass on a GPU (`--fuse auto`). On the 2-core CPU a stack of 7 half-width nets
 # ran at 0.52-0.62x the speed of the same nets one by one, so CPUs train nets alone.
 FUSE_ON_GPU = 16
+SET_ASIDE = "set-aside"  # where --set-aside moves an earlier study of the output folder
 USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError, EstimateError)
 
 
@@ -63,6 +72,9 @@ def study_from_args(args) -> tuple[StudySpec, Path]:
     """The study named by STUDY.toml or --preset (default: the fashion-mnist preset)."""
     if args.study and args.preset:
         raise UsageError("give a study file or --preset, not both")
+    data = getattr(args, "data", None)
+    if data is not None and Path(data).expanduser().is_file():
+        raise UsageError(f"--data {data} is a file; give the folder that holds the data set")
     path = Path(args.study) if args.study else preset_path(args.preset or DEFAULT_PRESET)
     study = load_study(path, data_path=getattr(args, "data", None))
     return study, path
@@ -76,13 +88,16 @@ def output_dir(args, study: StudySpec) -> Path:
 
 
 def study_record(study: StudySpec) -> dict:
-    """What identifies a study's output folder: its settings, less where the data lies, and
-    less settings added in later versions while they hold their neutral value, so a folder
-    written before they existed still counts as the same study."""
+    """What identifies a study's output folder: its settings, less where the data lies and how
+    the report decides (not scientific), and less settings added in later versions while they
+    hold their neutral value, so a folder written before they existed still counts as the same
+    study."""
     record = json.loads(json.dumps(asdict(study)))
     record["data"].pop("path")
+    record.pop("report")
+    record.pop("class_counts")  # read from the data, which the fingerprint names already
     for (section, name), neutral in NEUTRAL_FIELDS.items():
-        if record[section][name] == neutral:
+        if section in record and record[section][name] == neutral:
             del record[section][name]
     for key, empty in (("experiments", ()), ("volume", VolumeSpec())):
         if getattr(study, key) == empty:
@@ -90,27 +105,73 @@ def study_record(study: StudySpec) -> dict:
     return record
 
 
+def differences(old, new, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two study records."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
 def check_same_study(out: Path, study: StudySpec) -> None:
-    """Refuse to mix two studies in one folder: status and report would show both as one."""
+    """Refuse to run a study into a folder made by other settings: the way on is another --out,
+    or --set-aside, which moves the earlier study's files and nets out of the way."""
     if not (out / "study.json").is_file():
         return
     try:
         existing = json.loads((out / "study.json").read_text())
     except (OSError, json.JSONDecodeError):
         existing = None
-    if existing != study_record(study):
-        name = existing.get("name") if isinstance(existing, dict) else "?"
+    if not isinstance(existing, dict):
         raise UsageError(
-            f"{out} holds another study ({name!r}, other settings); give another --out, or "
-            f"delete {out / 'study.json'} to add this study's nets to it (finished nets are kept)"
+            f"{out / 'study.json'} cannot be read; give another --out, or --set-aside to move "
+            "the folder's study and nets aside"
+        )
+    existing.pop("report", None)
+    existing.pop("class_names", None)
+    changed = differences(existing, study_record(study))
+    if changed:
+        shown = ", ".join(changed[:4]) + (
+            f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        )
+        raise UsageError(
+            f"{out} holds study {existing.get('name')!r} with other settings ({shown}); give "
+            f"another --out, or add --set-aside to move its study files and the nets this "
+            f"study does not share into {out / SET_ASIDE}/ (nets of the same settings are kept)"
         )
 
 
+def set_aside(out: Path, jobs: list) -> Path | None:
+    """Move the folder's earlier study (its files and the job folders the new plan does not
+    have) into <out>/set-aside/<UTC time>/, so that no net of other settings stays beside the
+    new study's. Nets the new plan shares (same ids: same settings) stay where they are."""
+    if not (out / "study.json").is_file():
+        return None
+    aside = out / SET_ASIDE / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (aside / "jobs").mkdir(parents=True, exist_ok=True)
+    planned = {job.id for job in jobs}
+    for folder in sorted((out / "jobs").glob("*")):
+        if folder.is_dir() and folder.name not in planned:
+            folder.rename(aside / "jobs" / folder.name)
+    for name in ("study.toml", "study.json", store.PLAN, "results.csv", "report"):
+        if (out / name).exists():
+            (out / name).rename(aside / name)
+    return aside
+
+
 def make_executor(args, study: StudySpec):
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: give 1 or more threads per net")
     if args.executor == "local":
         if args.address:
             raise UsageError("--address needs --executor ray")
-        return InlineExecutor() if args.workers == 1 else ProcessExecutor(args.workers)
+        if args.workers == 1:
+            return InlineExecutor(args.threads)
+        return ProcessExecutor(args.workers, args.threads)
+    if args.threads is not None:
+        raise UsageError(
+            "--threads is for local runs; a Ray task trains with [resources] cpus threads"
+        )
     try:  # Ray is an optional extra: imported only when asked for
         from featuretransfer.run.ray_executor import ClusterError, RayExecutor
     except ImportError:
@@ -156,7 +217,11 @@ def cmd_run(args) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: give 1 or more worker processes")
     jobs = plan_study(study)
-    load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
+    # fail now, with one line, if the data cannot be found or read or do not fit the study
+    check_against_data(study, load_dataset(study.data))
+    if args.set_aside:
+        if (aside := set_aside(out, jobs)) is not None:
+            print(f"the earlier study and its other nets are now in {aside}", file=sys.stderr)
     check_same_study(out, study)
     device = pick_device(args, study)
     fuse = FUSE_ON_GPU if "cuda" in device else 1
@@ -164,15 +229,29 @@ def cmd_run(args) -> int:
         if not args.fuse.isdigit() or int(args.fuse) < 1:
             raise UsageError(f"--fuse {args.fuse}: give auto or a number of nets >= 1")
         fuse = int(args.fuse)
+    tensorboard = None
+    if args.tensorboard:  # an optional extra: imported only when asked for
+        from featuretransfer.run.tensorboard import TensorBoardLog, TensorBoardMissing
+
+        try:
+            tensorboard = TensorBoardLog(out / "tensorboard", jobs, out)
+        except TensorBoardMissing as e:
+            raise UsageError(str(e)) from None
     executor = make_executor(args, study)  # last check: a cluster that does not answer
     try:
-        write_study_files(out, path, study)
-        print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
-        summary = run_jobs(
-            jobs, out, executor, device=device, show_progress=not args.quiet, fuse=fuse
-        )
+        with interrupt.stop_on_signals():  # also while the workers wind down
+            summary = train_study(args, study, path, out, jobs, executor, device, fuse, tensorboard)
+    except KeyboardInterrupt:  # the second Ctrl-C: out now, workers killed
+        print(f"interrupted at once: {to_go(jobs, out)}", file=sys.stderr)
+        return 130
     finally:
-        executor.shutdown()
+        if tensorboard is not None:
+            tensorboard.close()
+    if summary.interrupted:  # no report of a partial study: `report DIR` writes one if wanted
+        for reason in summary.failed.values():  # failures from before the stop are real
+            print(f"failed: {reason}", file=sys.stderr)
+        print(f"interrupted: {to_go(jobs, out)}", file=sys.stderr)
+        return 130
     print(
         f"trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
         f"failed {len(summary.failed)}, skipped {len(summary.blocked)}; "
@@ -181,21 +260,65 @@ def cmd_run(args) -> int:
     )
     for reason in summary.failed.values():
         print(f"failed: {reason}", file=sys.stderr)
-    print(f"report in {write_report(out)}", file=sys.stderr)
+    if others := store.other_jobs(out, store.plan_entries(jobs)):
+        print(
+            f"{len(others)} finished nets in {out / 'jobs'} are not part of this study (other "
+            "settings); they are not in results.csv or the report",
+            file=sys.stderr,
+        )
+    if summary.trained or summary.skipped_done:
+        print(f"report in {write_report(out)}", file=sys.stderr)
+    else:
+        print("no finished nets: no report", file=sys.stderr)
     return 1 if summary.failed or summary.blocked else 0
 
 
-def write_study_files(out: Path, path: Path, study: StudySpec) -> None:
-    """out/study.toml (the file as given) and out/study.json (what identifies the study)."""
+def write_study_files(out: Path, path: Path, study: StudySpec, jobs: list) -> None:
+    """out/study.toml (the file as given), study.json and plan.json."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        text = path.read_text()
+        text = path.read_text()  # the folder's own study.toml, for `estimate DIR`
         (out / "study.toml").write_text(text)
-        store.write_json(out / "study.json", study_record(study))
+        # beside the settings, what the report shows but no net depends on: how verdicts
+        # are decided, and the classes' names (the report names splits by them)
+        shown = {"report": asdict(study.report), "class_names": list(class_names(study.data))}
+        store.write_json(out / "study.json", study_record(study) | shown)
+        store.write_plan(out, jobs)
     except OSError as e:
         raise UsageError(
             f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
         ) from None
+
+
+def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboard):
+    """Write the study into `out`, run its jobs, shut the executor down: gently, or at once
+    where anything (a second Ctrl-C, even while the workers wind down) breaks off."""
+    try:
+        write_study_files(out, path, study, jobs)
+        print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
+        summary = run_jobs(
+            jobs,
+            out,
+            executor,
+            device=device,
+            show_progress=not args.quiet,
+            fuse=fuse,
+            tensorboard=tensorboard,
+        )
+    except BaseException:
+        executor.shutdown(at_once=True)
+        raise
+    try:
+        executor.shutdown()
+    except KeyboardInterrupt:
+        executor.shutdown(at_once=True)
+        raise
+    return summary
+
+
+def to_go(jobs, out: Path) -> str:
+    done = sum(store.job_state(out, job.id) == store.DONE for job in jobs)
+    return f"{done} nets done, {len(jobs) - done} to go; run the same command to resume"
 
 
 def cmd_estimate(args) -> int:
@@ -217,15 +340,20 @@ def cmd_estimate(args) -> int:
     plan = plan_study(study)
     # the main experiment's base nets (the data-volume nets on other k are not sources)
     bases = [job for job in plan if job.treatment == "base" and job.data == study.data]
-    load_dataset(study.data)  # fail now, with one line, if the data cannot be found or read
+    # fail now, with one line, if the data cannot be found or read or do not fit the study
+    check_against_data(study, load_dataset(study.data))
     check_same_study(out, study)
     device = pick_device(args, study)
-    write_study_files(out, path, study)
+    write_study_files(out, path, study, plan)
     executor = InlineExecutor()
     try:
-        summary = run_jobs(bases, out, executor, device=device, show_progress=not args.quiet)
+        with interrupt.stop_on_signals():
+            summary = run_jobs(bases, out, executor, device=device, show_progress=not args.quiet)
     finally:
         executor.shutdown()
+    if summary.interrupted:
+        print(f"interrupted: {to_go(bases, out)}", file=sys.stderr)
+        return 130
     print(
         f"base nets: trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
         f"failed {len(summary.failed)}",
@@ -243,8 +371,18 @@ def cmd_report(args) -> int:
     if args.results:
         if args.dir or not args.out:
             raise UsageError("give either DIR or --results FILE.csv --out DIR")
-        folder = write_report_from_csv(Path(args.results), Path(args.out))
+        rules = ReportSpec(
+            **{k: v for k, v in (("margin", args.margin), ("noise", args.noise)) if v is not None}
+        )
+        if rules.margin <= 0 or rules.noise < 0:
+            raise UsageError("--margin must be > 0 and --noise >= 0 (points of top-1)")
+        folder = write_report_from_csv(Path(args.results), Path(args.out), args.layers, rules)
     else:
+        if args.layers or args.margin is not None or args.noise is not None:
+            raise UsageError(
+                "--layers, --margin and --noise go with --results; a study folder's settings "
+                "are its study file's [report] section"
+            )
         if not args.dir:
             raise UsageError("give a study's output folder DIR, or --results FILE.csv --out DIR")
         if not (Path(args.dir) / "results.csv").is_file():
@@ -254,43 +392,94 @@ def cmd_report(args) -> int:
     return 0
 
 
+def split_lines(study: StudySpec) -> list[str]:
+    """Each split's classes by name (by index where the names cannot be had)."""
+    try:
+        names = class_names(study.data)
+    except DataError:
+        names = None
+    lines = []
+    for split in study.splits:
+        halves = [
+            f"{half} = " + ", ".join(names[c] if names else str(c) for c in split.classes(half))
+            for half in ("A", "B")
+        ]
+        lines.append(f"split {split.name} ({split.kind}): {'; '.join(halves)}")
+    return lines
+
+
 def cmd_plan(args) -> int:
     study, _ = study_from_args(args)
     out = Path(args.out) if args.out else Path("runs") / study.name
     jobs = plan_study(study)
-    print(f"{'id':12}  {'name':22} {'treatment':9} {'n':>2} {'fine_tune':9} {'needs':12}  state")
+    name_of = {job.id: job.display_name for job in jobs}
+    width = max(len(name) for name in name_of.values())
+    print(f"study {study.name}: {len(jobs)} nets in dependency order, output in {out}")
+    for line in split_lines(study):
+        print(line)
+    header = f"{'name':{width}}  {'treatment':9} {'n':>2} {'fine_tune':9} {'k':>5}"
+    print(f"{header}  {'needs':{width}}  {'state':12}  id")
     for job in jobs:
+        k = job.data.n_train_per_class or "all"
         print(
-            f"{job.id:12}  {job.display_name:22} {job.treatment:9} {job.n_copied:>2} "
-            f"{str(job.fine_tune).lower():9} {','.join(needs(job)) or '-':12}  "
-            f"{store.job_state(out, job.id)}"
+            f"{job.display_name:{width}}  {job.treatment:9} {job.n_copied:>2} "
+            f"{str(job.fine_tune).lower():9} {k:>5}  "
+            f"{','.join(name_of[n] for n in needs(job)) or '-':{width}}  "
+            f"{store.job_state(out, job.id):12}  {job.id}"
         )
     print(f"{len(jobs)} jobs")
     return 0
 
 
 def cmd_status(args) -> int:
-    out = Path(args.dir)
-    if not (out / "study.toml").is_file():
-        raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
-    jobs = plan_study(load_study(out / "study.toml"))
-    states = {job.id: store.job_state(out, job.id) for job in jobs}
-    for state in (store.DONE, store.INCOMPLETE, store.NOT_LAUNCHED):
-        names = [job.display_name for job in jobs if states[job.id] == state]
-        print(f"{state}: {len(names)}")
+    if args.dir and args.preset:
+        raise UsageError("give a study's output folder DIR or --preset NAME, not both")
+    # like `run`: DIR defaults to runs/<study name>, the study being the default preset
+    out = Path(args.dir) if args.dir else Path("runs") / (args.preset or DEFAULT_PRESET)
+    if not args.dir:
+        preset_path(args.preset or DEFAULT_PRESET)  # an unknown preset is an error that says so
+    plan = store.read_plan(out)
+    if plan is None:  # a folder of an earlier version: planned again from its study file
+        if not (out / "study.toml").is_file():
+            raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
+        plan = store.plan_entries(plan_study(load_study(out / "study.toml")))
+    states = store.plan_states(out, plan)
+    for state in (store.DONE, store.DAMAGED, store.STALE, store.INCOMPLETE, store.NOT_LAUNCHED):
+        names = [entry["name"] for entry in plan if states[entry["id"]] == state]
+        if state in (store.DONE, store.INCOMPLETE, store.NOT_LAUNCHED) or names:
+            print(f"{state}: {len(names)}")
         if state != store.DONE and names:
             print("  " + " ".join(names))
-    diverged = [r["name"] for r in store.load_records(out) if r["status"] == "diverged"]
+    records = store.load_records(out, plan)
+    diverged = [r["name"] for r in records if r["status"] == "diverged"]
     if diverged:
         print(f"diverged: {len(diverged)}\n  " + " ".join(diverged))
+    for line in mixed_runtime_lines(records):
+        print(line)
+    if others := store.other_jobs(out, plan):
+        print(f"not part of this study (other settings, never pooled): {len(others)}")
+        print("  " + " ".join(others))
+    if any(states[e["id"]] in (store.DAMAGED, store.STALE) for e in plan):
+        print("damaged and stale nets are redone by the next 'run'")
     return 0
+
+
+def mixed_runtime_lines(records: list[dict]) -> list[str]:
+    """A warning per setting (threads, device, fused) that differs between the finished nets."""
+    return [
+        f"mixed {key}: "
+        + ", ".join(f"{value} ({count} nets)" for value, count in counts.items())
+        + "; each net's numbers come back bit for bit only under its own setting "
+        "(README, 'Reproducibility')"
+        for key, counts in store.runtime_mix(records).items()
+    ]
 
 
 def cmd_split(args) -> int:
     if (args.groups is None) == (args.classes is None):
         raise UsageError("give either --classes C [--seed S] or --groups NAME")
     if args.groups is not None:
-        split = builtin_group_split(args.dataset, args.groups, CLASS_NAMES[args.dataset])
+        split = builtin_group_split(args.dataset, args.groups, DOCUMENTED_CLASSES[args.dataset])
     else:
         split = random_split(args.classes, args.seed)
     print(json.dumps({"A": list(split.A), "B": list(split.B)}))
@@ -312,6 +501,12 @@ def cmd_presets(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="featuretransfer", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"featuretransfer {__version__} (torch {torch.__version__}, "
+        f"Python {platform.python_version()})",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, helptext in (
         ("run", "train every net of a study"),
@@ -332,6 +527,24 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--executor", choices=("local", "ray"), default="local")
             sub.add_argument("--address", help="with --executor ray: the cluster's HOST:PORT")
             sub.add_argument("--quiet", action="store_true", help="no progress bars")
+            sub.add_argument(
+                "--set-aside",
+                action="store_true",
+                help="the output folder holds a study of other settings: move its files and the "
+                f"nets this study does not share into DIR/{SET_ASIDE}/<time>/ first",
+            )
+            sub.add_argument(
+                "--threads",
+                type=int,
+                help="torch threads per net (default: the cores / --workers); a net's numbers "
+                "are bit-identical only under the same threads and device",
+            )
+            sub.add_argument(
+                "--tensorboard",
+                action="store_true",
+                help="write each net's per-epoch metrics as TensorBoard events to "
+                "DIR/tensorboard (pip install 'featuretransfer[tensorboard]')",
+            )
             sub.add_argument(
                 "--fuse",
                 default="auto",
@@ -356,16 +569,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     sub.set_defaults(executor="local")  # base nets train in this process (pick_device)
     sub = commands.add_parser("status", help="done / unfinished / pending jobs of an output folder")
-    sub.add_argument("dir")
+    sub.add_argument(
+        "dir", nargs="?", help=f"a study's output folder (default runs/{DEFAULT_PRESET})"
+    )
+    sub.add_argument("--preset", help="the output folder runs/NAME of a shipped study")
     sub = commands.add_parser("report", help="figures and tables from a study's results")
     sub.add_argument("dir", nargs="?", help="a study's output folder")
     sub.add_argument("--results", help="a results table made elsewhere (CSV)")
     sub.add_argument("--out", help="with --results: where to write report/")
+    sub.add_argument(
+        "--layers", type=int, help="with --results: L, for a table without an n_layers column"
+    )
+    sub.add_argument("--margin", type=float, help="with --results: equivalence margin, points")
+    sub.add_argument("--noise", type=float, help="with --results: one net's seed noise, points")
     sub = commands.add_parser("split", help="print a class split as JSON")
     sub.add_argument("--classes", type=int, help="number of classes, for random halves")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--groups", help="a built-in semantic split, e.g. apparel-vs-footwear")
-    sub.add_argument("--dataset", default="fashion-mnist", choices=sorted(CLASS_NAMES))
+    sub.add_argument("--dataset", default="fashion-mnist", choices=sorted(DOCUMENTED_CLASSES))
     commands.add_parser("presets", help="list the shipped studies")
     return parser
 
@@ -385,13 +606,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, where a closed pipe can be caught, not at exit
+        return code
     except (UsageError, *USER_ERRORS) as e:
         print(f"featuretransfer: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `plan | head -1`: the reader has all it wanted
+        # nothing more may reach the closed pipe, not even the flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command ended by a closed pipe
     except KeyboardInterrupt:
         print(
-            "featuretransfer: interrupted; finished jobs are kept, run again to go on",
+            "featuretransfer: interrupted; finished nets are kept, run the same command to go on",
             file=sys.stderr,
         )
         return 130

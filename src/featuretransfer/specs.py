@@ -25,6 +25,12 @@ class DataSpec:
     image_size: int = 0  # image-folder: side in pixels after resizing (0: 32); 256 for ImageNet
     normalize: str = "mean-std"  # inputs (x - mean) / std; "mean": x - mean in 0..255 units, as
     # Caffe fed its nets (the reference init, std 0.01, was chosen for that input scale)
+    class_names: tuple[str, ...] = ()  # "idx": the classes' names in label order; () reads
+    # classes.txt beside the files, else names them by index
+    # What the data are, not where they lie: a hash of the files' content (data/registry.py's
+    # `fingerprint`), set when a study is loaded; "" for the canonical Fashion-MNIST, so finished
+    # default studies keep their ids. Two data sets that differ in content never share a job id.
+    fingerprint: str = ""
     path: str | None = field(default=None, compare=False)  # where the files are; not scientific
 
 
@@ -54,6 +60,9 @@ class TrainSpec:
     crop_pad: int = 0  # zero padding before the random crop (CIFAR style: 4, with crop 32)
     mirror: bool = False  # random horizontal mirrors in training (p = 0.5)
     precision: str = "fp32"  # "bf16": forward and loss under bfloat16 autocast (GPU speed)
+    steps: int = 0  # > 0: this many SGD steps in all, whatever the data's size, spread evenly
+    # over `epochs` evaluation periods (lr milestones count periods); 0: `epochs` passes over the
+    # data. The data-volume experiment holds steps fixed across k, as the original did.
 
     @property
     def augments(self) -> bool:
@@ -70,11 +79,23 @@ class ResourceSpec:
 
 
 @dataclass(frozen=True)
+class ReportSpec:
+    """How the report turns numbers into verdicts (the study file's [report]); not scientific,
+    in no job id, so changing it rewrites the report and trains nothing."""
+
+    margin: float = 1.0  # points: an equality (AnB = baseB) holds when the 90% interval of the
+    # difference lies within +- margin (two one-sided tests at 5%)
+    noise: float = 1.0  # points: the seed-to-seed spread of one net's top-1, used as the interval
+    # of a study with a single base group, where none can be measured (stated, not measured)
+    alpha: float = 0.05  # the level of every test (one-sided 5% each side: 90% intervals)
+
+
+@dataclass(frozen=True)
 class SplitSpec:
     """Two disjoint class sets A and B, as indices of the data set's classes."""
 
     name: str  # "s0" for the random split of seed 0, else the group split's name
-    kind: str  # "random" or "semantic"
+    kind: str  # "random" (similar halves) or "semantic" (dissimilar); a label, not in the job id
     A: tuple[int, ...]
     B: tuple[int, ...]
 
@@ -141,12 +162,21 @@ class JobSpec:
         )
 
 
+# The version of the training semantics: part of every job id, so nets trained by code that
+# computes other numbers are never reused as if new. Bump it for any change that changes a net.
+#   1: the first releases (unversioned ids)
+#   2: dropout draws from a seed of its own (it shared the init's); a bf16 cached prefix runs
+#      under the training's autocast
+TRAINING_VERSION = 2
+
 # Fields added after the first release, with the value that gives the first release's behaviour.
 # A field at that value is left out of the job id, so studies run before the field existed keep
 # their ids (and their finished jobs) when the code is updated.
 NEUTRAL_FIELDS = {
     ("data", "image_size"): 0,
     ("data", "normalize"): "mean-std",
+    ("data", "class_names"): [],
+    ("data", "fingerprint"): "",
     ("net", "n_outputs"): 0,
     ("train", "bias_lr_mult"): 1.0,
     ("train", "bias_decay"): True,
@@ -154,18 +184,23 @@ NEUTRAL_FIELDS = {
     ("train", "crop_pad"): 0,
     ("train", "mirror"): False,
     ("train", "precision"): "fp32",
+    ("train", "steps"): 0,
 }
 
 
 def scientific_fields(spec: JobSpec) -> dict:
-    """The fields a result depends on: everything but paths and the study's display name, and
-    later-added fields left at their neutral value (NEUTRAL_FIELDS)."""
-    fields = asdict(spec)
+    """The fields a result depends on: what the data are (not where they lie), the net, the
+    schedule, the classes of each half, the treatment and seed, and the training semantics'
+    version; not the names of the study or the split, nor the split's kind (labels of the
+    report). Later-added fields at their neutral value (NEUTRAL_FIELDS) are left out."""
+    fields = json.loads(json.dumps(asdict(spec)))  # tuples as lists, as in the JSON hashed
     fields.pop("study")
     fields["data"].pop("path")
+    fields["split"] = {"A": fields["split"]["A"], "B": fields["split"]["B"]}
     for (section, name), neutral in NEUTRAL_FIELDS.items():
         if fields[section][name] == neutral:
             del fields[section][name]
+    fields["semantics"] = TRAINING_VERSION
     return fields
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from featuretransfer.analysis.estimate import EstimateSpec, base_groups, estimate_study
 from featuretransfer.analysis.estimators import ESTIMATORS
+from featuretransfer.data.registry import with_fingerprint
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
@@ -34,7 +35,7 @@ def study(fake_data) -> StudySpec:
     return StudySpec(
         name="tiny-estimate",
         description="tests",
-        data=DataSpec(n_val=40, path=str(fake_data)),
+        data=with_fingerprint(DataSpec(n_val=40, path=str(fake_data))),
         net=NetSpec(width=0.1),
         train=TrainSpec(epochs=1, batch_size=32, lr=0.02, lr_milestones=(), best_k=1),
         splits=(random_split(10, 0),),
@@ -149,20 +150,22 @@ def test_only_base_nets_give_estimates_and_no_agreement(study, tmp_path):
     assert {r["kind"] for r in rows(folder / "similarity.csv")} == {"A-B"}
 
 
-def test_a_net_whose_weights_are_lost_is_left_out_of_the_maps_only(finished, tmp_path):
+def test_a_net_whose_weights_are_lost_is_left_out_and_named(finished, tmp_path):
+    """The store calls it damaged: neither its top-1 nor its maps count, and summary.json and
+    the report say so."""
     plan, out, folder = finished
     lost = next(j for j in plan if j.treatment == "transfer" and j.fine_tune)
-    weights = store.job_dir(out, lost.id) / "model.pt"
-    weights.rename(tmp_path / "model.pt")
+    weights = store.weights_file(store.job_dir(out, lost.id))
+    weights.rename(tmp_path / weights.name)
     try:
         estimate_study(plan, out, SPEC)
         summary = json.loads((folder / "summary.json").read_text())
         assert any(lost.display_name in reason for reason in summary["skipped"])
         nets = {r["net_a"] for r in rows(folder / "similarity.csv")}
         assert lost.display_name not in nets and len(nets) > 2
-        assert len(summary["measured_jobs"]) == 2 * 9  # its top-1 still counts
+        assert len(summary["measured_jobs"]) == 2 * 9 - 1
     finally:
-        (tmp_path / "model.pt").rename(weights)
+        (tmp_path / weights.name).rename(weights)
 
 
 def test_more_cka_images_than_the_sample_has_takes_the_fit_images_only(finished):

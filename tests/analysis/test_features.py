@@ -12,6 +12,7 @@ from featuretransfer.analysis.features import (
     reduce,
     target_sample,
 )
+from featuretransfer.data.registry import with_fingerprint
 from featuretransfer.nets.registry import build_model
 from featuretransfer.run.job import target_data
 from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
@@ -19,7 +20,7 @@ from featuretransfer.study import store
 
 
 def sample(fake_data, seed=0, per_class=0, n_fit=50):
-    data = DataSpec(n_val=40, path=str(fake_data), n_train_per_class=per_class)
+    data = with_fingerprint(DataSpec(n_val=40, path=str(fake_data), n_train_per_class=per_class))
     return target_sample(data, TrainSpec(), (2, 4, 5, 6, 9), n_fit, 10, seed)
 
 
@@ -35,7 +36,7 @@ def test_sample_is_seeded_and_holds_only_the_target_half(fake_data):
 def test_sample_is_drawn_from_the_images_the_nets_train_on(fake_data, tiny_job):
     """With data.n_train_per_class = k, the fit images are among the first k of each class,
     exactly what run_job trains on; asking for more images than there are takes them all."""
-    data = DataSpec(n_val=40, path=str(fake_data), n_train_per_class=6)
+    data = with_fingerprint(DataSpec(n_val=40, path=str(fake_data), n_train_per_class=6))
     job = dataclasses.replace(tiny_job["A2B"], data=data)
     train, *_ = target_data(job)
     got = sample(fake_data, per_class=6, n_fit=1000)
@@ -79,11 +80,11 @@ def test_load_net_reads_a_saved_net_and_names_a_broken_one(tmp_path, tiny_job):
     folder = store.job_dir(tmp_path, job.id)
     folder.mkdir(parents=True)
     saved = build_model(job.net, 5, seed=3)
-    torch.save(saved.state_dict(), folder / "model.pt")
+    store.save_weights(saved.state_dict(), folder / store.WEIGHTS)
     loaded = load_net(job, tmp_path, (1, 28, 28))
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(loaded(x), saved.eval()(x))
-    (folder / "model.pt").write_bytes(b"not a checkpoint")
+    (folder / store.WEIGHTS).write_bytes(b"not a weights file")
     with pytest.raises(EstimateError, match="cannot be read"):
         load_net(job, tmp_path, (1, 28, 28))

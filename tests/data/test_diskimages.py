@@ -10,6 +10,7 @@ import torch
 from featuretransfer.data import imagefolder, registry
 from featuretransfer.data.diskimages import IndexedImages
 from featuretransfer.data.imagefolder import load_image_folder
+from featuretransfer.data.registry import with_fingerprint
 from featuretransfer.run.job import run_job
 from featuretransfer.specs import DataSpec, JobSpec, NetSpec, TrainSpec
 from featuretransfer.study.splits import group_split
@@ -55,7 +56,7 @@ def test_on_disk_equals_in_memory(folder, monkeypatch):
 
 
 def test_a_study_trains_from_images_on_disk(folder, tmp_path, monkeypatch):
-    data = DataSpec(name="image-folder", n_val=6, path=str(folder), image_size=16)
+    data = with_fingerprint(DataSpec(name="image-folder", n_val=6, path=str(folder), image_size=16))
     base = JobSpec(
         study="disk",
         data=data,

@@ -8,7 +8,7 @@ from conftest import write_idx
 from featuretransfer.data import idx
 from featuretransfer.data.dataset import DataError, hold_out
 from featuretransfer.data.idx import read_idx
-from featuretransfer.data.registry import load_dataset
+from featuretransfer.data.registry import load_dataset, with_fingerprint
 from featuretransfer.specs import DataSpec
 
 
@@ -37,7 +37,7 @@ def test_bad_magic_and_bad_gzip(tmp_path):
 
 
 def test_load_holds_out_a_seeded_validation_set(fake_data):
-    dataset = load_dataset(DataSpec(n_val=40, path=str(fake_data)))
+    dataset = load_dataset(with_fingerprint(DataSpec(n_val=40, path=str(fake_data))))
     assert dataset.train_x.dtype == torch.uint8 and dataset.train_x.shape[1:] == (1, 28, 28)
     assert len(dataset.train_y) + len(dataset.val_y) == 240 and len(dataset.val_y) == 40
     assert len(dataset.test_y) == 80

@@ -493,7 +493,7 @@ def test_image_folder_errors_name_the_folder_or_file(tmp_path):
     (bad / "test").rename(bad / "holdout")
     with pytest.raises(DataError, match="neither test/ nor val/"):
         load_image_folder(DataSpec(n_val=3, path=str(bad)))
-    with pytest.raises(DataError, match="no such folder"):
+    with pytest.raises(DataError, match="has no train/ folder"):
         load_image_folder(DataSpec(n_val=3, path=str(tmp_path / "none")))
 
 

@@ -1,9 +1,11 @@
 """The Ray executor: a local Ray, a real two-node cluster on this machine, a killed worker.
 
 The cluster tests share one run of this file as a script inside a network namespace
-(ray_cluster.py says why): `python tests/test_ray.py JOBS.pkl OUT` runs the tiny study on a local
-Ray, then on a head and a second node (1 CPU each; the second declares a GPU), and once more
-while a worker is killed in the middle of a job; it writes OUT/summary.json, which the tests read.
+(ray_cluster.py says why): `python tests/test_ray.py JOBS.pkl OUT STUDY.toml` runs the tiny study
+on a local Ray, then on a head and a second node (1 CPU each; the second declares a GPU), once
+more while a worker is killed in the middle of a job, and then STUDY.toml through the command
+line, undisturbed and stopped by SIGINT and resumed; it writes OUT/summary.json, which the tests
+read.
 Skipped where Ray is not installed or network namespaces are not allowed.
 """
 
@@ -14,6 +16,7 @@ import importlib.util
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import ray_cluster
+from test_interrupt import write_study
 
 RAY_MISSING = importlib.util.find_spec("ray") is None
 needs_ray = pytest.mark.skipif(RAY_MISSING, reason="Ray is not installed (pip install ray)")
@@ -34,7 +38,7 @@ needs_namespace = pytest.mark.skipif(
     reason="cannot make a network namespace (unshare --net needs root or user namespaces), "
     "and Ray binds the machine's own address outside one",
 )
-SCRIPT_TIMEOUT_S = 240  # the whole script takes 35-45 s on 2 busy cores
+SCRIPT_TIMEOUT_S = 400  # the whole script takes 60-90 s on 2 busy cores
 KILL_WAIT_S = 60  # how long the victim job waits to be killed; a missed kill fails the test
 
 
@@ -142,7 +146,44 @@ def run_with_killed_worker(jobs, out: Path, address: str) -> dict:
     }
 
 
-def run_scenarios(jobs_file: Path, out: Path) -> None:
+def interrupt_and_resume(study: Path, out: Path, address: str) -> dict:
+    """`run --executor ray` undisturbed, then stopped by SIGINT while a net trains, then again."""
+    command = [sys.executable, "-m", "featuretransfer", "run", str(study), "--quiet"]
+    command += ["--executor", "ray", "--address", address]
+    calm = subprocess.run([*command, "--out", str(out / "calm")], timeout=150, check=False)
+    stopped = out / "stopped"
+    process = subprocess.Popen([*command, "--out", str(stopped)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(stopped.glob("jobs/*/checkpoint.pt")) and time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    import torch
+
+    checkpoints = [torch.load(p, weights_only=True) for p in stopped.glob("jobs/*/checkpoint.pt")]
+    report_after_stop = (stopped / "report").exists()
+    resumed = subprocess.run(
+        [*command, "--out", str(stopped)], capture_output=True, text=True, timeout=150
+    )
+    return {
+        "calm_rc": calm.returncode,
+        "stopped_rc": process.returncode,
+        "stopped_stderr": stderr,
+        "mid_epoch_checkpoints": sum("epoch_step" in c for c in checkpoints),
+        "report_after_stop": report_after_stop,
+        "resumed_rc": resumed.returncode,
+        "resumed_stderr": resumed.stderr[-3000:],
+    }
+
+
+def run_scenarios(jobs_file: Path, out: Path, study: Path) -> None:
     """The body of the script: every Ray run the cluster tests check, recorded in summary.json."""
     ray_cluster.use_token_auth()  # before Ray is imported: it reads the mode once
     import ray
@@ -189,6 +230,7 @@ def run_scenarios(jobs_file: Path, out: Path) -> None:
             executor.shutdown()
         assert not ray.is_initialized()
         summary["killed"] = run_with_killed_worker(jobs, out / "killed", c.address)
+        summary["interrupt"] = interrupt_and_resume(study, out / "interrupt", c.address)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
@@ -196,7 +238,7 @@ _RUN: dict = {}  # one script run serves every cluster test: a cluster takes ~20
 
 
 @pytest.fixture
-def cluster_run(tiny_study) -> tuple[dict, Path]:
+def cluster_run(tiny_study, fake_data) -> tuple[dict, Path]:
     """(summary.json, output folder) of the script run on the tiny study."""
     from featuretransfer.study.plan import plan_study
 
@@ -205,8 +247,9 @@ def cluster_run(tiny_study) -> tuple[dict, Path]:
         try:
             jobs_file = out / "jobs.pkl"
             jobs_file.write_bytes(pickle.dumps(plan_study(tiny_study)))
+            study = write_study(out, fake_data)
             script = ray_cluster.in_network_namespace(
-                [sys.executable, __file__, str(jobs_file), str(out)],
+                [sys.executable, __file__, str(jobs_file), str(out), str(study)],
                 SCRIPT_TIMEOUT_S,
                 env=os.environ | {"RAY_TMPDIR": str(out)},
             )
@@ -278,5 +321,28 @@ def test_killed_worker_is_retried_with_the_same_scores(cluster_run):
     assert load_results(out / "killed") == pytest.approx(expected, abs=1e-6)
 
 
+@needs_ray
+@needs_namespace
+def test_a_sigint_stops_ray_tasks_and_the_rerun_gives_the_calm_numbers(cluster_run):
+    summary, out = cluster_run
+    stopped = summary["interrupt"]
+    assert stopped["calm_rc"] == 0
+    assert stopped["stopped_rc"] == 130, stopped["stopped_stderr"]
+    assert re.search(
+        r"^interrupted: \d+ nets done, [1-9]\d* to go; run the same command to resume$",
+        stopped["stopped_stderr"],
+        re.M,
+    ), stopped["stopped_stderr"]
+    assert "failed" not in stopped["stopped_stderr"]
+    assert not stopped["report_after_stop"]  # no report of a partial study
+    # the running task was cancelled into a stop at a step boundary, not killed
+    assert stopped["mid_epoch_checkpoints"] >= 1
+    assert stopped["resumed_rc"] == 0, stopped["resumed_stderr"]
+    assert "failed 0" in stopped["resumed_stderr"]
+    calm = load_results(out / "interrupt" / "calm")
+    assert len(calm) == 4
+    assert load_results(out / "interrupt" / "stopped") == calm  # exactly: one thread each
+
+
 if __name__ == "__main__":
-    run_scenarios(Path(sys.argv[1]), Path(sys.argv[2]))
+    run_scenarios(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))

@@ -159,9 +159,12 @@ def test_planted_pickle_is_refused_and_never_runs(tmp_path, tiny_job):
     base = store.job_dir(tmp_path, tiny_job["baseA"].id)
     base.mkdir(parents=True)
     (base / "model.pt").write_bytes(pickle.dumps(Exploit(), protocol=2))
-    (base / "done").write_text("")
+    (base / "record.json").write_text('{"weights": "jobs/%s/model.pt"}' % tiny_job["baseA"].id)
+    (base / "done").write_text("")  # a folder of an earlier version, as far as anyone can see
     with pytest.raises(MissingParentError, match="cannot be read"):
         run_job(tiny_job["A2B"], tmp_path)
+    with pytest.raises(store.DamagedError):
+        store.load_weights(base / "model.pt")
     target = store.job_dir(tmp_path, tiny_job["baseB"].id)
     target.mkdir(parents=True)
     (target / "spec.json").write_text("{}")

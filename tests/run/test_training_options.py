@@ -1,5 +1,5 @@
 """Training options beyond the first release: bias lr and decay, augmentation, n_outputs,
-precision, and the rule that keeps old job ids when such a field stays at its neutral value."""
+precision, and the rule that keeps a field at its neutral value out of the job id."""
 
 import dataclasses
 import json
@@ -11,19 +11,19 @@ import torch
 from featuretransfer.nets.caffe import ConvNet8
 from featuretransfer.nets.treatments import TreatmentError, trainable_parameters
 from featuretransfer.run.job import cache_cut, run_job
-from featuretransfer.run.train import Images, augmenter, make_optimizer
-from featuretransfer.specs import TrainSpec
+from featuretransfer.run.train import Images, augmenter, make_optimizer, period_steps, train
+from featuretransfer.specs import TrainSpec, scientific_fields
 from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.studyfile import load_study, preset_path
 
 
-def test_default_preset_keeps_its_job_ids():
-    # ids of the first release: new fields at their neutral value must not change them
-    jobs = plan_study(load_study(preset_path("fashion-mnist")))
-    assert [j.id for j in jobs[:3]] == ["8760d5c575af", "c3ace622714c", "026cb7e9c1f3"]
-    changed = dataclasses.replace(jobs[0], train=dataclasses.replace(jobs[0].train, mirror=True))
-    assert changed.id != jobs[0].id
+def test_neutral_fields_stay_out_of_the_id():
+    # a field added later, at its neutral value, is not hashed: studies keep their nets
+    job = plan_study(load_study(preset_path("fashion-mnist")))[0]
+    assert "mirror" not in scientific_fields(job)["train"]
+    changed = dataclasses.replace(job, train=dataclasses.replace(job.train, mirror=True))
+    assert scientific_fields(changed)["train"]["mirror"] is True and changed.id != job.id
 
 
 def test_bias_groups_follow_caffe():
@@ -62,7 +62,7 @@ def test_augmented_job_is_reproducible_and_uncached(tmp_path, tiny_job):
         record.pop("seconds")
         record["spec"].pop("code", None)
     assert records[0] == records[1]
-    state = torch.load(folder / "model.pt", weights_only=True)
+    state = store.load_weights(folder / store.WEIGHTS)
     assert state["fc6.weight"].shape[1] == ConvNet8(5, 0.1, image_size=24).fc6.in_features
     frozen = dataclasses.replace(tiny_job["B5B"], train=train)
     assert cache_cut(ConvNet8(5, 0.1), frozen) == 0  # random crops: no cached prefix
@@ -80,21 +80,36 @@ def test_n_outputs_widens_the_classifier(tmp_path, tiny_job):
         tiny_job["baseB"], net=dataclasses.replace(tiny_job["baseB"].net, n_outputs=10)
     )
     folder = run_job(wide, tmp_path)
-    assert torch.load(folder / "model.pt", weights_only=True)["fc8.bias"].shape == (10,)
+    assert store.load_weights(folder / store.WEIGHTS)["fc8.bias"].shape == (10,)
     narrow = dataclasses.replace(wide, net=dataclasses.replace(wide.net, n_outputs=3))
     with pytest.raises(TreatmentError, match="fewer than the 5 classes"):
         run_job(narrow, tmp_path)
     assert store.job_state(tmp_path, wide.id) == store.DONE
 
 
-def test_bf16_precision_trains(tmp_path, tiny_job):
-    train = dataclasses.replace(tiny_job["baseB"].train, precision="bf16", epochs=1)
-    record = json.loads(
-        (
-            run_job(dataclasses.replace(tiny_job["baseB"], train=train), tmp_path) / "record.json"
-        ).read_text()
+def test_bf16_cached_prefix_computes_what_the_uncached_one_does(tmp_path, tiny_job):
+    # the treatment must not change the precision: a frozen prefix computed once runs under the
+    # same bf16 autocast as the prefix an uncached net runs at every step
+    def bf16(job):
+        train = dataclasses.replace(job.train, precision="bf16", epochs=1)
+        return dataclasses.replace(job, train=train)
+
+    for out in (tmp_path / "cached", tmp_path / "plain"):
+        run_job(bf16(tiny_job["baseA"]), out)
+    cached = run_job(bf16(tiny_job["A5B"]), tmp_path / "cached")
+    plain = run_job(bf16(tiny_job["A5B"]), tmp_path / "plain", cache_prefix=False)
+    records = [json.loads((f / "record.json").read_text()) for f in (cached, plain)]
+    assert records[0]["top1"] == records[1]["top1"]
+    assert records[0]["history"] == records[1]["history"]
+    # and bf16 is really in use: the fp32 net of the same spec computes other numbers
+    fp32 = dataclasses.replace(
+        tiny_job["baseA"], train=dataclasses.replace(tiny_job["baseA"].train, epochs=1)
     )
-    assert record["status"] == "done" and 0 <= record["top1"] <= 1
+    fp32_record = json.loads((run_job(fp32, tmp_path / "fp32") / "record.json").read_text())
+    bf16_record = json.loads(
+        (store.job_dir(tmp_path / "cached", bf16(tiny_job["baseA"]).id) / "record.json").read_text()
+    )
+    assert fp32_record["history"][0]["train_loss"] != bf16_record["history"][0]["train_loss"]
 
 
 def test_caffe_input_scale_subtracts_the_mean_only(tiny_job):
@@ -106,3 +121,40 @@ def test_caffe_input_scale_subtracts_the_mean_only(tiny_job):
     assert caffe_train.mean == default_train.mean and caffe_train.std == 1.0
     assert default_train.std > 10  # uint8 units
     assert caffe.id != job.id
+
+
+def test_fixed_steps_pass_a_small_set_many_times_and_resume_exactly():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 255, (10, 1, 28, 28), dtype=torch.uint8, generator=generator)
+    y = torch.randint(0, 5, (10,), generator=generator)
+    data = Images(x, y, 100.0, 50.0)
+    spec = TrainSpec(epochs=3, batch_size=4, lr=0.01, lr_milestones=(2,), steps=14)
+    assert period_steps(10, spec) == [4, 5, 5]  # 14 steps over 3 periods
+    assert period_steps(10, dataclasses.replace(spec, steps=0)) == [3, 3, 3]  # ceil(10 / 4)
+
+    def fresh():
+        torch.manual_seed(1)
+        return ConvNet8(5, width=0.1).to(memory_format=torch.channels_last)
+
+    calls, states = [], []
+    model = fresh()
+    real_step = torch.optim.SGD.step
+
+    def counting_step(self, *args, **kwargs):
+        calls.append(1)
+        return real_step(self, *args, **kwargs)
+
+    torch.optim.SGD.step = counting_step
+    try:
+        history, _ = train(model, data, data, spec, seed=3, save_state=states.append)
+    finally:
+        torch.optim.SGD.step = real_step
+    assert len(calls) == 14 and [h["epoch"] for h in history] == [1, 2, 3]
+    # from the checkpoint after period 1 (mid-permutation: 4 batches of a 3-batch pass)
+    assert states[0]["batches"]["pos"] == 4
+    torch.set_rng_state(states[0]["torch_rng"])
+    resumed_model = fresh()
+    resumed, _ = train(resumed_model, data, data, spec, seed=3, resume=states[0])
+    assert resumed == history
+    for p, q in zip(model.parameters(), resumed_model.parameters()):
+        assert torch.equal(p, q)

@@ -9,11 +9,14 @@ from featuretransfer.study.studyfile import StudyError, load_study, preset_path
 
 @pytest.fixture(scope="module")
 def imagenet_like(tmp_path_factory):
-    """An image folder with ImageNet's 1000 class folders (wnid-like names, sorted), no images:
-    planning reads class names only."""
+    """An image folder with ImageNet's 1000 class folders (wnid-like names, sorted), each with
+    an empty image file: planning reads the file list (class names, the fingerprint), never the
+    images."""
     root = tmp_path_factory.mktemp("ilsvrc")
-    for i in range(1000):
-        (root / "train" / f"n{i:08d}").mkdir(parents=True)
+    for part in ("train", "val"):
+        for i in range(1000):
+            (root / part / f"n{i:08d}").mkdir(parents=True)
+            (root / part / f"n{i:08d}" / "0.jpg").touch()
     return root
 
 

@@ -1,7 +1,10 @@
+import math
 from dataclasses import replace
 
 import pytest
+import torch
 
+from featuretransfer.data.registry import load_dataset
 from featuretransfer.study.plan import PlanError, needs, order_jobs, plan_study
 from featuretransfer.study.splits import random_split
 from featuretransfer.study.studyfile import load_study, preset_path
@@ -21,16 +24,11 @@ def test_job_count_is_the_formula(tiny_study):
 
 def test_default_preset_plans_the_main_experiment():
     jobs = plan_study(load_study(preset_path("fashion-mnist")))
-    assert len(jobs) == 1 * 1 * (2 + 1 * 7 * 4)
+    # 2 splits x 2 seeds x (2 base nets + 2 targets x 4 cuts x 4 treatments): 8 base groups
+    assert len(jobs) == 2 * 2 * (2 + 2 * 4 * 4) == 136
     assert {job.treatment for job in jobs} == {"base", "selffer", "transfer"}
-
-
-def test_ids_are_stable_and_ignore_the_data_path(tiny_study):
-    jobs = plan_study(tiny_study)
-    moved = replace(tiny_study, data=replace(tiny_study.data, path="/elsewhere"), name="renamed")
-    assert [j.id for j in plan_study(moved)] == [j.id for j in jobs]
-    more_epochs = replace(tiny_study, train=replace(tiny_study.train, epochs=3))
-    assert not {j.id for j in plan_study(more_epochs)} & {j.id for j in jobs}
+    groups = {(j.split.name, j.seed, j.target) for j in jobs if j.treatment == "base"}
+    assert len(groups) == 8
 
 
 def test_needs_are_planned_and_come_first(tiny_study):
@@ -124,3 +122,18 @@ def test_full_preset_plans_all_three_experiments_and_the_volume_one():
     volume = 3 * 2 * (6 - 1)  # seeds x halves x k's, less k = 0 (the main base nets of s0)
     assert len(jobs) == random_splits + random_control + dissimilar + volume == 768
     assert len({job.id for job in jobs}) == len(jobs)
+
+
+def test_volume_nets_train_as_many_steps_as_the_main_base_net(tmp_path):
+    jobs = plan_text(tmp_path, SPLITS + VOLUME)
+    labels = load_dataset(load_study(tmp_path / "study.toml").data).train_y
+    counts = torch.bincount(labels, minlength=10)
+    volume = [j for j in jobs if j.treatment == "base" and j.data.n_train_per_class in (10, 100)]
+    assert volume
+    for job in volume:
+        n = int(counts[list(job.split.classes(job.target))].sum())  # the half's main images
+        assert job.train.steps == job.train.epochs * math.ceil(n / job.train.batch_size)
+    main = [j for j in jobs if j.treatment == "base" and j.data.n_train_per_class == 0]
+    assert main and all(j.train.steps == 0 for j in main)  # the main nets count epochs
+    by_epochs = plan_text(tmp_path, SPLITS + VOLUME + "schedule = 'epochs'\n")
+    assert all(j.train.steps == 0 for j in by_epochs)

@@ -128,3 +128,46 @@ def test_volume_section(tmp_path):
 )
 def test_bad_split_keys_and_volume_name_the_key(tmp_path, text, message):
     assert_one_line_error(tmp_path, text, message)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [  # each names the one key that is wrong, with its value and the bound
+        ("[train]\nepochs = 0\n", r"train.epochs = 0 should be >= 1$"),
+        ("[train]\nbatch_size = -2\n", r"train.batch_size = -2 should be >= 1$"),
+        ("[train]\nlr = 0\n", r"train.lr = 0.0 should be > 0$"),
+        ("[train]\nbest_k = 0\n", r"train.best_k = 0 should be >= 1$"),
+        ("[train]\ncrop_pad = -1\n", r"train.crop_pad = -1 should be >= 0$"),
+        ("[train]\nbias_lr_mult = 0\n", r"train.bias_lr_mult = 0.0 should be > 0$"),
+        ("[model]\nn_outputs = -1\n", r"model.n_outputs = -1 should be >= 0$"),
+        ("[data]\nimage_size = -3\n", r"data.image_size = -3 should be >= 0$"),
+    ],
+)
+def test_a_number_out_of_range_names_its_key(tmp_path, text, message):
+    assert_one_line_error(tmp_path, text, message)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [  # an empty list was silently seed 0 / target B: now it says so
+        ("[study]\nseeds = []\n", r"study.seeds = \[\] is empty; give at least one, e.g. \[0\]"),
+        ("[study]\ntargets = []\n", r"study.targets = \[\] is empty"),
+        ("[[splits]]\nseed = 0\nseeds = []\n", r"splits\[0\].seeds = \[\] is empty"),
+        ("[volume]\nn_train_per_class = [10]\nseeds = []\n", r"volume.seeds = \[\] is empty"),
+    ],
+)
+def test_an_empty_list_is_an_error_not_a_default(tmp_path, text, message):
+    assert_one_line_error(tmp_path, text, message)
+
+
+def test_an_image_folder_without_a_path_says_what_to_give(tmp_path):
+    assert_one_line_error(
+        tmp_path,
+        "[data]\nname = 'image-folder'\n",
+        r"image-folder needs data.path \(or --data\): the folder that holds train/<class>/",
+    )
+    assert_one_line_error(
+        tmp_path,
+        f"[data]\nname = 'image-folder'\npath = '{tmp_path}'\n",
+        f"data.path {tmp_path} has no train/ folder",
+    )

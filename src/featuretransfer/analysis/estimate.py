@@ -157,12 +157,17 @@ def estimate_study(
             "the study trains no transfer or selffer nets, so there is no transfer curve to "
             "estimate; give it treatments (study.treatments)"
         )
-    done = {job.id for job in plan if store.job_state(out, job.id) == store.DONE}
+    states = {job.id: store.job_state(out, job.id) for job in plan}
+    done = {job_id for job_id, state in states.items() if state == store.DONE}
+    damaged = [job for job in plan if states[job.id] == store.DAMAGED]
     records = {r["job_id"]: r for r in store.load_records(out) if r["job_id"] in done}
     watch = Stopwatch()
     cache = FeatureCache(out, spec, device, watch)
     bases = {(j.split.name, j.seed, j.target, j.data): j for j in plan if j.treatment == "base"}
-    score_rows, similarity_rows, skipped, seen, current = [], [], [], set(), None
+    score_rows, similarity_rows, seen, current = [], [], set(), None
+    skipped = [
+        f"{job.display_name}: damaged (its record or weights cannot be read)" for job in damaged
+    ]
     for group in groups:  # sorted: the groups of one split and seed come together
         if group.base.id not in done:
             skipped.append(f"{group.name}: its base net {group.base.display_name} is not done")

@@ -18,7 +18,6 @@ by a fixed Gaussian matrix (seeded by its size) to max_dim. max_dim = 0 keeps ev
 from __future__ import annotations
 
 import math
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,13 +107,12 @@ def load_net(job: JobSpec, out: Path, image_shape: tuple[int, ...]) -> LayeredNe
     n_classes = job.net.n_outputs or len(job.split.classes(job.target))
     image_size = job.train.crop or image_shape[1]
     model = build_model(job.net, n_classes, 0, in_channels=image_shape[0], image_size=image_size)
-    path = store.job_dir(out, job.id) / "model.pt"
+    path = store.weights_file(store.job_dir(out, job.id))
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
+        model.load_state_dict(store.load_weights(path))
+    except (store.DamagedError, RuntimeError) as e:  # RuntimeError: other names or shapes
         raise EstimateError(
-            f"{job.display_name}: its weights {path} cannot be read ({type(e).__name__}); "
+            f"{job.display_name}: its weights {path} cannot be read ({e}); "
             f"delete {path.parent} and run the study again"
         ) from None
     return model.eval()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from featuretransfer.data import fingerprint
 from featuretransfer.data.dataset import DataError, Dataset, hold_out
 from featuretransfer.data.diskimages import IndexedImages, take
 from featuretransfer.specs import DataSpec
@@ -261,10 +262,24 @@ def _warn_if_unofficial(path: Path, names: tuple[str, ...], official: tuple[str,
         )
 
 
+CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+# data set -> (the official folder's name, the files read from it)
+CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", (*CIFAR10_TRAIN_FILES, "test_batch", "batches.meta")),
+    "cifar100": ("cifar-100-python", ("train", "test", "meta")),
+}
+
+
+def cifar_fingerprint(spec: DataSpec) -> str:
+    """The content of every file the loader reads (see data/fingerprint.py)."""
+    folder = _cifar_folder(spec, *CIFAR_FILES[spec.name])
+    files = CIFAR_FILES[spec.name][1]
+    return fingerprint.combine(spec.name, [fingerprint.file_digest(folder / f) for f in files])
+
+
 def load_cifar10(spec: DataSpec) -> Dataset:
-    train_files = tuple(f"data_batch_{i}" for i in range(1, 6))
-    files = (*train_files, "test_batch", "batches.meta")
-    folder = _cifar_folder(spec, "cifar-10-batches-py", files)
+    train_files = CIFAR10_TRAIN_FILES
+    folder = _cifar_folder(spec, *CIFAR_FILES["cifar10"])
     classes = _label_names(folder / "batches.meta", "label_names")
     _warn_if_unofficial(folder / "batches.meta", classes, CIFAR10_CLASSES)
     parts = [_read_batch(folder / name, {"labels": len(classes)}) for name in train_files]
@@ -292,7 +307,7 @@ def _check_coarse(path: Path, fine: torch.Tensor, coarse: torch.Tensor, official
 
 def load_cifar100(spec: DataSpec) -> Dataset:
     """CIFAR-100 with its 100 fine classes; the superclasses are checked against CIFAR100_COARSE."""
-    folder = _cifar_folder(spec, "cifar-100-python", ("train", "test", "meta"))
+    folder = _cifar_folder(spec, *CIFAR_FILES["cifar100"])
     classes = _label_names(folder / "meta", "fine_label_names")
     superclasses = _label_names(folder / "meta", "coarse_label_names")
     official = classes == CIFAR100_FINE_CLASSES and superclasses == CIFAR100_SUPERCLASSES

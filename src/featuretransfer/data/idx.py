@@ -1,4 +1,9 @@
-"""IDX files (the MNIST format) and Fashion-MNIST, found or fetched, as an in-memory Dataset.
+"""IDX data sets (the MNIST format) as an in-memory Dataset: Fashion-MNIST, found or fetched,
+and any folder of the same four IDX files (`data.name = "idx"`).
+
+A data set has as many classes as its labels say (0..C-1). Fashion-MNIST's are named by its
+documentation; a user's are named by `data.class_names`, else a `classes.txt` beside the files
+(one name per line, in label order), else by their index.
 
 Fashion-MNIST is looked up in this order: an explicit folder (study file `data.path` or
 `--data DIR`), `$FEATURETRANSFER_DATA`, Debian's package `dataset-fashion-mnist`
@@ -19,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from featuretransfer.data import fingerprint
 from featuretransfer.data.dataset import DataError, Dataset, hold_out
 from featuretransfer.specs import DataSpec
 
@@ -97,8 +103,9 @@ def find_fashion_mnist(explicit: str | None = None) -> Path:
     if explicit is not None:
         folder = Path(explicit).expanduser()
         if not folder.is_dir():
+            what = "is a file" if folder.exists() else "does not exist"
             raise DataError(
-                f"data folder {folder} does not exist; give a folder with the IDX files"
+                f"data folder {folder} {what}; give the folder that holds the IDX files"
             )
         if not _has_fashion_mnist(folder):
             raise DataError(
@@ -136,8 +143,78 @@ def download_fashion_mnist(folder: Path, base_url: str = FASHION_MNIST_URL) -> P
     return folder
 
 
-def load_fashion_mnist(spec: DataSpec) -> Dataset:
-    folder = find_fashion_mnist(spec.path)
+def idx_folder(spec: DataSpec) -> Path:
+    """The folder of a study's IDX files: Fashion-MNIST's, found as documented, or the user's."""
+    if spec.name == "fashion-mnist":
+        return find_fashion_mnist(spec.path)
+    if spec.path is None:
+        raise DataError(
+            'data.name = "idx" needs data.path (or --data) to a folder with the four IDX files '
+            f"({', '.join(s + '[.gz]' for s in FASHION_MNIST_FILES)})"
+        )
+    folder = Path(spec.path).expanduser()
+    if not folder.is_dir():
+        what = "is a file" if folder.exists() else "does not exist"
+        raise DataError(f"data.path {folder} {what}; give the folder that holds the IDX files")
+    missing = [stem for stem in FASHION_MNIST_FILES if not _idx_file(folder, stem)]
+    if missing:
+        raise DataError(f"{folder}: missing {', '.join(s + '[.gz]' for s in missing)}")
+    return folder
+
+
+def _labels(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    train = read_idx(_idx_file(folder, "train-labels-idx1-ubyte"))
+    test = read_idx(_idx_file(folder, "t10k-labels-idx1-ubyte"))
+    return train, test
+
+
+def idx_classes(spec: DataSpec) -> tuple[str, ...]:
+    """The class names of an IDX data set, in label order, from its labels (not its images)."""
+    folder = idx_folder(spec)
+    train, test = _labels(folder)
+    if train.ndim != 1 or test.ndim != 1 or not len(train):
+        raise DataError(f"{folder}: the label files should each hold one label per image")
+    n_classes = int(max(train.max(), test.max(initial=0))) + 1
+    missing = sorted(set(range(n_classes)) - set(np.unique(train).tolist()))
+    if missing:
+        raise DataError(
+            f"{folder}: labels run 0..{n_classes - 1} but class {missing[0]} has no training "
+            "image; relabel the classes as 0..C-1 with every class in the training set"
+        )
+    if spec.name == "fashion-mnist":
+        if n_classes != len(FASHION_MNIST_CLASSES):
+            raise DataError(
+                f"{folder}: these IDX files have {n_classes} classes, Fashion-MNIST has 10; for a "
+                'data set of your own set data.name = "idx" (and data.class_names)'
+            )
+        return FASHION_MNIST_CLASSES
+    names, source = spec.class_names, "data.class_names"
+    if not names and (folder / "classes.txt").is_file():
+        lines = (folder / "classes.txt").read_text(encoding="utf-8").splitlines()
+        names, source = tuple(line.strip() for line in lines if line.strip()), "classes.txt"
+    if not names:
+        return tuple(str(c) for c in range(n_classes))
+    if len(names) != n_classes or len(set(names)) != len(names):
+        raise DataError(
+            f"{source} gives {len(names)} names ({len(set(names))} distinct) but the labels of "
+            f"{folder} have {n_classes} classes: give one distinct name per class, in label order"
+        )
+    return tuple(names)
+
+
+def idx_fingerprint(spec: DataSpec) -> str:
+    """The content of the four IDX files; "" for the canonical Fashion-MNIST (its ids predate
+    fingerprints, and the payload checksums prove it is that data set)."""
+    folder = idx_folder(spec)
+    digests = [fingerprint.file_digest(_idx_file(folder, stem)) for stem in FASHION_MNIST_FILES]
+    if spec.name == "fashion-mnist" and digests == list(FASHION_MNIST_FILES.values()):
+        return ""
+    return fingerprint.combine("idx", digests)
+
+
+def load_idx(spec: DataSpec) -> Dataset:
+    folder = idx_folder(spec)
+    classes = idx_classes(spec)
 
     def read(stem: str) -> torch.Tensor:
         return torch.from_numpy(read_idx(_idx_file(folder, stem)).copy())
@@ -147,12 +224,14 @@ def load_fashion_mnist(spec: DataSpec) -> Dataset:
     for x, y, part in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
         if len(x) != len(y):
             raise DataError(f"{folder}: {part} images ({len(x)}) and labels ({len(y)}) differ")
+        if x.ndim != 3:
+            raise DataError(f"{folder}: {part} images should be N x H x W, got {tuple(x.shape)}")
     train_idx, val_idx = hold_out(len(train_x), spec.n_val, spec.val_seed)
-    train_x = train_x.unsqueeze(1)  # [N, 1, 28, 28]: one grey channel
+    train_x = train_x.unsqueeze(1)  # [N, 1, H, W]: one grey channel
     train_y = train_y.long()
     pixels = train_x[train_idx].double()
     return Dataset(
-        classes=FASHION_MNIST_CLASSES,
+        classes=classes,
         train_x=train_x[train_idx],
         train_y=train_y[train_idx],
         val_x=train_x[val_idx],

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from featuretransfer.data import fingerprint
 from featuretransfer.data.cifar import colour_dataset
 from featuretransfer.data.dataset import DataError, Dataset
 from featuretransfer.data.diskimages import decode_to_disk
@@ -105,6 +106,44 @@ def memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def image_files(spec: DataSpec) -> tuple[Path, dict[str, list[Path]], dict[str, list[Path]]]:
+    """(root, train class -> files, test class -> files) of an image folder, checked: the same
+    classes in train/ and test/ (else val/), each with images."""
+    if spec.path is None:
+        raise DataError(
+            "image-folder needs data.path (or --data): the folder that holds "
+            "train/<class>/ and test/<class>/ (or val/<class>/)"
+        )
+    root = Path(spec.path).expanduser()
+    train_dir = root / "train"
+    test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+    if not train_dir.is_dir():
+        raise DataError(
+            f"data.path {spec.path} has no train/ folder; give the folder that holds "
+            "train/<class>/ and test/<class>/ (or val/<class>/)"
+        )
+    if test_dir is None:
+        raise DataError(f"{root}: neither test/ nor val/ found; expected ROOT/test/<class>/*.jpg")
+    train_files, test_files = _class_files(train_dir), _class_files(test_dir)
+    for name in test_files:
+        if name not in train_files:
+            raise DataError(f"{test_dir / name}: class folder not in {train_dir}")
+    for name in train_files:
+        if name not in test_files:
+            raise DataError(f"{test_dir / name}: missing; {test_dir} needs every class of train")
+    return root, train_files, test_files
+
+
+def image_folder_fingerprint(spec: DataSpec) -> str:
+    """Every image by relative path, size and mtime, the class names and the colour mode
+    (`read_image` converts to RGB): no image is read (see data/fingerprint.py)."""
+    root, train_files, test_files = image_files(spec)
+    files = [p for part in (train_files, test_files) for ps in part.values() for p in ps]
+    return fingerprint.combine(
+        "image-folder", "RGB", list(train_files), fingerprint.folder_listing(root, files)
+    )
+
+
 def load_image_folder(
     spec: DataSpec,
     image_size: int = 32,
@@ -122,23 +161,8 @@ def load_image_folder(
     ILSVRC validation set did in the paper. `workers`: decoding threads, default one per core
     (at most 8) from THREADS_FROM images on.
     """
-    if spec.path is None:
-        raise DataError(f"{spec.name}: set data.path (or --data DIR) to a folder with train/")
-    root = Path(spec.path).expanduser()
-    train_dir = root / "train"
-    test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
-    if not train_dir.is_dir():
-        raise DataError(f"{train_dir}: no such folder; expected ROOT/train/<class>/*.jpg")
-    if test_dir is None:
-        raise DataError(f"{root}: neither test/ nor val/ found; expected ROOT/test/<class>/*.jpg")
-    train_files, test_files = _class_files(train_dir), _class_files(test_dir)
+    root, train_files, test_files = image_files(spec)
     classes = tuple(train_files)
-    for name in test_files:
-        if name not in train_files:
-            raise DataError(f"{test_dir / name}: class folder not in {train_dir}")
-    for name in classes:
-        if name not in test_files:
-            raise DataError(f"{test_dir / name}: missing; {test_dir} needs every class of train")
 
     n_images = sum(map(len, train_files.values())) + sum(map(len, test_files.values()))
     limit = memory_bytes() // 4 if memory_limit is None else memory_limit

@@ -30,3 +30,17 @@ def build_model(
     for name in model.layer_names:
         model.init_layer(name, generator)
     return model
+
+
+def has_batch_norm(net: NetSpec) -> bool:
+    """Whether nets of this spec keep running statistics (batch norm), which fused training
+    cannot update. A 1-class probe of the architecture, built once per spec and cached."""
+    if net not in _BATCH_NORM:
+        probe = MODELS[net.name](2, width=net.width, dropout=net.dropout, init=net.init)
+        _BATCH_NORM[net] = any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in probe.modules()
+        )
+    return _BATCH_NORM[net]
+
+
+_BATCH_NORM: dict[NetSpec, bool] = {}

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from featuretransfer.report.figures import STYLES, save_figure  # noqa: E402
 from featuretransfer.report.results import ReportError  # noqa: E402
-from featuretransfer.report.tables import NAN, SINGLE_NETWORK_NOISE_PTS  # noqa: E402
+from featuretransfer.report.tables import DEFAULT_RULES, NAN  # noqa: E402
 
 ESTIMATORS = ("logme", "hscore", "linear_probe", "knn")
 NAMES = {"logme": "LogME", "hscore": "H-score", "linear_probe": "linear probe", "knn": "k-NN"}
@@ -39,8 +39,11 @@ NUMBERS += ("n_points", "spearman", "spearman_low", "spearman_high", "kendall", 
 NUMBERS += ("kendall_high", "kendall_p")
 
 
-def estimates_section(folder: Path, report_dir: Path, records: list[dict]) -> str:
-    """Figures and ranking files in report_dir, and the HTML of the estimates section."""
+def estimates_section(
+    folder: Path, report_dir: Path, records: list[dict], noise: float = DEFAULT_RULES.noise
+) -> str:
+    """Figures and ranking files in report_dir, and the HTML of the estimates section; `noise`:
+    the seed-to-seed spread of one net's top-1 in points (the study's [report] noise)."""
     if not (folder / "scores.csv").is_file():
         return (
             "<p>No estimates in this folder. <code>featuretransfer estimate DIR</code> trains "
@@ -56,7 +59,7 @@ def estimates_section(folder: Path, report_dir: Path, records: list[dict]) -> st
     maps = {kind: plot_maps(similarity, kind, report_dir / f"cka_{kind}") for kind in MAP_KINDS}
     table = ranking(agreement)
     write_ranking(table, report_dir)
-    return section_html(scores, table, maps, summary, records)
+    return section_html(scores, table, maps, summary, records, noise)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -257,7 +260,9 @@ def ranking_cells(table: list[dict]) -> list[list]:
     ]
 
 
-def verdict(table: list[dict], scores: list[dict], treatment: str) -> str:
+def verdict(
+    table: list[dict], scores: list[dict], treatment: str, noise: float = DEFAULT_RULES.noise
+) -> str:
     """One plain sentence: which estimator would have predicted the measured curve, how well."""
     rows = [r for r in table if r["treatment"] == treatment and math.isfinite(r["spearman"])]
     if not rows:
@@ -288,10 +293,10 @@ def verdict(table: list[dict], scores: list[dict], treatment: str) -> str:
             f"{name}, {'have' if len(tied) > 1 else 'has'} {how}."
         )
     spread = measured_spread(scores, treatment)
-    if math.isfinite(spread) and spread < 3 * SINGLE_NETWORK_NOISE_PTS:
+    if math.isfinite(spread) and spread < 3 * noise:
         text += (
             f" The measured {treatment} varies by only {spread:.1f} points over the cuts (one "
-            f"net's seed noise is ~{SINGLE_NETWORK_NOISE_PTS:g} point), so its ranking of the "
+            f"net's seed noise is ~{noise:g} point), so its ranking of the "
             "cuts, and any agreement with it, is weak evidence."
         )
     return text
@@ -312,7 +317,7 @@ def measured_spread(scores: list[dict], treatment: str) -> float:
 # --- html ---------------------------------------------------------------------------------
 
 
-def section_html(scores, table, maps, summary: dict, records: list[dict]) -> str:
+def section_html(scores, table, maps, summary: dict, records: list[dict], noise: float) -> str:
     settings = summary.get("settings", {})
     seconds = summary.get("seconds", {}).get("total", NAN)
     measured_now = {
@@ -339,9 +344,11 @@ def section_html(scores, table, maps, summary: dict, records: list[dict]) -> str
             f"nets now, the agreement below used {len(used)}; run "
             "<code>featuretransfer estimate DIR</code> again.</p>"
         )
-    sentences = [verdict(table, scores, t) for t in ("AnB", "AnB+") if has_role(scores, "AnB")]
+    sentences = [
+        verdict(table, scores, t, noise) for t in ("AnB", "AnB+") if has_role(scores, "AnB")
+    ]
     if any(r["treatment"].startswith("BnB") for r in table):
-        sentences += [verdict(table, scores, t) for t in ("BnB", "BnB+")]
+        sentences += [verdict(table, scores, t, noise) for t in ("BnB", "BnB+")]
     if table:
         parts += [f"<p>{html.escape(s)}</p>" for s in sentences]
         parts.append(html_table(RANKING_HEADER, ranking_cells(table)))

@@ -34,6 +34,7 @@ from featuretransfer.report.tables import (  # noqa: E402
     minus_control,
     pick,
 )
+from featuretransfer.study import store  # noqa: E402
 
 FIGURE2_LABELS = ("baseB", "BnB", "BnB+", "AnB", "AnB+")
 X_LABEL = "Layer n at which network is chopped and retrained"
@@ -58,9 +59,10 @@ MARKER_AREA = 38  # points^2
 SVG_METADATA = {"Date": None}
 
 
-def plot_figure2(series: list[dict], n_layers: int, stem: Path) -> list[Path]:
+def plot_figure2(series: list[dict], n_layers: int, stem: Path, caption: str = "") -> list[Path]:
     """Figure 2: every network (top) and the mean of each treatment (bottom) against the cut n."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.5, 8.5), sharex=True, layout="constrained")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.5, 9), sharex=True, layout="constrained")
+    add_caption(fig, "Figure 2: random A/B splits", caption)
     if not any(s["points"] for s in series):
         for ax in (top, bottom):
             no_data(ax, "No networks on random A/B splits in these records")
@@ -73,7 +75,11 @@ def plot_figure2(series: list[dict], n_layers: int, stem: Path) -> list[Path]:
         else:
             _line(bottom, s, dx)
     top.set_title("Each network (points shifted apart for visibility)")
-    bottom.set_title("Mean of each treatment; bars: 95% CI where a cut has several networks")
+    bottom.set_title(
+        "Mean of each treatment at the measured cuts (lines join neighbouring cuts only);\n"
+        "bars: 95% t-interval over the nets of a cut, where it has several",
+        fontsize=10,
+    )
     for ax in (top, bottom):
         _layer_axis(ax, n_layers)
         ax.set_ylabel(Y_LABEL)
@@ -88,13 +94,22 @@ def plot_figure3(
     normalised: list[dict],
     n_layers: int,
     stem: Path,
+    caption: str = "",
+    chance: tuple[float, ...] = (),
 ) -> list[Path]:
-    """Figure 3: dissimilar split (top left), random weights (top right), normalised (bottom)."""
-    fig = plt.figure(figsize=(11, 9.5), layout="constrained")
+    """Figure 3: dissimilar split (top left), random weights (top right), normalised (bottom).
+    The top panels share their y-range (they are compared); `chance` is each target half's
+    1 / classes, drawn where known; the normalised panel is in points, as the findings."""
+    fig = plt.figure(figsize=(11, 10), layout="constrained")
+    add_caption(fig, "Figure 3: dissimilar split and random weights", caption)
     grid = fig.add_gridspec(2, 2)
     ax_dissimilar = fig.add_subplot(grid[0, 0])
-    ax_random = fig.add_subplot(grid[0, 1])
+    ax_random = fig.add_subplot(grid[0, 1], sharey=ax_dissimilar)
     ax_normalised = fig.add_subplot(grid[1, :])
+    for ax in (ax_dissimilar, ax_random):
+        for i, level in enumerate(sorted(set(chance))):
+            label = "chance (1 / classes)" if i == 0 else None
+            ax.axhline(level, color="0.45", linestyle="--", linewidth=1, label=label)
 
     ax_dissimilar.set_title("Dissimilar split: base and frozen AnB")
     _panel_with_bases(ax_dissimilar, dissimilar, n_layers, "No semantic (dissimilar) split here")
@@ -109,11 +124,13 @@ def plot_figure3(
         ax_normalised.axhline(0.0, color="black", linestyle=":", linewidth=1, label="base level")
         offsets = np.linspace(-0.12, 0.12, len(normalised)) if len(normalised) > 1 else [0.0]
         for s, dx in zip(normalised, offsets):
-            _scatter(ax_normalised, s["points"], s["style"], None, dx)
-            _line(ax_normalised, s, dx)
+            points = [(n, 100 * y) for n, y in s["points"]]
+            line = [(n, 100 * m, 100 * ci) for n, m, ci in s["line"]]
+            _scatter(ax_normalised, points, s["style"], None, dx)
+            _line(ax_normalised, s | {"points": points, "line": line}, dx)
         _layer_axis(ax_normalised, n_layers)
         ax_normalised.set_xlabel(X_LABEL)
-        ax_normalised.set_ylabel(f"{Y_LABEL} minus base")
+        ax_normalised.set_ylabel("Top-1 minus the net's own base (points)")
         ax_normalised.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return save_figure(fig, stem)
 
@@ -138,21 +155,26 @@ def plot_filters(nets: list[tuple[str, Path | None]], path: Path) -> list[str]:
         no_data(ax, f"No first-layer filters to draw\n{reasons}", fontsize=9)
         _save_one(fig, path)
         return problems
+    # as many columns as nets up to 4, and as many rows as they fill: no empty tiles but the
+    # last row's; each net 2.6 inches wide, its tile's own aspect high, plus its title
     cols = min(4, len(mosaics))
     rows = math.ceil(len(mosaics) / cols)
     aspect = max(m.shape[0] / m.shape[1] for _, m in mosaics)  # height / width of the tallest
-    size = (2.6 * cols, (2.6 * aspect + 0.4) * rows + 0.6)  # inches: 2.6 wide per net, + titles
-    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, layout="constrained")
+    heading = "First-layer filters of the base nets (each filter scaled to its own range)"
+    if problems:
+        heading += f"\n{len(problems)} base net(s) not drawn: no readable weights (see index.html)"
+    size = (2.6 * cols, (2.6 * aspect + 0.35) * rows + 0.25 * (heading.count("\n") + 1))
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (title, mosaic) in zip(axes.flat, mosaics):
         ax.imshow(mosaic, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-    heading = "First-layer filters of the base nets (each filter scaled to its own range)"
-    if problems:
-        heading += f"\n{len(problems)} base net(s) not drawn: no readable weights (see index.html)"
+        ax.set_title(title, fontsize=8)
     fig.suptitle(heading, fontsize=10)
-    _save_one(fig, path)
+    # tight: the saved image is cropped to what is drawn, so no title is ever cut off and no
+    # margin is left empty whatever the count of nets
+    fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.1)
+    plt.close(fig)
     return problems
 
 
@@ -163,14 +185,13 @@ def first_layer_weight(weights: Path | None) -> np.ndarray:
     if not Path(weights).is_file():
         raise ValueError(f"missing weights file {weights}")
     try:
-        import torch  # lazily: everything but this picture works without torch
-    except ImportError as err:
+        state = store.load_weights(weights)
+    except ImportError as err:  # everything but this picture works without torch
         raise ValueError("torch is not available to read the weights") from err
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{weights} holds no state_dict")
+    except store.DamagedError as err:
+        raise ValueError(f"{err}: run the study again to redo its net") from None
     for key, value in state.items():
-        if key.endswith(".weight") and isinstance(value, torch.Tensor) and value.ndim == 4:
+        if key.endswith(".weight") and value.ndim == 4:
             return value.detach().float().numpy()
     raise ValueError(f"{weights} has no 4-D '.weight' tensor (no convolutional first layer)")
 
@@ -199,14 +220,30 @@ def filter_mosaic(weight: np.ndarray, pad: int = 1) -> np.ndarray:
 
 
 def _series(label: str, style: str, points: list, start: tuple | None = None, **extra) -> dict:
-    """Points, and a line through their means per n that begins at `start` (the base, n = 0)."""
+    """Points, and a line through their means per n that begins at `start` (the base, n = 0);
+    the label says how many nets each point has."""
     by_n = defaultdict(list)
     for n, y in points:
         by_n[n].append(y)
     line = [(n, *mean_ci(by_n[n])) for n in sorted(by_n)]
     if start is not None and points:
         line.insert(0, start)
-    return {"label": label, "style": style, "points": points, "line": line, **extra}
+    return {
+        "label": label + per_point(by_n),
+        "style": style,
+        "points": points,
+        "line": line,
+        **extra,
+    }
+
+
+def per_point(by_n: dict) -> str:
+    """' (4 nets per cut)', ' (2-4 nets per cut)', '' without nets."""
+    counts = sorted({len(v) for v in by_n.values()})
+    if not counts:
+        return ""
+    many = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f" ({many} net{'' if counts == [1] else 's'} per cut)"
 
 
 def figure2_series(records: list[dict]) -> list[dict]:
@@ -222,7 +259,9 @@ def figure2_series(records: list[dict]) -> list[dict]:
     points = {k: [(r["n"], r["top1"]) for r in done if r["label"] == k] for k in FIGURE2_LABELS}
     base_mean, base_ci = mean_ci([y for _, y in points["baseB"]])
     has_base = bool(points["baseB"])
-    base = {"label": "baseB", "style": "base", "points": points["baseB"]}
+    n_base = len(points["baseB"])
+    label = "baseB" + (f" (mean of {n_base} nets)" if n_base > 1 else " (1 net)" if n_base else "")
+    base = {"label": label, "style": "base", "points": points["baseB"]}
     base["line"] = [(0, base_mean, base_ci)] if has_base else []
     # At n = 0 every treatment is a net trained from scratch on B, i.e. baseB: lines start there.
     start = (0, base_mean, NAN) if has_base else None
@@ -302,27 +341,47 @@ def _scatter(ax, points: list, style: str, label: str | None, dx: float) -> None
 
 
 def _line(ax, s: dict, dx: float) -> None:
-    """Line through the means; a point at n = 0 is the base the treatment starts from, unshifted."""
+    """Markers at the means of the measured cuts, joined only where two cuts are neighbours
+    (n and n + 1): a line across an unmeasured cut would read as a measurement. A point at
+    n = 0 is the base the treatment starts from, unshifted, with its own marker elsewhere."""
     if not s["line"]:
         return
     st = STYLES[s["style"]]
     xs = [n + dx if n > 0 else n for n, _, _ in s["line"]]
     means = [m for _, m, _ in s["line"]]
-    # Markers on the means only (n > 0): the base the line starts from has its own marker.
+    cuts = [n for n, _, _ in s["line"]]
+    runs, current = [], [0]
+    for i in range(1, len(cuts)):
+        if cuts[i] == cuts[i - 1] + 1:
+            current.append(i)
+        else:
+            runs.append(current)
+            current = [i]
+    runs.append(current)
+    style = {"color": st["edge"], "linestyle": s.get("linestyle", "-"), "linewidth": 1.6}
+    for run in runs:
+        if len(run) > 1:
+            ax.plot([xs[i] for i in run], [means[i] for i in run], zorder=3, **style)
+    measured = [i for i, n in enumerate(cuts) if n > 0]
     ax.plot(
-        xs,
-        means,
-        color=st["edge"],
-        linestyle=s.get("linestyle", "-"),
-        linewidth=1.6,
+        [xs[i] for i in measured],
+        [means[i] for i in measured],
+        linestyle="none",
         marker=st["marker"],
         markersize=6,
         markerfacecolor=st["face"],
         markeredgecolor=st["edge"],
-        markevery=[i for i, (n, _, _) in enumerate(s["line"]) if n > 0],
-        label=s["label"],
         zorder=3,
     )
+    ax.plot(
+        [],
+        [],
+        marker=st["marker"],
+        markerfacecolor=st["face"],
+        markeredgecolor=st["edge"],
+        label=s["label"],
+        **style,
+    )  # the legend's entry: marker and line together
     bars = [(x, m, ci) for x, (_, m, ci) in zip(xs, s["line"]) if math.isfinite(ci)]
     if bars:
         x, m, ci = zip(*bars)
@@ -334,7 +393,7 @@ def _base_level(ax, s: dict) -> None:
     if not s["line"]:
         return
     _, mean, ci = s["line"][0]
-    ax.axhline(mean, color="black", linestyle=":", linewidth=1.2, label=f"{s['label']} mean")
+    ax.axhline(mean, color="black", linestyle=":", linewidth=1.2, label=s["label"])
     _scatter(ax, [(0, mean)], "base", None, 0.0)
     if math.isfinite(ci):
         ax.errorbar([0], [mean], yerr=[ci], fmt="none", ecolor="black", capsize=3, zorder=2)
@@ -353,8 +412,9 @@ def _panel_with_bases(ax, groups: list[dict], n_layers: int, empty_text: str) ->
     _layer_axis(ax, n_layers)
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(Y_LABEL)
-    # Below the axes: inside, the legend would cover the lines that fall towards the bottom right.
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, fontsize=9)
+    # Inside, where the lines leave room: they start at the base (top left) and fall right,
+    # and a legend below the axes squeezed them to nothing once labels carry their counts.
+    ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=8)
 
 
 def _layer_axis(ax, n_layers: int) -> None:
@@ -370,6 +430,14 @@ def no_data(ax, text: str, fontsize: int = 11) -> None:
     ax.set_yticks([])
 
 
+def add_caption(fig, title: str, caption: str) -> None:
+    """The figure's title and caption (study, data, model, schedule, seeds, splits) drawn in it,
+    and kept for its files' metadata, so that a copied PNG still says what it shows."""
+    if caption:
+        fig.suptitle(f"{title}\n{caption}", fontsize=9, wrap=True)
+    fig.featuretransfer_caption = (title, caption)
+
+
 def save_figure(fig, stem: Path) -> list[Path]:
     paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".svg")]
     for path in paths:
@@ -379,7 +447,10 @@ def save_figure(fig, stem: Path) -> list[Path]:
 
 
 def _save_one(fig, path: Path, close: bool = True) -> None:
-    metadata = SVG_METADATA if Path(path).suffix == ".svg" else None
+    title, caption = getattr(fig, "featuretransfer_caption", ("", ""))
+    text = {"Title": title, "Description": caption} if caption else {}
+    # PNG: tEXt chunks; SVG: <title> and <dc:description>, without a date: byte-identical files
+    metadata = SVG_METADATA | text if Path(path).suffix == ".svg" else text
     fig.savefig(path, dpi=150, metadata=metadata)
     if close:
         plt.close(fig)

@@ -24,16 +24,17 @@ class ReportError(ValueError):
     """Bad report input, said in one line that names the file, the row and the column."""
 
 
-def load_results(path: Path) -> list[dict]:
+def load_results(path: Path, n_layers: int | None = None) -> list[dict]:
     """Read and check a results table: one dict per row with typed fields, `row` and `label`.
 
     `row` is the 1-based data row; `label` the paper's name (baseB, BnB, BnB+, AnB, AnB+, random
     weights). Optional columns and their defaults: split_kind "random"; seed none; n_layers (L, the
-    number of transferable layers) max(n) + 1; status "done" ("diverged" rows are listed in the
-    report but left out of every mean); weights "" (a state_dict path relative to the table's
-    folder); n_train_per_class 0 (training images per class; 0 = all); train_top1 nan (top-1 on
-    the net's own training images). Other columns are kept as text. Raises ReportError at the
-    first bad value.
+    number of transferable layers: without the column, `n_layers` must say it, since the top cut
+    L - 1 cannot be told from the cuts a table holds); status "done" ("diverged" rows are listed
+    in the report but left out of every mean); weights "" (a weights path relative to the
+    table's folder); n_train_per_class 0 (training images per class; 0 = all); train_top1 nan
+    (top-1 on the net's own training images). Other columns are kept as text. Raises ReportError
+    at the first bad value.
     """
     path = Path(path)
     if not path.is_file():
@@ -55,11 +56,16 @@ def load_results(path: Path) -> list[dict]:
             where = f"{path}: row {i} (line {reader.line_num})"
             if None in raw:
                 raise ReportError(f"{where}: more fields than the header has columns")
+            if "n_layers" not in reader.fieldnames:
+                if n_layers is None:
+                    raise ReportError(
+                        f"{path}: no n_layers column: give the nets' number of transferable "
+                        "layers L (--layers L; 8 for the paper's net), or add the column"
+                    )
+                raw["n_layers"] = str(n_layers)
             records.append(_parse_row(raw, where, i))
-    top = max((r["n"] for r in records), default=0)
-    for r in records:
-        if r["n_layers"] is None:
-            r["n_layers"] = top + 1
+    if not records:
+        raise ReportError(f"{path}: a header but no rows: no finished nets to report on")
     return records
 
 

@@ -27,11 +27,13 @@ from pathlib import Path
 
 from featuretransfer.report import figures, volume
 from featuretransfer.report.estimates import estimates_section
-from featuretransfer.report.findings import FINDINGS_NOTE, findings, findings_markdown
+from featuretransfer.report.findings import findings, findings_markdown, findings_note
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import (
     DECOMPOSITION_COLUMNS,
     DECOMPOSITION_HEADER,
+    DECOMPOSITION_NOTE,
+    DEFAULT_RULES,
     TABLE1_COLUMNS,
     TABLE1_HEADER,
     TABLE1_NOTE,
@@ -44,6 +46,8 @@ from featuretransfer.report.tables import (
     table1_markdown,
     transition_text,
 )
+from featuretransfer.specs import ReportSpec  # noqa: E402
+from featuretransfer.study import store
 
 log = logging.getLogger(__name__)
 
@@ -51,47 +55,67 @@ MAX_FILTER_NETS = 16  # base nets in filters.png; more would give unreadably sma
 
 
 def write_report(out_dir: Path) -> Path:
-    """Write out_dir/report/ from out_dir/results.csv (and out_dir/study.json if present)."""
+    """Write out_dir/report/ from out_dir/results.csv (and out_dir/study.json if present, whose
+    "report" settings say how verdicts are decided)."""
     out_dir = Path(out_dir)
     results = out_dir / "results.csv"
     study = _read_study(out_dir / "study.json")
-    return _build(load_results(results), study, results, out_dir, out_dir / "report")
+    rules = _rules((study or {}).get("report", {}), out_dir / "study.json")
+    records = load_results(results)
+    return _build(records, study, results, out_dir, out_dir / "report", rules)
 
 
-def write_report_from_csv(results_csv: Path, out_dir: Path) -> Path:
+def write_report_from_csv(
+    results_csv: Path, out_dir: Path, n_layers: int | None = None, rules: ReportSpec = DEFAULT_RULES
+) -> Path:
     """Check a results table made elsewhere and write out_dir/report/ from it.
 
-    Weight paths in the table are read relative to the table's folder.
+    Weight paths in the table are read relative to the table's folder. `n_layers`: L, for a
+    table without an n_layers column.
     """
     results_csv = Path(results_csv)
-    records = load_results(results_csv)
-    return _build(records, None, results_csv, results_csv.parent, Path(out_dir) / "report")
+    records = load_results(results_csv, n_layers)
+    return _build(records, None, results_csv, results_csv.parent, Path(out_dir) / "report", rules)
+
+
+def _rules(settings: dict, where: Path) -> ReportSpec:
+    try:
+        return ReportSpec(**settings)
+    except TypeError as err:
+        raise ReportError(f"{where}: bad report settings {settings!r} ({err})") from None
 
 
 # --- files ----------------------------------------------------------------------------------
 
 
-def _build(all_records, study, source: Path, weights_root: Path, report_dir: Path) -> Path:
+def _build(all_records, study, source: Path, weights_root: Path, report_dir: Path, rules) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     # Base nets of a data-volume study trained on other k are no baseB: only the volume view
     # sees them.
     records = main_records(all_records)
     top = n_layers(records)
-    figures.plot_figure2(figures.figure2_series(records), top, report_dir / "figure2")
-    figures.plot_figure3(*figures.figure3_series(records), top, report_dir / "figure3")
+    caption = figure_caption(study, records, source)
+    figures.plot_figure2(figures.figure2_series(records), top, report_dir / "figure2", caption)
+    figures.plot_figure3(
+        *figures.figure3_series(records), top, report_dir / "figure3", caption, chance(study)
+    )
     nets = figures.filter_nets(records, weights_root)
     not_drawn = figures.plot_filters(nets[:MAX_FILTER_NETS], report_dir / "filters.png")
     not_drawn += [
         f"{title}: only {MAX_FILTER_NETS} nets are drawn" for title, _ in nets[MAX_FILTER_NETS:]
     ]
-    rows1, rows_d, found = table1(records), decomposition(records), findings(records)
+    rows1, rows_d = table1(records, rules), decomposition(records, rules)
+    found = findings(records, rules)
     _write_csv(report_dir / "table1.csv", TABLE1_COLUMNS, rows1)
     _write_csv(report_dir / "decomposition.csv", DECOMPOSITION_COLUMNS, rows_d)
     (report_dir / "table1.md").write_text(table1_markdown(rows1), encoding="utf-8")
-    (report_dir / "findings.md").write_text(findings_markdown(found), encoding="utf-8")
+    (report_dir / "findings.md").write_text(findings_markdown(found, rules), encoding="utf-8")
     rows_v = _write_volume(all_records, report_dir)
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
-    views["estimates"] = estimates_section(weights_root / "estimates", report_dir, all_records)
+    views["rules"], views["caption"] = rules, caption
+    views["estimates"] = estimates_section(
+        weights_root / "estimates", report_dir, all_records, rules.noise
+    )
     page = _index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
     (report_dir / "index.html").write_text(page, encoding="utf-8")
     log.info("wrote the report of %d records to %s", len(all_records), report_dir)
@@ -131,8 +155,8 @@ def _write_csv(path: Path, columns: tuple, rows: list[dict]) -> None:
             writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
 
 
-FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers"]
-FINDING_KEYS = ("number", "claim", "verdict", "text")
+FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers", "rule"]
+FINDING_KEYS = ("number", "claim", "verdict", "text", "rule")
 
 
 def _html_table(header: list[str], rows: list[list]) -> str:
@@ -144,12 +168,72 @@ def _html_cells(tag: str, row: list) -> str:
     return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
 
 
+def figure_caption(study: dict | None, records: list[dict], source: Path) -> str:
+    """What a figure shows, in one line: study, data, model, schedule, seeds, splits, groups."""
+    groups = {(r["split"], r.get("seed"), r["target"]) for r in records if r["treatment"] == "base"}
+    splits = sorted({(r["split"], r["split_kind"]) for r in records})
+    split_text = ", ".join(f"{name} ({kind})" for name, kind in splits)
+    seeds = sorted({r["seed"] for r in records if r.get("seed") is not None})
+    if not study:
+        where = f"{Path(source).name}: {len(records)} nets"
+        return (
+            f"{where}; splits {split_text or '—'}; seeds {seeds or '—'}; {len(groups)} base groups"
+        )
+    data, net, train = (
+        study.get(k) if isinstance(study.get(k), dict) else {} for k in ("data", "net", "train")
+    )
+    parts = [f"Study {study.get('name', '?')}"]
+    if "name" in data:
+        k = data.get("n_train_per_class") or 0
+        parts.append(data["name"] + (f", {k} images per class" if k else ""))
+    if "name" in net:
+        parts.append(f"{net['name']} width {net.get('width', '?')}")
+    if "epochs" in train:
+        steps = f" ({train['steps']} steps)" if train.get("steps") else ""
+        parts.append(f"{train['epochs']} epochs{steps}")
+    parts += [f"seeds {', '.join(map(str, seeds)) or '—'}", f"splits {split_text or '—'}"]
+    return "; ".join(parts + [f"{len(groups)} base groups"])
+
+
+def chance(study: dict | None) -> tuple[float, ...]:
+    """1 / classes of each half of the study's splits (none known for a table made elsewhere)."""
+    halves = [s[h] for s in _split_entries(study) for h in ("A", "B") if s.get(h)]
+    return tuple(sorted({1 / len(classes) for classes in halves}))
+
+
+def _split_entries(study: dict | None) -> list[dict]:
+    """study.json's splits as a run writes them (a study.json made by hand may differ)."""
+    splits = (study or {}).get("splits")
+    ok = isinstance(splits, list) and all(
+        isinstance(s, dict) and isinstance(s.get("A"), list) and isinstance(s.get("B"), list)
+        for s in splits
+    )
+    return splits if ok else []
+
+
+def _splits_text(study: dict) -> str:
+    """Each split's halves by class name (study.json's class_names), not by index."""
+    names = study.get("class_names") or []
+    parts = []
+    if not _split_entries(study):
+        return json.dumps(study.get("splits"), sort_keys=True)
+    for split in _split_entries(study):
+        halves = [
+            f"{h} = {', '.join(names[c] if c < len(names) else str(c) for c in split[h])}"
+            for h in ("A", "B")
+        ]
+        parts.append(f"{split.get('name')} ({split.get('kind')}): {'; '.join(halves)}")
+    return " | ".join(parts)
+
+
 def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -> str:
     study_name = (study or {}).get("name") or (records[0].get("study") if records else "")
     name = html.escape(str(study_name or "a study"))
     counts = defaultdict(int)
     for r in records:
-        counts[(r["split_kind"], r["label"], r["n_train_per_class"], r["status"])] += 1
+        # base nets by the half they learnt (baseA, baseB); treatments by the paper's labels
+        label = f"base{r['target']}" if r["treatment"] == "base" else r["label"]
+        counts[(r["split_kind"], label, r["n_train_per_class"], r["status"])] += 1
     # Images per class rising, 0 (every image) last and shown as "all".
     order = sorted(counts, key=lambda key: (key[:2], key[2] == 0, key[2], key[3]))
     counts_cells = [
@@ -157,7 +241,11 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         for kind, label, k, status in order
     ]
     if study:
-        rows = [[k, json.dumps(v, sort_keys=True)] for k, v in study.items()]
+        rows = [
+            [k, _splits_text(study) if k == "splits" else json.dumps(v, sort_keys=True)]
+            for k, v in study.items()
+            if k != "class_names"
+        ]
         settings = _html_table(["setting", "value"], rows)
     else:
         settings = f"<p>No study.json: built from {html.escape(str(source))}.</p>"
@@ -167,26 +255,30 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         f"<p>{len(records)} records from {html.escape(str(source))}; L = {n_layers(records)} "
         "transferable layers. Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA "
         f"as AnB; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
+        *_mixed_runtime_html(records),
         "<h2>Findings: the paper's observations in these records</h2>",
         _html_table(FINDINGS_HEADER, [[f[k] for k in FINDING_KEYS] for f in views["findings"]]),
-        f"<p>{html.escape(FINDINGS_NOTE)} File: <a href='findings.md'>findings.md</a>.</p>",
+        f"<p>{html.escape(findings_note(views['rules']))} File: "
+        "<a href='findings.md'>findings.md</a>.</p>",
         "<h2>Settings</h2>",
         settings,
         "<h2>Networks</h2>",
         _html_table(["split kind", "network", "images per class", "status", "count"], counts_cells),
         "<h2>Figure 2: random A/B splits</h2>",
-        '<img src="figure2.png" alt="Figure 2"><p><a href="figure2.svg">SVG</a></p>',
+        '<img src="figure2.png" alt="Figure 2">',
+        f"<p>{html.escape(views['caption'])}. <a href='figure2.svg'>SVG</a></p>",
         "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
-        '<img src="figure3.png" alt="Figure 3"><p><a href="figure3.svg">SVG</a></p>',
+        '<img src="figure3.png" alt="Figure 3">',
+        f"<p>{html.escape(views['caption'])}. <a href='figure3.svg'>SVG</a></p>",
         "<h2>Table 1: performance boost of AnB+ over controls</h2>",
-        _html_table(TABLE1_HEADER + ["networks"], table1_cells(rows1)),
+        _html_table(TABLE1_HEADER, table1_cells(rows1)),
         f"<p>{html.escape(TABLE1_NOTE)} Files: <a href='table1.csv'>table1.csv</a>, "
         "<a href='table1.md'>table1.md</a>.</p>",
         "<h2>Decomposition of the frozen-transfer drop</h2>",
         _html_table(DECOMPOSITION_HEADER, decomposition_cells(rows_d)),
-        f"<p>{html.escape(transition_text(rows_d))}</p>",
-        "<p>Percentage points of top-1 accuracy, mean ± 95% CI over networks; random splits, "
-        "frozen nets. File: <a href='decomposition.csv'>decomposition.csv</a>.</p>",
+        f"<p>{html.escape(transition_text(rows_d, views['rules']))}</p>",
+        f"<p>{html.escape(DECOMPOSITION_NOTE)} File: "
+        "<a href='decomposition.csv'>decomposition.csv</a>.</p>",
         "<h2>Data volume: base nets trained on k images per class</h2>",
         _volume_html(views["volume"]),
         "<h2>Estimates: predicting the transfer curve cheaply</h2>",
@@ -212,6 +304,23 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
     head = f"<meta charset='utf-8'><title>{name}: report</title><style>{style}</style>"
     body = "\n".join(parts)
     return f"<!doctype html>\n<html><head>{head}</head><body>\n{body}\n</body></html>\n"
+
+
+def _mixed_runtime_html(records: list[dict]) -> list[str]:
+    """A warning where nets trained under different threads, devices or stacked passes: their
+    numbers are not those one rerun under a single setting gives (README, Reproducibility)."""
+    mixed = store.runtime_mix(records)
+    if not mixed:
+        return []
+    said = "; ".join(
+        f"{key} " + ", ".join(f"{value} ({count} nets)" for value, count in counts.items())
+        for key, counts in mixed.items()
+    )
+    return [
+        f"<p><b>Mixed training settings</b>: {html.escape(said)}. Each net's numbers come "
+        "back bit for bit only under its own setting; across settings they agree to float "
+        "tolerance.</p>"
+    ]
 
 
 def _not_main_note(count: int) -> str:

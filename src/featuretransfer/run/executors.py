@@ -2,7 +2,8 @@
 
 InlineExecutor runs each call at once in this process (tests, debugging). ProcessExecutor runs
 calls in worker processes, each with its share of the CPU threads; workers send progress through
-a queue that the caller drains with `poll()`.
+a queue that the caller drains with `poll()`. `cancel()` asks running calls to stop at their
+next training step (interrupt.py); `shutdown(at_once=True)` kills what still runs.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import functools
 import multiprocessing
 import os
 import queue
+import signal
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import torch
+
+from featuretransfer.run import interrupt
 
 
 def cpu_count() -> int:
@@ -27,7 +31,8 @@ class InlineExecutor:
     max_workers = 1
 
     def __init__(self, threads: int | None = None):
-        torch.set_num_threads(threads or cpu_count())
+        self.threads = threads or cpu_count()
+        torch.set_num_threads(self.threads)
         self.callback: Callable | None = None  # (job_id, step, total, metrics), set by the runner
 
     def progress_for(self, job_id: str) -> Callable:
@@ -41,14 +46,18 @@ class InlineExecutor:
         future: Future = Future()
         try:
             future.set_result(fn(*args))
-        except BaseException as e:  # the caller sees it through the future, as with processes
+        except Exception as e:  # the caller sees it through the future, as with processes
             future.set_exception(e)
+        # KeyboardInterrupt (a second Ctrl-C) goes up at once: the user wants out, now
         return future
 
     def poll(self) -> None:
         pass
 
-    def shutdown(self) -> None:
+    def cancel(self) -> None:
+        """Nothing to pass on: the nets run in this process, which holds the stop flag."""
+
+    def shutdown(self, at_once: bool = False) -> None:
         pass
 
 
@@ -59,12 +68,22 @@ class QueueReporter:
         self.events, self.job_id = events, job_id
 
     def __call__(self, step: int, total: int, metrics: dict) -> None:
-        self.events.put((self.job_id, step, total, metrics))
+        try:
+            self.events.put((self.job_id, step, total, metrics))
+        except (OSError, EOFError):  # the parent's queue is gone (killed): progress is never
+            pass  # worth a failed net, nor a stop before its checkpoint is saved
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, stop) -> None:
     torch.set_num_threads(threads)  # workers share the cores: no oversubscription
     torch.set_num_interop_threads(1)
+    # Stop at the next step when the parent says so (`stop`), or when a signal reaches the
+    # worker itself: Ctrl-C goes to every process of the terminal's foreground group, a batch
+    # system's SIGTERM often to every process of the job. A second one changes nothing here;
+    # the parent kills the workers on its second.
+    interrupt.share(stop)
+    for s in interrupt.STOP_SIGNALS:
+        signal.signal(s, interrupt.request_stop)
 
 
 class ProcessExecutor:
@@ -74,10 +93,14 @@ class ProcessExecutor:
         if max_workers < 1:
             raise ValueError(f"--workers {max_workers}: give 1 or more worker processes")
         self.max_workers = max_workers
-        threads = threads or max(1, cpu_count() // max_workers)
+        self.threads = threads or max(1, cpu_count() // max_workers)
         context = multiprocessing.get_context("spawn")  # fork after torch init can deadlock
+        self.stop = context.Event()
         self.pool = ProcessPoolExecutor(
-            max_workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
+            max_workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(self.threads, self.stop),
         )
         self.manager = context.Manager()
         self.events = self.manager.Queue()
@@ -99,6 +122,16 @@ class ProcessExecutor:
             if self.callback:
                 self.callback(*event)
 
-    def shutdown(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def cancel(self) -> None:
+        """Running calls stop at their next training step; queued ones never start."""
+        self.stop.set()
+
+    def shutdown(self, at_once: bool = False) -> None:
+        """Wait for the workers, or with `at_once` kill them where they stand (their last
+        checkpoints stay: every checkpoint is written to a temporary file, then renamed)."""
+        if at_once:
+            # the pool has no public kill before Python 3.14 (terminate_workers)
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.kill()
+        self.pool.shutdown(wait=not at_once, cancel_futures=True)
         self.manager.shutdown()

@@ -26,6 +26,7 @@ from torch.func import functional_call, vmap
 
 from featuretransfer.nets.layered import LayeredNet, dropout_mask
 from featuretransfer.nets.treatments import trainable_parameters
+from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.run.train import (
     Images,
     augmenter,
@@ -34,6 +35,7 @@ from featuretransfer.run.train import (
     cuda_rng,
     lr_at,
     make_optimizer,
+    mid_epoch,
     set_lr,
 )
 from featuretransfer.specs import TrainSpec
@@ -133,7 +135,8 @@ def train_fused(
     `train.train(models[i], ..., seed=order_seeds[i])` does after torch.manual_seed of
     dropout_seeds[i]. A net whose loss turns non-finite keeps its history up to there and the
     weights of that moment; the others go on. `save_state(i, state)` gets after every epoch
-    what a lone run of net i would checkpoint, so an interrupted net resumes alone.
+    what a lone run of net i would checkpoint, so an interrupted net resumes alone; once a stop
+    is asked, each net saves such a state before the next step and Interrupted is raised.
     """
     if not all(fusable(m) for m in models):
         raise ValueError("only nets that train every layer and keep no BN statistics fuse")
@@ -145,11 +148,30 @@ def train_fused(
     diverged = [False] * len(models)
     n = len(train_data.y)
     steps_per_epoch = math.ceil(n / spec.batch_size)
+
+    def lone_state(i: int) -> dict:
+        state = _lone_state(models[i], nets, optimizer, i, spec, histories[i])
+        state["order_rng"] = orders[i].get_state()
+        state["augment_rng"] = transforms[i][1].get_state()
+        return state | _dropout_state(nets.dropout_rngs[i], device)
+
+    if progress:
+        progress(0, spec.epochs * steps_per_epoch, [])
     for epoch in range(spec.epochs):
         set_lr(optimizer, epoch, spec)
         perms = [torch.randperm(n, generator=order) for order in orders]
         loss_sums = torch.zeros(nets.k, device=device)
         for step in range(steps_per_epoch):
+            if stop_requested():
+                alive = [i for i in range(nets.k) if not diverged[i]]
+                nets.unstack_into({i: models[i] for i in alive})
+                for i in alive if save_state else ():
+                    # a lone run's batch order: this epoch's permutation, `step` batches in
+                    order_state = {"perm": perms[i], "pos": step * spec.batch_size}
+                    seen = min(step * spec.batch_size, n)
+                    stopped = mid_epoch(step, loss_sums[i], seen) | {"batches": order_state}
+                    save_state(i, lone_state(i) | stopped)
+                raise Interrupted(f"stopped before step {step + 1} of epoch {epoch + 1}")
             window = slice(step * spec.batch_size, (step + 1) * spec.batch_size)
             parts = [
                 train_data.batch(perm[window], device, transform)
@@ -186,10 +208,7 @@ def train_fused(
         nets.unstack_into({i: models[i] for i in alive})  # a net that diverged keeps its epoch
         for i in alive:
             if save_state and not diverged[i] and epoch + 1 < spec.epochs:
-                state = _lone_state(models[i], nets, optimizer, i, spec, histories[i])
-                state["order_rng"] = orders[i].get_state()
-                state["augment_rng"] = transforms[i][1].get_state()
-                save_state(i, state | _dropout_state(nets.dropout_rngs[i], device))
+                save_state(i, lone_state(i))
         if progress:
             done = (epoch + 1) * steps_per_epoch
             # this epoch's metrics of each net that finished it; None for the diverged ones

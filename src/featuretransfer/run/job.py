@@ -5,9 +5,10 @@ builds the net (copying and freezing layers from its parent's saved weights wher
 says so), trains, evaluates, and records. A DONE job is left alone; an unfinished folder is
 cleared and the job redone from scratch.
 
-Seeds: the init of every new layer and the dropout stream come from seed_hash(job id, "init"),
-the data order from seed_hash(job id, "order"); the job id hashes every scientific field, so the
-same spec gives the same numbers and two treatments never share a random stream by accident.
+Seeds: the init of every new layer comes from seed_hash(job id, "init"), the dropout stream from
+seed_hash(job id, "dropout") and the data order from seed_hash(job id, "order"): three streams
+that share no draws. The job id hashes every scientific field, so two treatments never share a
+random stream by accident.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import torch
 from featuretransfer.data.diskimages import IndexedImages, take
 from featuretransfer.data.registry import load_dataset
 from featuretransfer.nets.layered import LayeredNet
-from featuretransfer.nets.registry import build_model
+from featuretransfer.nets.registry import build_model, has_batch_norm
 from featuretransfer.nets.treatments import TreatmentError, check_cut, copy_layers, freeze
 from featuretransfer.run.fused import train_fused
+from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.run.train import (
     Images,
     Progress,
@@ -44,6 +46,7 @@ from featuretransfer.study.splits import relabel
 
 log = logging.getLogger(__name__)
 NAN = float("nan")
+RUNTIME_KEYS = ("threads", "device", "fused")
 
 
 class MissingParentError(RuntimeError):
@@ -62,6 +65,22 @@ def code_version() -> dict:
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return {"git_sha": sha or None, "torch": torch.__version__}
+
+
+def runtime(device: str, fused: int = 1) -> dict:
+    """What a net's float results depend on beyond its spec: the torch threads of its process
+    (the reduction order of every sum), the device, and how many nets trained in its pass
+    (a stacked pass sums in another order). Not in the job id: a rerun under other settings
+    is the same experiment, its numbers equal only to float tolerance."""
+    kind = torch.device(device).type
+    name = f"cuda ({torch.cuda.get_device_name(torch.device(device))})" if kind == "cuda" else kind
+    return {"threads": torch.get_num_threads(), "device": name, "fused": fused}
+
+
+def runtime_text(runtimes: list[dict], key: str) -> str:
+    """One runtime setting over a net's runs: "2", or "2+1" where a resumed run changed it."""
+    values = [str(r[key]) for r in runtimes]
+    return "+".join(v for i, v in enumerate(values) if i == 0 or v != values[i - 1])
 
 
 def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]:
@@ -120,11 +139,11 @@ def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: 
                 f"done in {out}: run the study so that base nets train first"
             )
         try:
-            state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, pickle.UnpicklingError) as e:
+            state = store.load_weights(store.weights_file(folder))
+        except store.DamagedError as e:
             raise MissingParentError(
-                f"{spec.display_name}: the checkpoint of its parent, {folder / 'model.pt'}, "
-                f"cannot be read ({type(e).__name__}); delete {folder} and run the study again"
+                f"{spec.display_name}: its parent's weights cannot be read ({e}); delete "
+                f"{folder} and run the study again"
             ) from None
         copy_layers(state, model, spec.n_copied)
     if not spec.fine_tune:
@@ -169,31 +188,51 @@ def cache_cut(model: LayeredNet, spec: JobSpec) -> int:
 
 class JobFolder:
     """The files of one job while it runs: spec.json, log.txt, results.jsonl, checkpoint.pt;
-    `finish` adds model.pt, record.json and the done marker. An unfinished folder with a
+    `finish` adds model.safetensors, record.json and the done marker. An unfinished folder with a
     readable checkpoint resumes from it (`resume`); without one, or when `fresh`, it is cleared.
     """
 
-    def __init__(self, spec: JobSpec, out: Path, fresh: bool = False):
+    def __init__(
+        self, spec: JobSpec, out: Path, fresh: bool = False, device: str = "cpu", fused: int = 1
+    ):
         self.spec, self.folder = spec, store.job_dir(out, spec.id)
         self.resume = None if fresh else load_checkpoint(self.folder)
         if self.resume is None and self.folder.exists():  # unfinished, nothing to go on from
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.spec_dict = asdict(spec) | {"job_id": spec.id, "treatment": spec.treatment}
+        # the settings of each run that trained part of this net (one unless resumed elsewhere)
+        self.runtimes = list(self.resume.get("runtimes", [])) if self.resume else []
+        if not self.runtimes or self.runtimes[-1] != runtime(device, fused):
+            self.runtimes.append(runtime(device, fused))
         if self.resume is None:
-            store.write_json(self.folder / "spec.json", self.spec_dict | {"code": code_version()})
+            extra = {"code": code_version(), "runtime": self.runtimes[0]}
+            store.write_json(self.folder / "spec.json", self.spec_dict | extra)
         self.started = time.perf_counter() - (self.resume["seconds"] if self.resume else 0.0)
+        # the weights its layers 1..n were copied from: if the parent is ever redone into other
+        # weights, this net is stale (store.study_states) and is redone too
+        parent = spec.parent()
+        self.parent_sha = (self.resume or {}).get("parent_weights_sha256") or (
+            store.file_sha256(store.weights_file(store.job_dir(out, parent.id)))
+            if parent is not None and store.weights_file(store.job_dir(out, parent.id)).is_file()
+            else None
+        )
         self.history = self.resume["history"] if self.resume else []
         self.logfile = open(self.folder / "log.txt", "a")
         self.lines = open(self.folder / "results.jsonl", "w")
         self.lines.writelines(map(self._jsonl, self.history))  # whole: no line lost or doubled
         resumed = f" resumed after epoch {len(self.history)}" if self.resume else ""
+        if self.resume and "epoch_step" in self.resume:  # stopped inside an epoch
+            epoch, step = len(self.history) + 1, self.resume["epoch_step"]
+            resumed = f" resumed after {step} steps of epoch {epoch}"
         self.logfile.write(f"{spec.display_name} {spec.id}{resumed}\n")
 
     def __enter__(self) -> JobFolder:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is Interrupted:
+            self.logfile.write(f"interrupted: {error}; the checkpoint is kept\n")
         self.logfile.close()
         self.lines.close()
 
@@ -216,7 +255,12 @@ class JobFolder:
 
     def save_state(self, state: dict) -> None:
         seconds = time.perf_counter() - self.started
-        torch.save(state | {"seconds": seconds}, self.folder / "checkpoint.tmp")
+        state = state | {
+            "seconds": seconds,
+            "runtimes": self.runtimes,
+            "parent_weights_sha256": self.parent_sha,
+        }
+        torch.save(state, self.folder / "checkpoint.tmp")
         (self.folder / "checkpoint.tmp").replace(self.folder / "checkpoint.pt")
 
     def finish(
@@ -237,8 +281,7 @@ class JobFolder:
         measure_fit = spec.treatment == "base" and not diverged
         train_top1 = evaluate(model, train_data, device, 0, precision) if measure_fit else NAN
         self.logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
-        torch.save(model.state_dict(), self.folder / "model.tmp")
-        (self.folder / "model.tmp").replace(self.folder / "model.pt")
+        store.save_weights(model.state_dict(), self.folder / store.WEIGHTS)
         val_accs = [h["val_acc"] for h in history]
         record = {
             "job_id": spec.id,
@@ -262,7 +305,13 @@ class JobFolder:
             "epochs": len(history),
             "seconds": round(time.perf_counter() - self.started, 2),
             "model": spec.net.name,
-            "weights": str(Path("jobs") / spec.id / "model.pt"),
+            "weights": str(Path("jobs") / spec.id / store.WEIGHTS),
+            **store.weights_identity(self.folder / store.WEIGHTS),
+            "parent_job_id": spec.parent().id if spec.parent() else None,
+            "parent_weights_sha256": self.parent_sha,
+            # "2", or "2+1" for a net resumed under another thread count: see runtime()
+            **{key: runtime_text(self.runtimes, key) for key in RUNTIME_KEYS},
+            "runtimes": self.runtimes,
             # label i of this net is class classes[i] of the data set
             "classes": list(classes),
             "history": history,
@@ -287,9 +336,12 @@ def run_job(
     `cache_prefix`, frozen layers are computed once (`cache_cut`): the same result, faster.
     """
     out = Path(out)
-    if store.job_state(out, spec.id) == store.DONE:
+    if store.is_current(out, spec):
         return store.job_dir(out, spec.id)
-    with JobFolder(spec, out) as job:
+    if stop_requested():  # launched just before a stop: not worth loading its data
+        raise Interrupted(f"{spec.display_name}: stopped before it started")
+    store.clear_job(out, spec.id)  # damaged, or copied from a parent since redone: redo it
+    with JobFolder(spec, out, device=device) as job:
         train_data, val_data, test_data, classes = target_data(spec)
         model = build_net(spec, len(classes), tuple(train_data.x.shape[1:]), out)
         model = model.to(device, memory_format=model.memory_format)
@@ -297,10 +349,10 @@ def run_job(
         cut = cache_cut(model, spec) if cache_prefix else 0
         if cut:
             train_data, val_data, test_data = (
-                prefix_features(model, data, cut, device)
+                prefix_features(model, data, cut, device, spec.train.precision)
                 for data in (train_data, val_data, test_data)
             )
-        torch.manual_seed(seed_hash(spec.id, "init"))  # dropout
+        torch.manual_seed(seed_hash(spec.id, "dropout"))
         history, diverged = train(
             model,
             train_data,
@@ -318,8 +370,11 @@ def run_job(
 
 def fuse_key(spec: JobSpec) -> tuple | None:
     """Jobs with the same key can train as one stacked model (`run_fused`); None: never fused.
-    Nets that train every layer (base nets, "+" treatments) on the same images and schedule."""
-    if not (spec.treatment == "base" or spec.fine_tune):
+    Nets that train every layer (base nets, "+" treatments) on the same images and schedule,
+    and keep no running statistics (vmap cannot update batch norm's)."""
+    if not (spec.treatment == "base" or spec.fine_tune) or has_batch_norm(spec.net):
+        return None
+    if spec.train.steps:  # fused training passes over the data by epochs only
         return None
     return (spec.data, spec.net, spec.train, spec.split.classes(spec.target))
 
@@ -337,7 +392,9 @@ def run_fused(
     if len({fuse_key(s) for s in specs}) != 1 or fuse_key(specs[0]) is None:
         raise ValueError("run_fused needs jobs that train every layer on the same images")
     progress = progress or [None] * len(specs)
-    todo = [(s, p) for s, p in zip(specs, progress) if store.job_state(out, s.id) != store.DONE]
+    if stop_requested():
+        raise Interrupted(f"{len(specs)} nets: stopped before they started")
+    todo = [(s, p) for s, p in zip(specs, progress) if not store.is_current(out, s)]
     fresh = [(s, p) for s, p in todo if load_checkpoint(store.job_dir(out, s.id)) is None]
     for spec, forward in todo:
         if all(spec is not f for f, _ in fresh):  # interrupted: goes on alone from its checkpoint
@@ -350,7 +407,10 @@ def run_fused(
     models = [m.to(device, memory_format=m.memory_format) for m in models]
     train_data, val_data, test_data = on_device((train_data, val_data, test_data), device)
     with contextlib.ExitStack() as stack:
-        jobs = [stack.enter_context(JobFolder(s, out, fresh=True)) for s, _ in fresh]
+        jobs = [
+            stack.enter_context(JobFolder(s, out, fresh=True, device=device, fused=len(fresh)))
+            for s, _ in fresh
+        ]
         callbacks = [job.progress(forward) for job, (_, forward) in zip(jobs, fresh)]
 
         def on_progress(step: int, total: int, metrics: list) -> None:
@@ -363,7 +423,7 @@ def run_fused(
             val_data,
             fresh[0][0].train,
             [seed_hash(s.id, "order") for s, _ in fresh],
-            [seed_hash(s.id, "init") for s, _ in fresh],
+            [seed_hash(s.id, "dropout") for s, _ in fresh],
             device,
             on_progress,
             lambda i, state: jobs[i].save_state(state),

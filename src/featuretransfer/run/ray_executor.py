@@ -30,6 +30,7 @@ import ray
 import torch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from featuretransfer.run import interrupt
 from featuretransfer.study import store
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ def _run_task(fn: Callable, cwd: str, threads: int, *args):
     torch.set_num_threads(threads)  # tasks share a node's cores: no oversubscription
     if os.path.isdir(cwd):  # relative paths (--data, --out) mean the driver's folder
         os.chdir(cwd)
-    result = fn(*args)
+    with interrupt.stop_on_sigint():  # ray.cancel: stop at the next step, checkpoint saved
+        result = fn(*args)
     if isinstance(result, Path):
         if result.is_dir():
             store.write_json(
@@ -205,6 +207,8 @@ class RayExecutor:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
         self.inbox = _ProgressInbox.options(scheduling_strategy=here).remote()
         self.inbox_lost = False
+        self.threads = max(1, int(num_cpus))  # each task's torch threads
+        self.refs: dict = {}  # task -> its future, until cancel
         self.callback: Callable | None = None  # (job_id, step, total, metrics), set by the runner
 
     def progress_for(self, job_id: str) -> RayReporter:
@@ -217,10 +221,24 @@ class RayExecutor:
             max_retries=self.max_retries,
             retry_exceptions=False,
         )
-        ref = task.remote(fn, os.getcwd(), max(1, int(self.num_cpus)), *args)
+        ref = task.remote(fn, os.getcwd(), self.threads, *args)
         future: concurrent.futures.Future = concurrent.futures.Future()
         ref.future().add_done_callback(lambda done: _copy_outcome(done, future))
+        self.refs = {r: f for r, f in self.refs.items() if not f.done()} | {ref: future}
         return future
+
+    def cancel(self) -> None:
+        """Tasks not started never start; running ones stop at their next training step (Ray
+        raises SIGINT's handler in the task, which `interrupt.stop_on_sigint` turns into a
+        stop; not force=True, which would kill the worker and lose the steps since the last
+        checkpoint)."""
+        for ref, future in list(self.refs.items()):
+            if not future.done():
+                try:
+                    ray.cancel(ref, force=False)
+                except ray.exceptions.RayError as e:  # a task already gone: nothing to stop
+                    log.debug("cancel of a Ray task: %s", e)
+        self.refs.clear()
 
     def poll(self) -> None:
         """Hand every progress event that tasks sent to the callback."""
@@ -236,7 +254,7 @@ class RayExecutor:
             if self.callback:
                 self.callback(*event)
 
-    def shutdown(self) -> None:
+    def shutdown(self, at_once: bool = False) -> None:
         """Disconnect; tasks still running die with their driver and stay INCOMPLETE on disk."""
         if not ray.is_initialized():  # another executor that shared the connection ended it
             return

@@ -2,7 +2,9 @@
 
 State comes from disk only: DONE jobs are skipped, so running a finished study trains nothing and
 an interrupted one picks up where it stopped. A failed job does not stop the study; jobs that need
-it are skipped, and both are reported at the end.
+it are skipped, and both are reported at the end. Once a stop is asked (interrupt.py: the first
+SIGINT or SIGTERM), nothing more is launched, the executor passes the stop on, and the running
+nets end at their next step with their checkpoints saved: they count as to go, not as failed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from featuretransfer.run import interrupt
 from featuretransfer.run.job import fuse_key, run_fused, run_job
 from featuretransfer.specs import JobSpec
 from featuretransfer.study import store
@@ -29,6 +32,7 @@ class RunSummary:
     skipped_done: list[str] = field(default_factory=list)  # ids already DONE before
     failed: dict[str, str] = field(default_factory=dict)  # id -> one-line reason
     blocked: list[str] = field(default_factory=list)  # ids whose needs failed
+    interrupted: bool = False  # a stop was asked: the jobs not trained are still to go
 
 
 class ProgressBars:
@@ -51,8 +55,9 @@ class ProgressBars:
     def start(self, job: JobSpec) -> None:
         slot = self.free_slots.pop(0) if self.free_slots else len(self.jobs) + 1
         self.jobs[job.id] = tqdm(
-            total=1,
+            total=None,  # unknown until training starts: not a made-up "0/1"
             desc=job.display_name,
+            bar_format="{desc}: starting",
             unit="step",
             position=slot,
             leave=False,
@@ -65,19 +70,21 @@ class ProgressBars:
         bar = self.jobs.get(job_id)
         if bar is None:
             return
-        bar.total = total
+        bar.total, bar.bar_format = total, None
         bar.n = step
         if metrics:
             bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", refresh=False)
         bar.refresh()
 
-    def finish(self, job_id: str) -> None:
+    def finish(self, job_id: str, counted: bool = True) -> None:
+        """Close the job's bar; `counted`: the job is done (an interrupted one is not)."""
         bar = self.jobs.pop(job_id, None)
         if bar is not None:
             self.free_slots.append(bar.slot)
             self.free_slots.sort()
             bar.close()
-        self.study.update(1)
+        if counted:
+            self.study.update(1)
 
     def close(self) -> None:
         for bar in self.jobs.values():
@@ -92,31 +99,60 @@ def run_jobs(
     device: str = "cpu",
     show_progress: bool = True,
     fuse: int = 1,
+    tensorboard=None,
 ) -> RunSummary:
     """Run every job of `jobs` (in dependency order) that is not DONE under `out`.
 
     `device` may list several ("cuda:0,cuda:1"): jobs are dealt over them in turn, so each GPU
     trains as many jobs at once as there are workers for it. With `fuse` > 1, up to `fuse`
     ready jobs of one `fuse_key` train as one stacked model in one worker (`run_fused`).
+    `tensorboard` (a tensorboard.TensorBoardLog) gets every progress event and finished job.
     """
     devices = itertools.cycle(device.split(","))
     out = Path(out)
     summary = RunSummary()
-    done = {j.id for j in jobs if store.job_state(out, j.id) == store.DONE}
+    states = store.study_states(out, jobs)
+    # Kept: current nets whose parent is current too. A net whose parent is redone waits for
+    # it, and is kept after all if the redone parent has the weights it copied (bit-identical).
+    done = _kept(jobs, states)
     summary.skipped_done = sorted(done)
     pending = [j for j in jobs if j.id not in done]
+    for job in pending:
+        if states[job.id] in (store.DAMAGED, store.STALE):
+            log.warning("%s is %s: it is redone", job.display_name, states[job.id])
+            store.clear_job(out, job.id)
     bars = ProgressBars(len(jobs), len(done), show_progress)
     executor.callback = bars.update
+    if tensorboard is not None:
+
+        def on_progress(*event) -> None:
+            bars.update(*event)
+            tensorboard.update(*event)
+
+        executor.callback = on_progress
     capacity = executor.max_workers
     running: dict[Future, list[JobSpec]] = {}
     try:
         while pending or running:
+            if interrupt.stop_requested() and not summary.interrupted:
+                summary.interrupted = True
+                executor.cancel()
+            if summary.interrupted:
+                if not running:
+                    break
+                pending = []  # launched no more; still to go on disk
             for job in list(pending):
                 blockers = [n for n in needs(job) if n in summary.failed or n in summary.blocked]
                 if blockers:
                     summary.blocked.append(job.id)
                     pending.remove(job)
             ready = [j for j in pending if all(n in done for n in needs(j))]
+            for job in [j for j in ready if store.is_current(out, j)]:  # its parent redone alike
+                ready.remove(job)
+                pending.remove(job)
+                done.add(job.id)
+                summary.skipped_done.append(job.id)
+                bars.study.update(1)
             while ready and len(running) < capacity:
                 group = fuse_group(ready, fuse)
                 for job in group:
@@ -137,20 +173,35 @@ def run_jobs(
             executor.poll()
             for future in finished:
                 group = running.pop(future)
-                error = future.exception()
+                error = None if future.cancelled() else future.exception()
+                if isinstance(error, interrupt.Interrupted) or future.cancelled():
+                    interrupt.request_stop()  # a worker was stopped: so is the study
                 for job in group:
-                    if error is None:
+                    if error is None and not future.cancelled():
                         done.add(job.id)
                         summary.trained.append(job.id)
+                        if tensorboard is not None:
+                            tensorboard.finished(job.id)
+                    elif interrupt.stop_requested():  # stopped, or lost to the stop: to go
+                        log.info("job %s stopped: %s", job.id, error)
                     else:
                         reason = f"{job.display_name}: {type(error).__name__}: {error}"
                         summary.failed[job.id] = reason
                         log.error("job %s failed: %s", job.id, reason)
-                    bars.finish(job.id)
+                    bars.finish(job.id, counted=job.id in done)
     finally:
         bars.close()
-        store.write_results_csv(out)
+        store.write_results_csv(out, store.plan_entries(jobs))
     return summary
+
+
+def _kept(jobs: list[JobSpec], states: dict[str, str]) -> set[str]:
+    """The jobs a run keeps as they are: DONE, with every need kept (jobs in dependency order)."""
+    kept: set[str] = set()
+    for job in jobs:
+        if states[job.id] == store.DONE and all(n in kept for n in needs(job)):
+            kept.add(job.id)
+    return kept
 
 
 def fuse_group(ready: list[JobSpec], fuse: int) -> list[JobSpec]:

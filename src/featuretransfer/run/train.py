@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from featuretransfer.data.augment import augment, center_crop
 from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.treatments import trainable_parameters
+from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.specs import TrainSpec, seed_hash
 
 EVAL_BATCH = 2048  # images per forward pass at evaluation; no autograd there, so memory is small
@@ -83,15 +84,19 @@ def evaluate(
     return correct.item() / len(data.y)
 
 
-def prefix_features(model: LayeredNet, data: Images, cut: int, device: str) -> Images:
-    """The output of layers 1..cut for every image, computed once (eval mode, no autograd).
+def prefix_features(
+    model: LayeredNet, data: Images, cut: int, device: str, precision: str = "fp32"
+) -> Images:
+    """The output of layers 1..cut for every image, computed once (eval mode, no autograd),
+    under the autocast the training uses, so a cached prefix computes what an uncached one does.
 
     Only valid where those layers are frozen and deterministic in training mode (no dropout):
     then training on these features gives the same net as training on the images.
     """
     was_training = model.training
     model.eval()
-    with torch.no_grad():  # not inference_mode: training reads these tensors under autograd
+    # not inference_mode: training reads these tensors under autograd
+    with torch.no_grad(), autocast(device, precision):
         parts = [model(data.batch(idx, device)[0], stop=cut) for idx in batches(len(data.y))]
     model.train(was_training)
     # in the net's layout: NCHW features made a step at n = 1..4 1.02-1.12x slower (2 cores)
@@ -176,6 +181,39 @@ def cuda_rng(device: str) -> dict:
     return {"cuda_rng": torch.cuda.get_rng_state(device)}
 
 
+class BatchOrder:
+    """Batches of image indices in a seeded random order: a fresh permutation of the n images
+    whenever the last is used up. With `train.epochs` a period is one permutation (the last
+    batch may be short); with `train.steps`, periods take their share of the steps across
+    permutations, so a small data set is passed many times, as the original's fixed-iteration
+    solvers did. `state` is what a checkpoint keeps to go on with the same batches."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, state: dict | None):
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+        self.perm, self.pos = (state["perm"], state["pos"]) if state else (None, n)
+
+    def next(self) -> torch.Tensor:
+        if self.pos >= self.n:
+            self.perm, self.pos = torch.randperm(self.n, generator=self.generator), 0
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def state(self) -> dict:
+        return {"perm": self.perm, "pos": self.pos}
+
+
+def period_steps(n: int, spec: TrainSpec) -> list[int]:
+    """SGD steps in each of the `epochs` periods: a pass over the n images each, or
+    `train.steps` spread evenly over them."""
+    if spec.steps == 0:
+        return [math.ceil(n / spec.batch_size)] * spec.epochs
+    return [
+        (p + 1) * spec.steps // spec.epochs - p * spec.steps // spec.epochs
+        for p in range(spec.epochs)
+    ]
+
+
 def train(
     model: LayeredNet,
     train_data: Images,
@@ -194,6 +232,10 @@ def train(
     stopped (weights, momentum, both random streams, history); `resume` is such a state. A
     non-finite loss stops training at once (diverged = True); the records so far are kept.
     With `start` > 0 the data are the cached output of frozen layers 1..start.
+
+    Once a stop is asked (interrupt.py), training saves its state before the next step, with
+    the epoch's data order, the step and the loss sum so far (`mid_epoch`), and raises
+    Interrupted; resuming from that state gives exactly what an undisturbed run gives.
     """
     keep_freed_memory()
     optimizer = make_optimizer(trainable_parameters(model), spec)
@@ -210,15 +252,44 @@ def train(
         if "augment_rng" in resume:  # absent in checkpoints of studies without augmentation
             augment_rng.set_state(resume["augment_rng"])
         history = list(resume["history"])
+    partial = resume if resume is not None and "epoch_step" in resume else None
     n = len(train_data.y)
-    steps_per_epoch = math.ceil(n / spec.batch_size)
+    batches = BatchOrder(n, spec.batch_size, order, (resume or {}).get("batches"))
+    steps = period_steps(n, spec)
+    total = sum(steps)
+
+    def state() -> dict:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "order_rng": order.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "augment_rng": augment_rng.get_state(),
+            **cuda_rng(device),
+            "batches": batches.state(),
+            "history": history,
+        }
+
+    if progress:  # the bar's real total from the start, not once the first step is done
+        first = partial["epoch_step"] if partial else 0
+        progress(sum(steps[: len(history)]) + first, total, {})
     for epoch in range(len(history), spec.epochs):
         set_lr(optimizer, epoch, spec)
         model.train()
-        perm = torch.randperm(n, generator=order)
-        loss_sum = torch.zeros((), device=device)  # on-device; one sync per epoch, not per step
-        for step in range(steps_per_epoch):
-            idx = perm[step * spec.batch_size : (step + 1) * spec.batch_size]
+        if partial is not None:  # resumed inside this period: its steps and loss sum so far
+            first, seen = partial["epoch_step"], partial["epoch_seen"]
+            loss_sum = partial["epoch_loss_sum"].to(device)
+            partial = None
+        else:
+            first, seen = 0, 0  # images this period: n per pass
+            loss_sum = torch.zeros((), device=device)  # on-device; one sync per period
+        done = sum(steps[:epoch])
+        for step in range(first, steps[epoch]):
+            if stop_requested():
+                if save_state:
+                    save_state(state() | mid_epoch(step, loss_sum, seen))
+                raise Interrupted(f"stopped before step {step + 1} of epoch {epoch + 1}")
+            idx = batches.next()
             x, y = train_data.batch(idx, device, transform)
             with autocast(device, spec.precision):
                 loss = F.cross_entropy(model(x, start=start), y)
@@ -226,9 +297,10 @@ def train(
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach() * len(y)
+            seen += len(y)
             if progress and step % 20 == 0:
-                progress(epoch * steps_per_epoch + step, spec.epochs * steps_per_epoch, {})
-        train_loss = loss_sum.item() / n
+                progress(done + step, total, {})
+        train_loss = loss_sum.item() / max(seen, 1)
         if not math.isfinite(train_loss):
             return history, True
         val_acc = evaluate(model, val_data, device, start, spec.precision)
@@ -241,20 +313,17 @@ def train(
             }
         )
         if save_state and epoch + 1 < spec.epochs:
-            save_state(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "order_rng": order.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "augment_rng": augment_rng.get_state(),
-                    **cuda_rng(device),
-                    "history": history,
-                }
-            )
+            save_state(state())
         if progress:
-            progress((epoch + 1) * steps_per_epoch, spec.epochs * steps_per_epoch, history[-1])
+            progress(done + steps[epoch], total, history[-1])
     return history, False
+
+
+def mid_epoch(step: int, loss_sum: torch.Tensor, seen: int) -> dict:
+    """What a checkpoint taken inside a period adds to state(), whose batch order already holds
+    the permutation and the place in it: the steps done, the images seen and the loss summed
+    over them (in the sum's own float, so the period's train_loss comes out bit for bit)."""
+    return {"epoch_step": step, "epoch_loss_sum": loss_sum.detach().cpu(), "epoch_seen": seen}
 
 
 def best_k_mean(values: list[float], k: int) -> float:

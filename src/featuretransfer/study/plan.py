@@ -10,12 +10,14 @@ a study has
     - 2 * (volume split-seed pairs that the main experiment also runs, if data.n_train_per_class
            is one of the k's: those volume nets are the main base nets, the same job ids)
 
-jobs. A transfer or selffer job `needs` the base net it copies from.
+jobs. A transfer or selffer job `needs` the base net it copies from. The order is topological,
+base nets first, then the study's own order.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from featuretransfer.specs import HALVES, JobSpec
 from featuretransfer.study.studyfile import StudySpec
@@ -76,8 +78,19 @@ def volume_jobs(study: StudySpec) -> list[JobSpec]:
                 data = dataclasses.replace(study.data, n_train_per_class=k)
                 for half in HALVES:
                     base = treatment_job(study, by_name[name], seed, half, 0, "BnB")
-                    jobs.append(dataclasses.replace(base, data=data))
+                    train = study.train
+                    if volume.schedule == "steps" and k != study.data.n_train_per_class:
+                        steps = main_steps(study, by_name[name].classes(half))
+                        train = dataclasses.replace(train, steps=steps)
+                    jobs.append(dataclasses.replace(base, data=data, train=train))
     return jobs
+
+
+def main_steps(study: StudySpec, classes: tuple[int, ...]) -> int:
+    """SGD steps of a main base net of a half: `epochs` passes in batches over its images."""
+    k = study.data.n_train_per_class
+    n = sum(min(study.class_counts[c], k) if k else study.class_counts[c] for c in classes)
+    return study.train.epochs * math.ceil(n / study.train.batch_size)
 
 
 def needs(spec: JobSpec) -> list[str]:
@@ -86,14 +99,16 @@ def needs(spec: JobSpec) -> list[str]:
 
 
 def order_jobs(jobs: list[JobSpec]) -> list[JobSpec]:
-    """Unique jobs in topological order, ties broken by id; every need must be planned."""
-    by_id = {job.id: job for job in jobs}
+    """Unique jobs in topological order (every base net before the nets that copy it), ties in
+    the order given: the study's, split by split, seed, target, cut, treatment, so that `plan`
+    reads like the study file. Deterministic; every need must be planned."""
+    by_id = {job.id: job for job in jobs}  # first occurrence of each id keeps its place
     for job in by_id.values():
         for need in needs(job):
             if need not in by_id:
                 raise PlanError(f"{job.display_name} needs job {need}, which is not in the plan")
     ordered, placed = [], set()
-    remaining = sorted(by_id)
+    remaining = list(by_id)
     while remaining:
         ready = [i for i in remaining if all(n in placed for n in needs(by_id[i]))]
         if not ready:

@@ -62,8 +62,11 @@ def _class_index(item, class_names: tuple[str, ...], group: str) -> int:
     return class_names.index(item)
 
 
-def group_split(name: str, a: list, b: list, class_names: tuple[str, ...]) -> SplitSpec:
-    """A semantic split from two groups of class names or indices."""
+def group_split(
+    name: str, a: list, b: list, class_names: tuple[str, ...], kind: str = "semantic"
+) -> SplitSpec:
+    """A split from two groups of class names or indices: dissimilar halves ("semantic") unless
+    the groups are a random draw ("random", which Figure 2 and Table 1 then count)."""
     a_idx = [_class_index(c, class_names, f"{name}.A") for c in a]
     b_idx = [_class_index(c, class_names, f"{name}.B") for c in b]
     for half, idx in (("A", a_idx), ("B", b_idx)):
@@ -75,17 +78,19 @@ def group_split(name: str, a: list, b: list, class_names: tuple[str, ...]) -> Sp
     if overlap:
         names = ", ".join(class_names[c] for c in overlap)
         raise SplitError(f"split {name}: groups A and B overlap in {names}; a class goes in one")
-    return SplitSpec(name=name, kind="semantic", A=tuple(sorted(a_idx)), B=tuple(sorted(b_idx)))
+    return SplitSpec(name=name, kind=kind, A=tuple(sorted(a_idx)), B=tuple(sorted(b_idx)))
 
 
-def builtin_group_split(data_name: str, name: str, class_names: tuple[str, ...]) -> SplitSpec:
+def builtin_group_split(
+    data_name: str, name: str, class_names: tuple[str, ...], kind: str = "semantic"
+) -> SplitSpec:
     known = GROUP_SPLITS.get(data_name, {})
     if name not in known:
         raise SplitError(
             f"no built-in group split {name!r} for {data_name}; known: {', '.join(known) or 'none'}"
         )
     a, b = known[name]
-    return group_split(name, list(a), list(b), class_names)
+    return group_split(name, list(a), list(b), class_names, kind)
 
 
 def relabel(labels: torch.Tensor, classes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:

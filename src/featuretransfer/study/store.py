@@ -2,16 +2,19 @@
 
 <out>/jobs/<id>/spec.json      the JobSpec and code version, written first
                /results.jsonl   one JSON line per evaluation, each carrying job id and spec
-               /model.pt        final state_dict (conv1.weight, ...)
+               /model.safetensors  final weights (conv1.weight, ...); folders written
+                                before safetensors hold model.pt (torch.save) instead
                /log.txt         human log
                /record.json     the final record
                /done            written last, atomically: the job is DONE
-<out>/results.csv               every finished job, one row each, gathered from the folders
+<out>/plan.json                 the study's jobs (ids, names, parents), written by `run`
+<out>/results.csv               every finished job of the plan, one row each, from the folders
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +23,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DONE, INCOMPLETE, NOT_LAUNCHED = "done", "incomplete", "not launched"
+DAMAGED = "damaged"  # marked done, but its record or weights cannot be read: redone by `run`
+STALE = "stale"  # done, but its parent was redone into other weights: redone by `run`
+PLAN = "plan.json"
 
 RESULTS_COLUMNS = (
     "job_id",
@@ -43,9 +49,19 @@ RESULTS_COLUMNS = (
     "seconds",
     "model",
     "weights",
+    "threads",
+    "device",
+    "fused",
 )
-# Columns that older records lack: every training image (k = 0), no train-set score.
-RESULTS_DEFAULTS = {"n_train_per_class": 0, "train_top1": float("nan")}
+# Columns that older records lack: every training image (k = 0), no train-set score; where and
+# how a net trained was not recorded before (empty: unknown).
+RESULTS_DEFAULTS = {
+    "n_train_per_class": 0,
+    "train_top1": float("nan"),
+    "threads": "",
+    "device": "",
+    "fused": "",
+}
 
 
 def job_dir(out: Path, job_id: str) -> Path:
@@ -66,35 +82,225 @@ def write_json(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+WEIGHTS = "model.safetensors"  # the format model hubs share: tensors only, no code runs on load
+LEGACY_WEIGHTS = "model.pt"  # torch.save pickles of earlier versions, read with weights_only=True
+
+
+class DamagedError(ValueError):
+    """A file of a finished job that cannot be read; the message says which and what to do."""
+
+
+def weights_file(folder: Path) -> Path:
+    """The weights of a job folder: model.safetensors, or an earlier version's model.pt."""
+    folder = Path(folder)
+    legacy = folder / LEGACY_WEIGHTS
+    return legacy if legacy.is_file() and not (folder / WEIGHTS).is_file() else folder / WEIGHTS
+
+
+def save_weights(state: dict, path: Path) -> None:
+    """A state_dict as safetensors, atomically (a reader never sees half a file)."""
+    from safetensors.torch import save_file  # lazily: the report reads records without torch
+
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp))
+    os.replace(tmp, path)
+
+
+def load_weights(path: Path) -> dict:
+    """The tensors of a weights file (.safetensors, or .pt read without running its code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DamagedError(f"{path}: no such weights file")
+    import torch  # lazily, and outside the try: a missing torch is not a damaged file
+    from safetensors.torch import load_file
+
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    # Both readers raise many types on a damaged file (safetensors, pickle, zip, runtime
+    # errors); to us each means the same, and their messages give advice that does not apply.
+    except Exception as e:  # noqa: BLE001
+        raise DamagedError(f"{path}: damaged weights file ({type(e).__name__})") from None
+    if not isinstance(state, dict):
+        raise DamagedError(f"{path}: holds no state_dict")
+    return state
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(2**20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_identity(path: Path) -> dict:
+    """What a record keeps of its weights file: its SHA-256 and size."""
+    return {"weights_sha256": file_sha256(path), "weights_bytes": Path(path).stat().st_size}
+
+
+def read_record(out: Path, job_id: str) -> dict | None:
+    """The record of a DONE job whose record and weights are intact, else None.
+
+    Intact: record.json parses, and the weights file is the one the record names (same size; the
+    same SHA-256 unless its mtime is the one the `done` marker noted, so an untouched file is
+    not read). Records of earlier versions, which named no hash, need a non-empty weights file.
+    """
+    folder = job_dir(out, job_id)
+    if not (folder / "done").exists():
+        return None
+    try:
+        record = json.loads((folder / "record.json").read_text())
+        weights = Path(out) / record["weights"]
+        stat = weights.stat()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if "weights_sha256" not in record:
+        return record if stat.st_size > 0 else None
+    if stat.st_size != record["weights_bytes"]:
+        return None
+    try:
+        noted = json.loads((folder / "done").read_text())["weights_mtime_ns"]
+    except (OSError, ValueError, KeyError, TypeError):
+        noted = None
+    if stat.st_mtime_ns != noted and file_sha256(weights) != record["weights_sha256"]:
+        return None
+    return record
+
+
 def job_state(out: Path, job_id: str) -> str:
+    """DONE (finished, its files intact), DAMAGED (marked done, but its record or weights cannot
+    be read or are not the ones it wrote), INCOMPLETE (a folder without `done`), NOT_LAUNCHED."""
     folder = job_dir(out, job_id)
     if (folder / "done").exists():
-        return DONE
+        return DONE if read_record(out, job_id) is not None else DAMAGED
     return INCOMPLETE if folder.exists() else NOT_LAUNCHED
 
 
+def copied_from_current_parent(out: Path, record: dict, parent_id: str | None) -> bool:
+    """Whether a net's copied layers came from its parent's current weights: false after the
+    parent was redone into other weights (the child then copied from weights that are gone)."""
+    if parent_id is None or "parent_weights_sha256" not in record:
+        return True
+    parent = read_record(out, parent_id)
+    return parent is not None and parent.get("weights_sha256") == record["parent_weights_sha256"]
+
+
+def study_states(out: Path, jobs: list) -> dict[str, str]:
+    """The state of each of a plan's jobs (JobSpecs, parents first): see plan_states."""
+    return plan_states(out, plan_entries(jobs))
+
+
+def plan_states(out: Path, plan: list[dict]) -> dict[str, str]:
+    """The state of each job of plan.json's entries (parents first): job_state, with STALE for
+    a DONE net whose parent is DONE with other weights than those it copied."""
+    states = {}
+    for entry in plan:
+        state, parent = job_state(out, entry["id"]), entry.get("parent")
+        if state == DONE and parent is not None and states.get(parent) == DONE:
+            if not copied_from_current_parent(out, read_record(out, entry["id"]), parent):
+                state = STALE
+        states[entry["id"]] = state
+    return states
+
+
+def is_current(out: Path, job) -> bool:
+    """DONE, intact, and (for a net with copied layers) copied from its parent's current
+    weights: a job that `run` keeps."""
+    record = read_record(out, job.id)
+    parent = job.parent()
+    return record is not None and copied_from_current_parent(
+        out, record, parent.id if parent else None
+    )
+
+
+def clear_job(out: Path, job_id: str) -> None:
+    """Make a damaged or stale job's folder unfinished, so that `run` redoes it from scratch."""
+    folder = job_dir(out, job_id)
+    (folder / "done").unlink(missing_ok=True)
+    (folder / "record.json").unlink(missing_ok=True)
+
+
 def mark_done(folder: Path, record: dict) -> None:
+    """Write the record, then the `done` marker, which notes when the weights were written (the
+    record stays a function of the spec: no times in it but the training's seconds)."""
     write_json(folder / "record.json", record)
-    write_atomic(folder / "done", "")
+    weights = Path(folder).parent.parent / record["weights"] if "weights" in record else None
+    stat = {"weights_mtime_ns": weights.stat().st_mtime_ns} if weights and weights.is_file() else {}
+    write_atomic(folder / "done", json.dumps(stat))
 
 
-def load_records(out: Path) -> list[dict]:
-    """The final record of every DONE job, sorted by job id."""
+def plan_entries(jobs: list) -> list[dict]:
+    """What plan.json keeps of each job (a JobSpec): id, display name, labels, parent."""
+    return [
+        {
+            "id": job.id,
+            "name": job.display_name,
+            "study": job.study,
+            "split": job.split.name,
+            "split_kind": job.split.kind,
+            "parent": job.parent().id if job.parent() else None,
+        }
+        for job in jobs
+    ]
+
+
+def write_plan(out: Path, jobs: list) -> None:
+    """<out>/plan.json: the study's jobs in dependency order, so that status, results.csv and
+    the report know which nets are this study's without the data or the study file."""
+    write_json(Path(out) / PLAN, plan_entries(jobs))
+
+
+def read_plan(out: Path) -> list[dict] | None:
+    try:
+        plan = json.loads((Path(out) / PLAN).read_text())
+    except (OSError, ValueError):
+        return None
+    return plan if isinstance(plan, list) else None
+
+
+def load_records(out: Path, plan: list[dict] | None = None) -> list[dict]:
+    """The final record of every DONE, intact job of `plan` (plan.json's entries; default: the
+    folder's plan.json, else every job folder), in plan order. Each record is labelled by its
+    plan entry (study, split name and kind), which a net shared by two studies may name
+    differently; a net whose parent was redone into other weights is left out."""
+    if plan is None:
+        plan = read_plan(out)
+    if plan is None:  # a folder of an earlier version: every finished job, by id
+        ids = sorted(p.parent.name for p in (Path(out) / "jobs").glob("*/done"))
+        plan = [{"id": i} for i in ids]
     records = []
-    for done in sorted((Path(out) / "jobs").glob("*/done")):
-        try:
-            records.append(json.loads((done.parent / "record.json").read_text()))
-        except (OSError, json.JSONDecodeError) as e:  # a folder tampered with by hand
-            log.warning("skipping %s: its record cannot be read (%s)", done.parent, e)
+    for entry in plan:
+        record = read_record(out, entry["id"])
+        if record is None:
+            if (job_dir(out, entry["id"]) / "done").exists():
+                log.warning("%s is damaged: its record or weights cannot be read", entry["id"])
+            continue
+        if not copied_from_current_parent(out, record, record.get("parent_job_id")):
+            continue
+        for key in ("study", "split", "split_kind", "name"):
+            if key in entry:
+                record[key] = entry[key]
+        records.append(record)
     return records
 
 
-def write_results_csv(out: Path) -> Path:
-    """Gather every finished job into <out>/results.csv, one row each."""
+def other_jobs(out: Path, plan: list[dict]) -> list[str]:
+    """Ids of finished job folders under <out>/jobs that are not in `plan`: nets of other
+    settings, never pooled with this study's."""
+    planned = {entry["id"] for entry in plan}
+    return sorted(
+        p.parent.name for p in (Path(out) / "jobs").glob("*/done") if p.parent.name not in planned
+    )
+
+
+def write_results_csv(out: Path, plan: list[dict] | None = None) -> Path:
+    """Gather the study's finished jobs into <out>/results.csv, one row each, in plan order."""
     path = Path(out) / "results.csv"
     rows = [
         {c: _csv_value(r[c] if c in r else RESULTS_DEFAULTS[c]) for c in RESULTS_COLUMNS}
-        for r in load_records(out)
+        for r in load_records(out, plan)
     ]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
@@ -103,6 +309,21 @@ def write_results_csv(out: Path) -> Path:
         writer.writerows(rows)
     os.replace(tmp, path)
     return path
+
+
+def runtime_mix(records: list[dict]) -> dict[str, dict[str, int]]:
+    """For each of threads, device and fused that differ between `records` (or within a net
+    resumed under another setting: "2+1"): value -> nets. Empty when every net trained under
+    one setting (unrecorded values are left out): then a rerun under it gives the same bits."""
+    mixed = {}
+    for key in ("threads", "device", "fused"):
+        counts: dict[str, int] = {}
+        for r in records:
+            if str(r.get(key, "")):
+                counts[str(r[key])] = counts.get(str(r[key]), 0) + 1
+        if len(counts) > 1 or any("+" in value for value in counts):
+            mixed[key] = dict(sorted(counts.items()))
+    return mixed
 
 
 def _csv_value(value):

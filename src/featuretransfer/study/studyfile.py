@@ -11,6 +11,7 @@
                + any of treatments, cuts, targets, seeds  -> Experiment (this split's own)
     [volume]  n_train_per_class = [k, ...], seeds, splits  -> VolumeSpec (data-volume experiment)
     [resources] cpus, gpus                          -> ResourceSpec (per job, on a cluster)
+    [report]  margin, noise, alpha                  -> ReportSpec (how verdicts are decided)
 
 A split's own keys let one file hold several experiments, e.g. the random control on s0 only:
 
@@ -27,20 +28,28 @@ Every error names the key and says what is allowed. Presets live in `featuretran
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import tomllib
+import torch
 
 from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import LOADERS, class_names
+from featuretransfer.data.registry import (
+    LOADERS,
+    RESIZED,
+    class_names,
+    train_counts,
+    with_fingerprint,
+)
 from featuretransfer.nets.registry import MODELS
 from featuretransfer.specs import (
     HALVES,
     TREATMENTS,
     DataSpec,
     NetSpec,
+    ReportSpec,
     ResourceSpec,
     SplitSpec,
     TrainSpec,
@@ -62,8 +71,26 @@ TOP_KEYS = (
     "splits",
     "volume",
     "resources",
+    "report",
 )
 STUDY_KEYS = ("treatments", "cuts", "targets", "seeds")  # [study], or one split's own
+STRING_LISTS = ("data.class_names",)  # list-valued keys of strings (the rest hold integers)
+DERIVED = ("data.fingerprint",)  # spec fields the tool computes: never set in a study file
+SPLIT_KINDS = ("random", "semantic")
+# key -> (bound, strict): each number must be >= bound (> bound where strict); 0 means the
+# default for n_outputs and image_size
+LOWER_BOUNDS = {
+    "train.epochs": (1, False),
+    "train.batch_size": (1, False),
+    "train.lr": (0, True),
+    "train.best_k": (1, False),
+    "train.crop": (0, False),
+    "train.crop_pad": (0, False),
+    "train.bias_lr_mult": (0, True),
+    "model.n_outputs": (0, False),
+    "data.image_size": (0, False),
+    "train.steps": (0, False),
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +111,11 @@ class VolumeSpec:
     n_train_per_class: tuple[int, ...] = ()  # the k's; 0 keeps all; empty: no such experiment
     seeds: tuple[int, ...] | None = None  # None: the [study] seeds
     splits: tuple[str, ...] | None = None  # split names; None: the first split
+    # "steps": every k trains as many SGD steps as the main base net of its half (as the
+    # original's fixed-iteration solvers: a small k is passed many times, and overfits);
+    # "epochs": every k trains `train.epochs` passes over its own images (a small k then takes
+    # few steps and is undertrained, not overfit)
+    schedule: str = "steps"
 
 
 @dataclass(frozen=True)
@@ -101,6 +133,10 @@ class StudySpec:
     resources: ResourceSpec = ResourceSpec()  # per job, on a cluster
     experiments: tuple[Experiment, ...] = ()  # the splits that set their own keys
     volume: VolumeSpec = VolumeSpec()
+    report: ReportSpec = ReportSpec()  # how the report decides; not in any job id
+    # training images per class after the validation hold-out, read from the data where the
+    # plan needs them (a [volume] with fixed steps); derived from the data, not a setting
+    class_counts: tuple[int, ...] = ()
 
     def experiment(self, split: SplitSpec) -> Experiment:
         """The split's treatments, cuts, targets and seeds: its own where set, else the study's."""
@@ -147,14 +183,17 @@ def _check_value(key: str, value, default):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif isinstance(default, tuple):
+        kind = str if key in STRING_LISTS else int
         ok = isinstance(value, list) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
+            isinstance(v, kind) and not isinstance(v, bool) for v in value
         )
         value = tuple(value) if ok else value
     else:  # strings, and optional strings (default None)
         ok = isinstance(value, str)
     if not ok:
-        want = "a list of integers" if isinstance(default, tuple) else type(default or "").__name__
+        want = type(default or "").__name__
+        if isinstance(default, tuple):
+            want = "a list of strings" if key in STRING_LISTS else "a list of integers"
         raise StudyError(f"{key} = {value!r} should be {want}")
     return value
 
@@ -166,9 +205,12 @@ def _section(raw: dict, section: str, cls):
     defaults = cls()
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
+    allowed = [name for name in fields if f"{section}.{name}" not in DERIVED]
     for key, value in table.items():
+        if f"{section}.{key}" in DERIVED:
+            raise StudyError(f"{section}.{key} is computed by the tool; remove it from the file")
         if key not in fields:
-            raise StudyError(f"unknown key {section}.{key}; allowed: {', '.join(fields)}")
+            raise StudyError(f"unknown key {section}.{key}; allowed: {', '.join(allowed)}")
         values[key] = _check_value(f"{section}.{key}", value, getattr(defaults, key))
     return dataclasses.replace(defaults, **values)
 
@@ -202,9 +244,12 @@ def _study_keys(table: dict, where: str, n_layers: int) -> dict:
         if bad:
             raise StudyError(f"{where}.cuts: n = {bad[0]} is outside 1..{n_layers - 1}")
     if "targets" in table:
-        values["targets"] = _list(table, "targets", where, allowed=HALVES) or ("B",)
+        values["targets"] = _list(table, "targets", where, allowed=HALVES)
     if "seeds" in table:
-        values["seeds"] = _list(table, "seeds", where, kind=int) or (0,)
+        values["seeds"] = _list(table, "seeds", where, kind=int)
+    for key, example in (("targets", '["B"]'), ("seeds", "[0]")):  # not silently a default
+        if key in values and not values[key]:
+            raise StudyError(f"{where}.{key} = [] is empty; give at least one, e.g. {example}")
     return values
 
 
@@ -212,19 +257,25 @@ def _split(entry, i: int, data_name: str, names: tuple[str, ...]) -> SplitSpec:
     if not isinstance(entry, dict):
         raise StudyError(f"splits[{i}] should be a table")
     keys = set(entry) - set(STUDY_KEYS)  # what defines the split; STUDY_KEYS are its own run
+    kind = entry.get("kind", "semantic")
+    if "kind" in entry and (keys & {"name", "groups"}) and kind not in SPLIT_KINDS:
+        raise StudyError(
+            f"splits[{i}].kind = {kind!r}; use 'random' (similar halves: Figure 2, Table 1) or "
+            "'semantic' (dissimilar halves: Figure 3)"
+        )
     if keys == {"seed"} and isinstance(entry["seed"], int) and not isinstance(entry["seed"], bool):
         return random_split(len(names), entry["seed"])
-    if keys == {"groups"} and isinstance(entry["groups"], str):
-        return builtin_group_split(data_name, entry["groups"], names)
-    if keys == {"name", "A", "B"} and isinstance(entry["name"], str):
+    if keys - {"kind"} == {"groups"} and isinstance(entry["groups"], str):
+        return builtin_group_split(data_name, entry["groups"], names, kind)
+    if keys - {"kind"} == {"name", "A", "B"} and isinstance(entry["name"], str):
         for half in HALVES:
             if not isinstance(entry[half], list):
                 raise StudyError(f"splits[{i}].{half} should be a list of class names or indices")
-        return group_split(entry["name"], entry["A"], entry["B"], names)
+        return group_split(entry["name"], entry["A"], entry["B"], names, kind)
     raise StudyError(
         f"splits[{i}] has keys {sorted(entry)}; use either seed = S (random halves), "
-        f'groups = "NAME" (built-in), or name, A, B (your own class groups), '
-        f"plus any of {', '.join(STUDY_KEYS)}"
+        f'groups = "NAME" (built-in), or name, A, B (your own class groups; kind = "random" or '
+        f'"semantic", default semantic), plus any of {", ".join(STUDY_KEYS)}'
     )
 
 
@@ -234,7 +285,7 @@ def _volume(raw: dict, split_names: list[str]) -> VolumeSpec:
         return VolumeSpec()
     if not isinstance(volume, dict):
         raise StudyError("[volume] should be a table")
-    allowed = ("n_train_per_class", "seeds", "splits")
+    allowed = ("n_train_per_class", "seeds", "splits", "schedule")
     for key in volume:
         if key not in allowed:
             raise StudyError(f"unknown key volume.{key}; allowed: {', '.join(allowed)}")
@@ -247,7 +298,18 @@ def _volume(raw: dict, split_names: list[str]) -> VolumeSpec:
         )
     seeds = _list(volume, "seeds", "volume", kind=int) if "seeds" in volume else None
     splits = _list(volume, "splits", "volume", allowed=split_names) if "splits" in volume else None
-    return VolumeSpec(n_train_per_class=ks, seeds=seeds or None, splits=splits or None)
+    for key, value in (("seeds", seeds), ("splits", splits)):
+        if value == ():  # not silently the default; leave the key out for that
+            raise StudyError(f"volume.{key} = [] is empty; give at least one, or leave it out")
+    schedule = volume.get("schedule", "steps")
+    if schedule not in ("steps", "epochs"):
+        raise StudyError(
+            f"volume.schedule = {schedule!r}; use 'steps' (the same SGD steps for every k, as the "
+            "original) or 'epochs' (the same passes over each k's images)"
+        )
+    return VolumeSpec(
+        n_train_per_class=ks, seeds=seeds or None, splits=splits or None, schedule=schedule
+    )
 
 
 def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
@@ -268,16 +330,27 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
     if net.init not in ("kaiming", "reference"):
         raise StudyError(f"model.init = {net.init!r}; use 'kaiming' or 'reference'")
     train = _section(raw, "train", TrainSpec)
-    if train.epochs < 1 or train.batch_size < 1 or train.lr <= 0 or train.best_k < 1:
-        raise StudyError("train.epochs, batch_size, best_k must be >= 1 and train.lr > 0")
+    sections = {"data": data, "model": net, "train": train}
+    for key, (lowest, strict) in LOWER_BOUNDS.items():  # one key named, the first that is off
+        section, field = key.split(".")
+        value = getattr(sections[section], field)
+        if value < lowest or (strict and value == lowest):
+            bound = f"> {lowest:g}" if strict else f">= {lowest:g}"
+            raise StudyError(f"{key} = {value!r} should be {bound}")
     if train.precision not in ("fp32", "bf16"):
         raise StudyError(f"train.precision = {train.precision!r}; use 'fp32' or 'bf16'")
-    if train.crop < 0 or train.crop_pad < 0 or train.bias_lr_mult <= 0:
-        raise StudyError("train.crop and crop_pad must be >= 0 and train.bias_lr_mult > 0")
     if data.normalize not in ("mean-std", "mean"):
         raise StudyError(f"data.normalize = {data.normalize!r}; use 'mean-std' or 'mean'")
-    if net.n_outputs < 0 or data.image_size < 0:
-        raise StudyError("model.n_outputs and data.image_size must be >= 0 (0: the default)")
+    if data.image_size and data.name not in RESIZED:
+        raise StudyError(
+            f"data.image_size = {data.image_size} has no effect on {data.name}, whose images "
+            f"keep their size; remove it (it applies to {', '.join(RESIZED)})"
+        )
+    if data.class_names and data.name != "idx":
+        raise StudyError(
+            f'data.class_names names the classes of data.name = "idx" only; {data.name} has '
+            "its own names"
+        )
     study = raw.get("study", {})
     if not isinstance(study, dict):
         raise StudyError("[study] should be a table")
@@ -291,11 +364,19 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         raise StudyError("[[splits]] should list at least one split")
     try:
         names = class_names(data)
+        data = with_fingerprint(data)
     except DataError as e:
         raise StudyError(str(e)) from None
     split_specs = tuple(_split(entry, i, data.name, names) for i, entry in enumerate(splits))
     if len({s.name for s in split_specs}) != len(split_specs):
         raise StudyError("two splits share a name; each split needs its own")
+    for i, split in enumerate(split_specs):
+        for j, other in enumerate(split_specs[:i]):
+            if (split.A, split.B) == (other.A, other.B):
+                raise StudyError(
+                    f"splits[{i}] ({split.name}) has the classes of splits[{j}] ({other.name}): "
+                    "the same nets; keep one of them"
+                )
     experiments = []
     for i, (entry, split) in enumerate(zip(splits, split_specs)):
         own = _study_keys(entry, f"splits[{i}]", n_layers)
@@ -311,5 +392,52 @@ def parse_study(raw: dict, data_path: str | None = None) -> StudySpec:
         **study_keys,
         resources=_section(raw, "resources", ResourceSpec),
         experiments=tuple(experiments),
-        volume=_volume(raw, [s.name for s in split_specs]),
+        volume=(volume := _volume(raw, [s.name for s in split_specs])),
+        report=_report(raw),
+        class_counts=_class_counts(data)
+        if volume.n_train_per_class and volume.schedule == "steps"
+        else (),
     )
+
+
+def _class_counts(data) -> tuple[int, ...]:
+    try:
+        return train_counts(data)
+    except DataError as e:
+        raise StudyError(str(e)) from None
+
+
+def _report(raw: dict) -> ReportSpec:
+    report = _section(raw, "report", ReportSpec)
+    if report.margin <= 0 or report.noise < 0 or not 0 < report.alpha < 0.5:
+        bad = "margin" if report.margin <= 0 else "noise" if report.noise < 0 else "alpha"
+        raise StudyError(
+            f"report.{bad} = {getattr(report, bad)}: margin and noise are points of top-1 "
+            "(margin > 0, noise >= 0), alpha a test level in (0, 0.5)"
+        )
+    return report
+
+
+def check_against_data(study: StudySpec, dataset) -> None:
+    """Refuse a study that asks the data for more than they hold: a class index beyond the data
+    set's classes, or more training images per class than a class has (after the validation
+    hold-out). A net recorded as trained on k images per class must have seen k."""
+    n_classes = len(dataset.classes)
+    counts = torch.bincount(dataset.train_y, minlength=n_classes).tolist()
+    for split in study.splits:
+        if max(split.A + split.B) >= n_classes:
+            raise StudyError(
+                f"split {split.name} names class {max(split.A + split.B)}, but the data have "
+                f"{n_classes} classes (0..{n_classes - 1})"
+            )
+    asked = [("data.n_train_per_class", study.data.n_train_per_class)]
+    asked += [("volume.n_train_per_class", k) for k in study.volume.n_train_per_class]
+    used = sorted({c for split in study.splits for c in split.A + split.B})
+    fewest = min(used, key=lambda c: counts[c])
+    for key, k in asked:
+        if k > counts[fewest]:
+            raise StudyError(
+                f"{key} = {k}, but class {dataset.classes[fewest]!r} has only {counts[fewest]} "
+                f"training images (after data.n_val = {study.data.n_val} held out for "
+                f"validation); give at most {counts[fewest]}, or 0 for all of them"
+            )
