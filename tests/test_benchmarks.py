@@ -1,9 +1,12 @@
-"""Smoke test of benchmarks/caffenet_throughput.py: the CPU --quick run prints its numbers."""
+"""Smoke tests of the benchmarks: caffenet_throughput.py --quick on the CPU prints its numbers;
+estimate_speed.py on the smoke preset prints its ratio line (slow: real data)."""
 
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "caffenet_throughput.py"
 
@@ -24,3 +27,31 @@ def test_caffenet_throughput_quick():
     assert re.search(
         r"^caffenet best: \d+ img/s \(\S+\), \d+% of \w+ matmul rate$", result.stdout, re.MULTILINE
     )
+
+
+ESTIMATE = SCRIPT.parent / "estimate_speed.py"
+
+
+@pytest.mark.slow  # trains the smoke preset's two base nets on the real Fashion-MNIST: ~1 min
+def test_estimate_speed_on_the_smoke_preset():
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ESTIMATE),
+            "--preset",
+            "fashion-mnist-smoke",
+            "--study-seconds",
+            "600",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "base nets trained 2" in result.stdout
+    assert re.search(
+        r"^estimate \d+\.\d s = \d+\.\d% of the study's 600 s \(budget 5%\)$",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout

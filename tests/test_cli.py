@@ -320,3 +320,38 @@ def test_status_and_report_flag_nets_trained_under_other_threads(tmp_path, fake_
 def test_threads_must_be_positive_and_local(capsys):
     assert main(["run", "--preset", "fashion-mnist-smoke", "--threads", "0"]) == 2
     assert "--threads 0: give 1 or more" in capsys.readouterr().err
+
+
+def test_estimate_trains_only_base_nets_then_reads_them_from_the_folder(
+    tmp_path, fake_data, capsys
+):
+    out = tmp_path / "out"
+    text = (
+        Path(str(preset_path("fashion-mnist-smoke")))
+        .read_text()
+        .replace("n_val = 500", "n_val = 40")
+        .replace("n_train_per_class = 300", "")
+    )
+    (tmp_path / "smoke.toml").write_text(text)
+    first = run_cli(
+        "estimate",
+        str(tmp_path / "smoke.toml"),
+        "--data",
+        str(fake_data),
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+    )
+    assert first.returncode == 0, first.stderr
+    assert "base nets: trained 2, already done 0" in first.stderr
+    assert "estimates (not measurements) in" in first.stderr
+    assert len(list((out / "jobs").iterdir())) == 2  # nothing but baseA and baseB
+    assert (out / "estimates" / "scores.csv").is_file()
+    page = (out / "report" / "index.html").read_text()
+    assert "Estimates: predicting the transfer curve cheaply" in page
+    assert main(["estimate", str(out), "--data", str(fake_data), "--quiet", "--device", "cpu"]) == 0
+    assert "trained 0, already done 2" in capsys.readouterr().err  # a study folder: read, not run
+    assert main(["estimate", str(tmp_path)]) == 2  # a folder without a study
+    assert "holds no study" in capsys.readouterr().err

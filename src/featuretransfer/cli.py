@@ -1,9 +1,10 @@
-"""The `featuretransfer` command: run | plan | status | report | split | presets.
+"""The `featuretransfer` command: run | plan | status | report | estimate | split | presets.
 
     featuretransfer run [STUDY.toml | --preset NAME] [--out DIR] [--workers N] [--data DIR]
     featuretransfer plan [STUDY.toml | --preset NAME] [--out DIR]
     featuretransfer status [DIR | --preset NAME]
     featuretransfer report DIR | --results FILE.csv --out DIR
+    featuretransfer estimate [STUDY.toml | --preset NAME | DIR] [--out DIR] [--data DIR]
     featuretransfer split --classes C --seed S | --groups NAME [--dataset NAME]
     featuretransfer presets
     featuretransfer --version
@@ -28,6 +29,8 @@ from pathlib import Path
 import torch
 
 from featuretransfer import __version__
+from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
+from featuretransfer.analysis.features import EstimateError
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names, load_dataset
 from featuretransfer.nets.units import ModelError
@@ -56,7 +59,10 @@ DEFAULT_PRESET = "fashion-mnist"
 # ran at 0.52-0.62x the speed of the same nets one by one, so CPUs train nets alone.
 FUSE_ON_GPU = 16
 SET_ASIDE = "set-aside"  # where --set-aside moves an earlier study of the output folder
-USER_ERRORS = (StudyError, DataError, SplitError, PlanError, ReportError, ModelError, SourceError)
+USER_ERRORS = (
+    *(StudyError, DataError, SplitError, PlanError, ReportError),
+    *(ModelError, SourceError, EstimateError),
+)
 
 
 class UsageError(Exception):
@@ -284,24 +290,32 @@ def cmd_run(args) -> int:
     return 1 if summary.failed or summary.blocked else 0
 
 
+def write_study_files(out: Path, path: Path, study: StudySpec, jobs: list) -> None:
+    """out/study.toml (the file as given), study.json and plan.json."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        text = path.read_text()  # the folder's own study.toml, for `estimate DIR`
+        (out / "study.toml").write_text(text)
+        if path.resolve() != (out / "study.toml").resolve():
+            # the study file's folder: its model file, hf folder and checkpoint are relative to it
+            folder = {"folder": str(path.resolve().parent)}
+            store.write_json(out / "study-location.json", folder)
+        # beside the settings, what the report shows but no net depends on: how verdicts
+        # are decided, and the classes' names (the report names splits by them)
+        shown = {"report": asdict(study.report), "class_names": list(class_names(study.data))}
+        store.write_json(out / "study.json", study_record(study) | shown)
+        store.write_plan(out, jobs)
+    except OSError as e:
+        raise UsageError(
+            f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
+        ) from None
+
+
 def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboard):
     """Write the study into `out`, run its jobs, shut the executor down: gently, or at once
     where anything (a second Ctrl-C, even while the workers wind down) breaks off."""
     try:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "study.toml").write_text(path.read_text())
-            # the study file's folder: its model file, hf folder and checkpoint are relative to it
-            store.write_json(out / "study-location.json", {"folder": str(path.resolve().parent)})
-            # beside the settings, what the report shows but no net depends on: how verdicts
-            # are decided, and the classes' names (the report names splits by them)
-            shown = {"report": asdict(study.report), "class_names": list(class_names(study.data))}
-            store.write_json(out / "study.json", study_record(study) | shown)
-            store.write_plan(out, jobs)
-        except OSError as e:
-            raise UsageError(
-                f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
-            ) from None
+        write_study_files(out, path, study, jobs)
         print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
         summary = run_jobs(
             jobs,
@@ -326,6 +340,52 @@ def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboar
 def to_go(jobs, out: Path) -> str:
     done = sum(store.job_state(out, job.id) == store.DONE for job in jobs)
     return f"{done} nets done, {len(jobs) - done} to go; run the same command to resume"
+
+
+def cmd_estimate(args) -> int:
+    """Train only the base nets (or find them DONE), then write DIR/estimates/ and the report."""
+    if args.study and Path(args.study).is_dir():  # a study's output folder
+        folder = Path(args.study)
+        if not (folder / "study.toml").is_file():
+            raise UsageError(
+                f"{folder} holds no study (no study.toml): give a folder made by 'run'"
+            )
+        if args.preset:
+            raise UsageError("give a study file, a study folder or --preset, not two of them")
+        path = folder / "study.toml"
+        study = load_study(path, data_path=args.data)
+        out = Path(args.out) if args.out else folder
+    else:
+        study, path = study_from_args(args)
+        out = output_dir(args, study)
+    plan = plan_study(study)
+    # the main experiment's base nets (the data-volume nets on other k are not sources)
+    bases = [job for job in plan if job.treatment == "base" and job.data == study.data]
+    # fail now, with one line, if the data cannot be found or read or do not fit the study
+    check_against_data(study, load_dataset(study.data))
+    check_same_study(out, study)
+    device = pick_device(args, study)
+    write_study_files(out, path, study, plan)
+    executor = InlineExecutor()
+    try:
+        with interrupt.stop_on_signals():
+            summary = run_jobs(bases, out, executor, device=device, show_progress=not args.quiet)
+    finally:
+        executor.shutdown()
+    if summary.interrupted:
+        print(f"interrupted: {to_go(bases, out)}", file=sys.stderr)
+        return 130
+    print(
+        f"base nets: trained {len(summary.trained)}, already done {len(summary.skipped_done)}, "
+        f"failed {len(summary.failed)}",
+        file=sys.stderr,
+    )
+    for reason in summary.failed.values():
+        print(f"failed: {reason}", file=sys.stderr)
+    folder = estimate_study(plan, out, EstimateSpec(), device)
+    print(f"estimates (not measurements) in {folder}", file=sys.stderr)
+    print(f"report in {write_report(out)}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_report(args) -> int:
@@ -529,6 +589,17 @@ def build_parser() -> argparse.ArgumentParser:
                 help="auto (a GPU if there is one), cpu, cuda or cuda:N; with --workers W, W "
                 "jobs share the GPU (plain `cuda` spreads them over every GPU)",
             )
+    sub = commands.add_parser(
+        "estimate",
+        help="train only the base nets, then estimate the transfer curve and CKA maps cheaply",
+    )
+    sub.add_argument("study", nargs="?", help="study file (TOML) or a study's output folder")
+    sub.add_argument("--preset", help=f"a shipped study: {', '.join(preset_names())}")
+    sub.add_argument("--out", help="output folder (default: the study folder, or runs/<name>)")
+    sub.add_argument("--data", help="folder with the data set's files")
+    sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    sub.set_defaults(executor="local")  # base nets train in this process (pick_device)
     sub = commands.add_parser("status", help="done / unfinished / pending jobs of an output folder")
     sub.add_argument(
         "dir", nargs="?", help=f"a study's output folder (default runs/{DEFAULT_PRESET})"
@@ -557,6 +628,7 @@ COMMANDS = {
     "plan": cmd_plan,
     "status": cmd_status,
     "report": cmd_report,
+    "estimate": cmd_estimate,
     "split": cmd_split,
     "presets": cmd_presets,
 }

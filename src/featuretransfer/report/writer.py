@@ -26,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from featuretransfer.report import figures, volume
+from featuretransfer.report.estimates import estimates_section
 from featuretransfer.report.findings import findings, findings_markdown, findings_note
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import (
@@ -112,6 +113,9 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     rows_v = _write_volume(all_records, report_dir)
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
     views["rules"], views["caption"] = rules, caption
+    views["estimates"] = estimates_section(
+        weights_root / "estimates", report_dir, all_records, rules.noise
+    )
     page = _index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
     (report_dir / "index.html").write_text(page, encoding="utf-8")
     log.info("wrote the report of %d records to %s", len(all_records), report_dir)
@@ -277,6 +281,8 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         "<a href='decomposition.csv'>decomposition.csv</a>.</p>",
         "<h2>Data volume: base nets trained on k images per class</h2>",
         _volume_html(views["volume"]),
+        "<h2>Estimates: predicting the transfer curve cheaply</h2>",
+        views["estimates"],
         "<h2>First-layer filters of the base nets</h2>",
         '<img src="filters.png" alt="First-layer filters of the base nets">',
     ]

@@ -1,0 +1,75 @@
+"""How well an estimator's score per cut ranks the cuts as the measured top-1 does.
+
+Spearman's rho and Kendall's tau-b (SciPy) between score and measured top-1 over the cuts of
+one base group, and pooled over every (group, cut) point of several groups; the pooled values
+get a 95% percentile bootstrap interval over groups (scipy.stats.bootstrap, groups resampled
+with replacement with all their cuts: the nets of one group share a base net, so cuts are not
+independent draws). With one group there is no interval, only Kendall's p-value over its cuts
+(exact for small n, as SciPy computes it).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+NAN = float("nan")
+MIN_POINTS = 3  # fewer cuts have no ranking to speak of
+
+
+@dataclass(frozen=True)
+class Point:
+    group: str  # the base group's name
+    n: int  # the cut
+    score: float  # the estimator's score at n
+    measured: float  # the measured top-1 at n
+
+
+def correlations(points: list[Point]) -> tuple[float, float, float]:
+    """(Spearman's rho, Kendall's tau, tau's p-value) over `points`; nan where undefined
+    (fewer than 3 points, or a constant score or measurement)."""
+    score = np.array([p.score for p in points])
+    measured = np.array([p.measured for p in points])
+    if len(points) < MIN_POINTS or np.ptp(score) == 0 or np.ptp(measured) == 0:
+        return NAN, NAN, NAN
+    tau = stats.kendalltau(score, measured)
+    rho = stats.spearmanr(score, measured).statistic
+    return float(rho), float(tau.statistic), float(tau.pvalue)
+
+
+def agreement(points: list[Point], n_bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Rank correlations of the finite points, with bootstrap intervals over groups:
+    n_groups, n_points, spearman, spearman_low, spearman_high, kendall, kendall_low,
+    kendall_high, kendall_p (exact for small n, as SciPy decides)."""
+    points = [p for p in points if math.isfinite(p.score) and math.isfinite(p.measured)]
+    groups = sorted({p.group for p in points})
+    rho, tau, tau_p = correlations(points)
+    row = {"n_groups": len(groups), "n_points": len(points), "spearman": rho}
+    row |= {"spearman_low": NAN, "spearman_high": NAN, "kendall": tau}
+    row |= {"kendall_low": NAN, "kendall_high": NAN, "kendall_p": tau_p}
+    if len(groups) < 2 or not math.isfinite(rho):
+        return row
+    by_group = {i: [p for p in points if p.group == g] for i, g in enumerate(groups)}
+
+    def statistic(index: np.ndarray) -> tuple[float, float]:
+        rho, tau, _ = correlations([p for i in index for p in by_group[int(i)]])
+        return rho, tau
+
+    with warnings.catch_warnings():  # a resample of one group repeated is degenerate: nan
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap(
+            (np.arange(len(groups)),),
+            statistic,
+            n_resamples=n_bootstrap,
+            vectorized=False,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    low, high = result.confidence_interval
+    row["spearman_low"], row["kendall_low"] = float(low[0]), float(low[1])
+    row["spearman_high"], row["kendall_high"] = float(high[0]), float(high[1])
+    return row
