@@ -24,11 +24,12 @@ def test_job_count_is_the_formula(tiny_study):
 
 def test_default_preset_plans_the_main_experiment():
     jobs = plan_study(load_study(preset_path("fashion-mnist")))
-    # 2 splits x 2 seeds x (2 base nets + 2 targets x 4 cuts x 4 treatments): 8 base groups
-    assert len(jobs) == 2 * 2 * (2 + 2 * 4 * 4) == 136
+    # 3 splits x 2 seeds x (2 base nets + 2 targets x cuts x 4 treatments): 12 base groups,
+    # with 4 cuts on s0 and 3 on s1 and s2
+    assert len(jobs) == 2 * (2 + 2 * 4 * 4) + 2 * 2 * (2 + 2 * 3 * 4) == 172
     assert {job.treatment for job in jobs} == {"base", "selffer", "transfer"}
     groups = {(j.split.name, j.seed, j.target) for j in jobs if j.treatment == "base"}
-    assert len(groups) == 8
+    assert len(groups) == 12
 
 
 def test_needs_are_planned_and_come_first(tiny_study):

@@ -26,7 +26,9 @@ matplotlib.use("Agg")  # files only: the report runs on headless machines and in
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from featuretransfer.report.evidence import Groups, estimate  # noqa: E402
 from featuretransfer.report.tables import (  # noqa: E402
+    DEFAULT_RULES,
     HALVES,
     NAN,
     group_scores,
@@ -70,19 +72,21 @@ def plot_figure2(series: list[dict], n_layers: int, stem: Path, caption: str = "
     for s in series:
         dx = FIGURE2_OFFSETS.get(s["style"], 0.0)
         _scatter(top, s["points"], s["style"], s["label"], dx)
-        if s["style"] == "base":
-            _base_level(bottom, s)
-        else:
-            _line(bottom, s, dx)
+        if s["style"] != "base" and len(s.get("group_line", [])) > 1:
+            _line(bottom, s | {"line": s["group_line"]}, dx)
+    bottom.axhline(
+        0.0, color="black", linestyle=":", linewidth=1.2, label="baseB (each group's own)"
+    )
     top.set_title("Each network (points shifted apart for visibility)")
     bottom.set_title(
-        "Mean of each treatment at the measured cuts (lines join neighbouring cuts only);\n"
-        "bars: 95% t-interval over the nets of a cut, where it has several",
+        "Each treatment minus its base group's baseB, mean over groups (lines join neighbouring\n"
+        "cuts only); bars: 90% t-interval over base groups, the findings' interval",
         fontsize=10,
     )
+    top.set_ylabel(Y_LABEL)
+    bottom.set_ylabel("Top-1 minus the group's baseB (points)")
     for ax in (top, bottom):
         _layer_axis(ax, n_layers)
-        ax.set_ylabel(Y_LABEL)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     bottom.set_xlabel(X_LABEL)
     return save_figure(fig, stem)
@@ -264,12 +268,22 @@ def figure2_series(records: list[dict]) -> list[dict]:
     base_mean, base_ci = mean_ci([y for _, y in points["baseB"]])
     has_base = bool(points["baseB"])
     n_base = len(points["baseB"])
-    label = "baseB" + (f" (mean of {n_base} nets)" if n_base > 1 else " (1 net)" if n_base else "")
+    label = "baseB" + (f" ({n_base} nets)" if n_base > 1 else " (1 net)" if n_base else "")
     base = {"label": label, "style": "base", "points": points["baseB"]}
     base["line"] = [(0, base_mean, base_ci)] if has_base else []
     # At n = 0 every treatment is a net trained from scratch on B, i.e. baseB: lines start there.
     start = (0, base_mean, NAN) if has_base else None
-    return [base] + [_series(legend.get(k, k), k, points[k], start) for k in FIGURE2_LABELS[1:]]
+    series = [base] + [_series(legend.get(k, k), k, points[k], start) for k in FIGURE2_LABELS[1:]]
+    # The bottom panel: each treatment against its own group's base net, over groups, as the
+    # findings compare them (halves and splits differ by far more than any treatment does)
+    groups = Groups(records, "random")
+    for s in series[1:]:
+        cuts = groups.cuts(s["style"])
+        estimates = [(n, estimate(groups.vs_base(s["style"], n), DEFAULT_RULES)) for n in cuts]
+        s["group_line"] = [(0, 0.0, NAN)] + [
+            (n, e.mean, (e.high - e.low) / 2 if e.measured else NAN) for n, e in estimates
+        ]
+    return series
 
 
 def figure3_series(records: list[dict]) -> tuple[list, list, list]:
@@ -390,17 +404,6 @@ def _line(ax, s: dict, dx: float) -> None:
     if bars:
         x, m, ci = zip(*bars)
         ax.errorbar(x, m, yerr=ci, fmt="none", ecolor=st["edge"], elinewidth=1, capsize=3, zorder=2)
-
-
-def _base_level(ax, s: dict) -> None:
-    """The base nets' mean as a dotted level across all cuts, as the paper draws baseB."""
-    if not s["line"]:
-        return
-    _, mean, ci = s["line"][0]
-    ax.axhline(mean, color="black", linestyle=":", linewidth=1.2, label=s["label"])
-    _scatter(ax, [(0, mean)], "base", None, 0.0)
-    if math.isfinite(ci):
-        ax.errorbar([0], [mean], yerr=[ci], fmt="none", ecolor="black", capsize=3, zorder=2)
 
 
 def _panel_with_bases(ax, groups: list[dict], n_layers: int, empty_text: str) -> None:
