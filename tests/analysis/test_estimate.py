@@ -22,7 +22,7 @@ from featuretransfer.study.splits import random_split
 from featuretransfer.study.studyfile import StudySpec
 
 # more images than features (as at the defaults, 2000 against 512): LogME converges in a few steps
-SPEC = EstimateSpec(n_fit=80, n_held=20, n_cka=40, max_dim=48, n_bootstrap=200)
+SPEC = EstimateSpec(n_fit=80, n_held=20, n_cka=40, max_dim=48, n_bootstrap=200, score_selffers=True)
 
 
 def rows(path):
@@ -183,3 +183,12 @@ def test_more_cka_images_than_the_sample_has_takes_the_fit_images_only(finished)
         }
     finally:
         estimate_study(plan, out, SPEC)  # the files the other tests read
+
+
+def test_by_default_only_transfer_groups_are_scored(finished, tmp_path):
+    plan, out, _ = finished
+    default = dataclasses.replace(SPEC, score_selffers=False)
+    folder = estimate_study(plan, out, default)
+    roles = {r["role"] for r in rows(folder / "scores.csv")}
+    assert roles == {"transfer"}  # the paper's question, at half the estimators' cost
+    estimate_study(plan, out, SPEC)  # leave the module's folder as the other tests expect

@@ -31,7 +31,10 @@ LOGME_MAX_ITER = 3000  # fixed-point steps, at most (~50 us each for 512 feature
 LOGME_TOL = 1e-9  # relative change of alpha and beta at which the fixed point has converged
 BETA_MAX = 1e12  # noise precision of the one-hot labels at most: noise std >= 1e-6
 SIGMA_TOL = 1e-12  # eigenvalues of F^T F below this fraction of the largest count as 0
-PROBE_MAX_ITER = 500  # L-BFGS steps of the linear probe
+# L-BFGS steps of the linear probe: against 500, 100 took the default study's estimators from
+# 25.8 to 19.6 s and moved the probe's held-out top-1 by 0.14 points on average (at most 0.8;
+# the cuts' ranks per group correlate at rho >= 0.89)
+PROBE_MAX_ITER = 100
 
 
 def logme(features: np.ndarray, labels: np.ndarray) -> float:
