@@ -65,3 +65,15 @@ def test_bootstrap_over_groups_brackets_the_pooled_value_and_is_seeded():
     worse = pts + points("bad", [p.score for p in pts[:7]][::-1], [p.measured for p in pts[:7]])
     wide = agreement(worse, n_bootstrap=300, seed=0)
     assert wide["spearman_low"] < row["spearman_low"]
+
+
+def test_pooled_is_the_mean_of_within_group_rankings_not_the_groups_levels():
+    # within each group the score ranks the cuts backwards; the easier group scores higher
+    # overall. One correlation over all points would read that level as agreement (+0.6 here);
+    # the cuts' ranking, which the estimate is for, disagrees in every group.
+    easy = points("easy", [10, 11, 12], [0.95, 0.94, 0.93])
+    hard = points("hard", [1, 2, 3], [0.75, 0.74, 0.73])
+    everything = correlations(easy + hard)
+    assert everything[0] > 0.5
+    row = agreement(easy + hard, n_bootstrap=200)
+    assert row["spearman"] == -1.0 and row["kendall"] == -1.0 and row["n_groups"] == 2
