@@ -111,10 +111,13 @@ def plot_curves(scores: list[dict], stem: Path) -> None:
                     measured = [(r["n"], r[column]) for r in points if math.isfinite(r[column])]
                     if measured:
                         style = STYLES[label]
+                        # markers at the measured cuts, lines only between neighbours (n, n+1)
+                        for (n0, y0), (n1, y1) in zip(measured, measured[1:]):
+                            if n1 == n0 + 1:
+                                ax.plot([n0, n1], [y0, y1], color=style["edge"], lw=1)
                         ax.plot(
                             *zip(*measured),
-                            color=style["edge"],
-                            lw=1,
+                            linestyle="none",
                             marker=style["marker"],
                             mfc=style["face"],
                             mec=style["edge"],
@@ -152,7 +155,10 @@ def map_matrices(rows: list[dict], kind: str) -> list[tuple[str, list, list, np.
         if kind == "A-B":
             row_keys = list(dict.fromkeys(c["layer_a"] for c in cells))
             index = {(c["layer_a"], c["layer_b"]): c["cka"] for c in cells}
-            row_labels, title = row_keys, f"{cells[0]['net_a']} vs {cells[0]['net_b']}"
+            # the same two nets compared on each half's images: the title says whose
+            half = cells[0]["group"].split("->")[-1].split("#")[0]
+            title = f"{cells[0]['net_a']} vs {cells[0]['net_b']}, on half {half}'s images"
+            row_labels = row_keys
             col_keys = list(dict.fromkeys(c["layer_b"] for c in cells))
         else:
             row_keys = sorted({int(c["n"]) for c in cells})
