@@ -355,3 +355,12 @@ def test_estimate_trains_only_base_nets_then_reads_them_from_the_folder(
     assert "trained 0, already done 2" in capsys.readouterr().err  # a study folder: read, not run
     assert main(["estimate", str(tmp_path)]) == 2  # a folder without a study
     assert "holds no study" in capsys.readouterr().err
+
+
+def test_estimate_of_a_finished_study_keeps_its_results_csv(tmp_path, fake_data):
+    out, study = tmp_path / "out", tmp_path / "t.toml"
+    study.write_text(TINY.replace("EPOCHS", "1"))
+    assert main(["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]) == 0
+    before = (out / "results.csv").read_text()
+    assert main(["estimate", str(out), "--quiet"]) == 0  # runs the base nets' jobs only
+    assert (out / "results.csv").read_text() == before  # every net of the plan is still there

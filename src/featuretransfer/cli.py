@@ -297,9 +297,11 @@ def write_study_files(out: Path, path: Path, study: StudySpec, jobs: list) -> No
         text = path.read_text()  # the folder's own study.toml, for `estimate DIR`
         (out / "study.toml").write_text(text)
         if path.resolve() != (out / "study.toml").resolve():
-            # the study file's folder: its model file, hf folder and checkpoint are relative to it
-            folder = {"folder": str(path.resolve().parent)}
-            store.write_json(out / "study-location.json", folder)
+            # the study file's folder (its model file, hf folder and checkpoint are relative to
+            # it) and where the data lay: `estimate DIR` and `status` plan the study again
+            data = str(Path(study.data.path).resolve()) if study.data.path else None
+            where = {"folder": str(path.resolve().parent), "data": data}
+            store.write_json(out / "study-location.json", where)
         # beside the settings, what the report shows but no net depends on: how verdicts
         # are decided, and the classes' names (the report names splits by them)
         shown = {"report": asdict(study.report), "class_names": list(class_names(study.data))}
@@ -353,7 +355,8 @@ def cmd_estimate(args) -> int:
         if args.preset:
             raise UsageError("give a study file, a study folder or --preset, not two of them")
         path = folder / "study.toml"
-        study = load_study(path, data_path=args.data)
+        data = args.data or study_data_path(folder)
+        study = load_study(path, data_path=data, base=study_folder(folder))
         out = Path(args.out) if args.out else folder
     else:
         study, path = study_from_args(args)
@@ -461,6 +464,14 @@ def study_folder(out: Path) -> Path:
         return out
 
 
+def study_data_path(out: Path) -> str | None:
+    """Where an output folder's data lay when it ran (None: the data set's default place)."""
+    try:
+        return json.loads((out / "study-location.json").read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def cmd_status(args) -> int:
     if args.dir and args.preset:
         raise UsageError("give a study's output folder DIR or --preset NAME, not both")
@@ -473,7 +484,11 @@ def cmd_status(args) -> int:
         if not (out / "study.toml").is_file():
             raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
         plan = store.plan_entries(
-            plan_study(load_study(out / "study.toml", base=study_folder(out)))
+            plan_study(
+                load_study(
+                    out / "study.toml", data_path=study_data_path(out), base=study_folder(out)
+                )
+            )
         )
     states = store.plan_states(out, plan)
     for state in (store.DONE, store.DAMAGED, store.STALE, store.INCOMPLETE, store.NOT_LAUNCHED):

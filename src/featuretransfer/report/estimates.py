@@ -283,8 +283,13 @@ def verdict(
             if math.isfinite(best["spearman_low"])
             else " (one base group: no interval over groups)"
         )
-        + f", Kendall τ = {best['kendall']:+.2f} (p = {best['kendall_p']:.2g}), over "
-        f"{int(best['n_points'])} cuts"
+        + f", Kendall τ = {best['kendall']:+.2f}"
+        + (f" (p = {best['kendall_p']:.2g})" if math.isfinite(best["kendall_p"]) else "")
+        + (
+            f", the mean of each group's own, over {int(best['n_points'])} cuts"
+            if groups > 1
+            else f", over {int(best['n_points'])} cuts"
+        )
     )
     tied = [NAMES[r["estimator"]] for r in rows if abs(r["spearman"] - best["spearman"]) < 1e-9]
     name = tied[0] if len(tied) == 1 else f"{', '.join(tied[:-1])} and {tied[-1]} (tied)"

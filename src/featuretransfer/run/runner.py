@@ -191,7 +191,10 @@ def run_jobs(
                     bars.finish(job.id, counted=job.id in done)
     finally:
         bars.close()
-        store.write_results_csv(out, store.plan_entries(jobs))
+        # the study's plan (plan.json) decides what results.csv holds, not the jobs of this
+        # call: `estimate` runs the base nets alone and must not drop the study's other rows
+        plan = store.read_plan(out)
+        store.write_results_csv(out, plan if plan is not None else store.plan_entries(jobs))
     return summary
 
 
