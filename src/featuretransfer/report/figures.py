@@ -110,7 +110,9 @@ def plot_figure3(
     ax_dissimilar = fig.add_subplot(grid[0, 0])
     ax_random = fig.add_subplot(grid[0, 1], sharey=ax_dissimilar)
     ax_normalised = fig.add_subplot(grid[1, :])
-    for ax in (ax_dissimilar, ax_random):
+    for ax, series in ((ax_dissimilar, dissimilar), (ax_random, random_weights)):
+        if not any(s["points"] for s in series):
+            continue  # an empty panel says so in words; a chance line there is a stray mark
         for i, level in enumerate(sorted(set(chance))):
             label = "chance (1 / classes)" if i == 0 else None
             ax.axhline(level, color="0.45", linestyle="--", linewidth=1, label=label)
