@@ -269,26 +269,25 @@ def transition_text(rows: list[dict], rules: ReportSpec = DEFAULT_RULES) -> str:
     return " ".join(sentences)
 
 
-def cuts_text(ns: list[int]) -> str:
-    """[1, 2, 3, 5] -> '1-3, 5'; '—' for none."""
-    runs = []
+def _runs(ns: list[int]) -> list[tuple[int, int]]:
+    """[1, 2, 3, 5] -> [(1, 3), (5, 5)]: the consecutive runs of a set of cuts."""
+    runs: list[list[int]] = []
     for n in sorted(ns):
         if runs and n == runs[-1][1] + 1:
             runs[-1][1] = n
         else:
             runs.append([n, n])
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs) or "—"
+    return [(a, b) for a, b in runs]
+
+
+def cuts_text(ns: list[int]) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'; '—' for none."""
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in _runs(ns)) or "—"
 
 
 def layers_text(ns: list[int]) -> str:
     """[1, 2, 3, 5] -> 'cuts 1–3 and 5'."""
-    runs = []
-    for n in sorted(ns):
-        if runs and n == runs[-1][1] + 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    parts = [f"{a}" if a == b else f"{a}–{b}" for a, b in runs]
+    parts = [f"{a}" if a == b else f"{a}–{b}" for a, b in _runs(ns)]
     text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return ("cut " if len(ns) == 1 else "cuts ") + text
 
