@@ -542,6 +542,12 @@ def test_volume_files_only_when_run(tmp_path):
     page = (folder / "index.html").read_text()
     assert 'src="volume.png"' in page and "Not run" not in page
     assert "| 10 | B | 1 | 50.00 | 90.00 | +40.00 |" in (folder / "volume.md").read_text()
+    # a copied PNG still says what it shows: title and caption in its text chunks, as Figure 2's
+    from PIL import Image
+
+    for name, title in (("volume.png", "Data volume"), ("figure2.png", "Figure 2")):
+        text = Image.open(folder / name).text
+        assert text["Title"].startswith(title) and "base groups" in text["Description"], name
     # Without the volume nets the same folder loses the stale volume files.
     write_results(tmp_path / "results.csv", main_study())
     folder = write_report(tmp_path)

@@ -16,7 +16,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from featuretransfer.report.figures import MARKER_AREA, no_data, plt, save_figure
+from featuretransfer.report.figures import MARKER_AREA, add_caption, no_data, plt, save_figure
 from featuretransfer.report.tables import k_of, mean_ci, pick
 
 VOLUME_COLUMNS = (
@@ -116,10 +116,12 @@ def volume_markdown(rows: list[dict]) -> str:
     return "\n".join(lines + ["", VOLUME_NOTE, ""])
 
 
-def plot_volume(records: list[dict], stem: Path) -> list[Path]:
-    """Test and train top-1 against k (top) and their gap (bottom), one colour per half."""
+def plot_volume(records: list[dict], stem: Path, caption: str = "") -> list[Path]:
+    """Test and train top-1 against k (top) and their gap in points (bottom), one colour per
+    half; `caption` (study, data, model, schedule) is drawn in it and kept in its metadata."""
     halves = volume_nets(records)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.5, 7.5), sharex=True, layout="constrained")
+    add_caption(fig, "Data volume: base nets on k training images per class", caption)
     if not halves:
         for ax in (top, bottom):
             no_data(ax, "No half has base nets trained on two or more k")
@@ -139,10 +141,14 @@ def plot_volume(records: list[dict], stem: Path) -> list[Path]:
         _curve(top, scored, at, _train, colour, "s", "--", f"{name}: train")
         _curve(bottom, scored, at, _gap, colour, "s", "-", f"{name}")
     bottom.axhline(0.0, color="black", linestyle=":", linewidth=1)
-    top.set_title("Base nets on k images per class (faint: each net, halves shifted; bars: 95% CI)")
+    several = any(len(v) > 1 for nets in halves.values() for v in _by_k(nets).values())
+    top.set_title(
+        "Base nets on k images per class"
+        + (" (faint: each net, halves shifted; bars: 95% CI)" if several else " (one net each)")
+    )
     top.set_ylabel("Top-1 accuracy")
-    bottom.set_title("Generalisation gap: train minus test top-1")
-    bottom.set_ylabel("Train − test top-1")
+    bottom.set_title("Generalisation gap: train minus test top-1, in points as in the table")
+    bottom.set_ylabel("Train − test top-1 (points)")
     bottom.set_xlabel("Training images per class, k (log scale; 'all' not to scale)")
     bottom.set_xscale("log")
     bottom.set_xticks([where[k] for k in ks], [str(k) if k else "all" for k in ks])
@@ -166,7 +172,14 @@ def _train(r: dict) -> float:
 
 
 def _gap(r: dict) -> float:
-    return r["train_top1"] - r["top1"]
+    return 100 * (r["train_top1"] - r["top1"])
+
+
+def _by_k(nets: list[dict]) -> dict[int, list[dict]]:
+    by_k = defaultdict(list)
+    for r in nets:
+        by_k[k_of(r)].append(r)
+    return by_k
 
 
 def _curve(ax, nets, where: dict, score, colour: str, marker: str, style: str, label: str) -> None:

@@ -110,7 +110,7 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     _write_csv(report_dir / "decomposition.csv", DECOMPOSITION_COLUMNS, rows_d)
     (report_dir / "table1.md").write_text(table1_markdown(rows1), encoding="utf-8")
     (report_dir / "findings.md").write_text(findings_markdown(found, rules), encoding="utf-8")
-    rows_v = _write_volume(all_records, report_dir)
+    rows_v = _write_volume(all_records, report_dir, volume_caption(study, all_records, source))
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
     views["rules"], views["caption"] = rules, caption
     views["estimates"] = estimates_section(
@@ -122,14 +122,26 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     return report_dir
 
 
-def _write_volume(records: list[dict], report_dir: Path) -> list[dict] | None:
+def volume_caption(study: dict | None, records: list[dict], source: Path) -> str:
+    """The data-volume figure's caption: the base nets it draws and how their schedule was set."""
+    nets = [r for nets in volume.volume_nets(records).values() for r in nets]
+    caption = figure_caption(study, nets, source) if nets else ""
+    schedule = ((study or {}).get("volume") or {}).get("schedule")
+    if caption and schedule == "steps":
+        caption += "; every k trained for the same number of steps as on all images"
+    elif caption and schedule == "epochs":
+        caption += "; every k trained for the same number of epochs (fewer steps for small k)"
+    return caption
+
+
+def _write_volume(records: list[dict], report_dir: Path, caption: str = "") -> list[dict] | None:
     """report/volume.* when a half has base nets on two or more k; else None, no stale files."""
     stem = report_dir / "volume"
     if not (rows := volume.volume_rows(records)):
         for suffix in (".png", ".svg", ".csv", ".md"):
             stem.with_suffix(suffix).unlink(missing_ok=True)
         return None
-    volume.plot_volume(records, stem)
+    volume.plot_volume(records, stem, caption)
     _write_csv(stem.with_suffix(".csv"), volume.VOLUME_COLUMNS, rows)
     stem.with_suffix(".md").write_text(volume.volume_markdown(rows), encoding="utf-8")
     return rows
