@@ -2,7 +2,9 @@
 
 import json
 
-from featuretransfer.cli import check_same_study, study_record
+import pytest
+
+from featuretransfer.cli import UsageError, check_same_study, study_record
 from featuretransfer.study.studyfile import load_study, preset_path
 
 
@@ -23,3 +25,13 @@ def test_a_folder_from_before_new_settings_is_the_same_study(tmp_path):
     }
     (tmp_path / "study.json").write_text(json.dumps(record))
     check_same_study(tmp_path, study)  # no error
+
+
+def test_an_edited_description_is_the_same_study(tmp_path):
+    study = load_study(preset_path("fashion-mnist-smoke"))
+    (tmp_path / "study.json").write_text(json.dumps(study_record(study) | {"description": "old"}))
+    check_same_study(tmp_path, study)  # free text: no error
+    changed = study_record(study) | {"description": "old", "seeds": [5]}
+    (tmp_path / "study.json").write_text(json.dumps(changed))
+    with pytest.raises(UsageError, match="other settings \\(seeds\\)"):
+        check_same_study(tmp_path, study)

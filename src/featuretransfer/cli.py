@@ -136,9 +136,11 @@ def check_same_study(out: Path, study: StudySpec) -> None:
             f"{out / 'study.json'} cannot be read; give another --out, or --set-aside to move "
             "the folder's study and nets aside"
         )
-    existing.pop("report", None)
-    existing.pop("class_names", None)
-    changed = differences(existing, study_record(study))
+    # free text (how verdicts are shown, names, the description) does not make another study
+    for key in ("report", "class_names", "description"):
+        existing.pop(key, None)
+    changed = differences(existing, study_record(study) | {"description": None})
+    changed = [key for key in changed if key != "description"]
     if changed:
         shown = ", ".join(changed[:4]) + (
             f" and {len(changed) - 4} more" if len(changed) > 4 else ""
