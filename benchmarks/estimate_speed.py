@@ -185,6 +185,23 @@ def check_reduction(plan, out: Path, spec: EstimateSpec, device: str, reduced: P
             cells.append(f"{name} {rho.statistic:+.3f}")
         print(f"  {group}: rank correlation of cuts, reduced vs full: " + ", ".join(cells))
         print(f"    features per cut, reduced/full: {sizes}")
+    # what matters in the end: how well each version ranks the cuts as the measured AnB does
+    for label, rows in (("reduced", small), ("full", full)):
+        cells = [f"{name} {agreement_with_anb(rows, name):+.3f}" for name in ESTIMATORS]
+        print(f"  {label}: mean over groups of Spearman(score, measured AnB): " + ", ".join(cells))
+
+
+def agreement_with_anb(rows: list[dict], name: str) -> float:
+    """The mean over transfer groups of the Spearman correlation of a score with measured AnB."""
+    rhos = []
+    for group in sorted({r["group"] for r in rows if r["role"] == "transfer"}):
+        measured = [
+            r for r in rows if r["group"] == group and r["measured_top1"] not in ("", "nan")
+        ]
+        if len(measured) >= 3:
+            x, y = ([float(r[k]) for r in measured] for k in (name, "measured_top1"))
+            rhos.append(stats.spearmanr(x, y).statistic)
+    return sum(rhos) / len(rhos) if rhos else float("nan")
 
 
 def main() -> int:
