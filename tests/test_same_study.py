@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from featuretransfer.cli import UsageError, check_same_study, study_record
+from featuretransfer.study.folder import FolderError, check_same_study, study_record
 from featuretransfer.study.studyfile import load_study, preset_path
 
 
@@ -33,5 +33,5 @@ def test_an_edited_description_is_the_same_study(tmp_path):
     check_same_study(tmp_path, study)  # free text: no error
     changed = study_record(study) | {"description": "old", "seeds": [5]}
     (tmp_path / "study.json").write_text(json.dumps(changed))
-    with pytest.raises(UsageError, match="other settings \\(seeds\\)"):
+    with pytest.raises(FolderError, match="other settings \\(seeds\\)"):
         check_same_study(tmp_path, study)

@@ -21,9 +21,7 @@ import logging
 import os
 import platform
 import sys
-import time
 import tomllib
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -39,15 +37,23 @@ from featuretransfer.run import interrupt
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.run.job import check_models
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.specs import NEUTRAL_FIELDS, ReportSpec
+from featuretransfer.specs import ReportSpec
 from featuretransfer.study import store
+from featuretransfer.study.folder import (
+    SET_ASIDE,
+    FolderError,
+    check_same_study,
+    set_aside,
+    study_data_path,
+    study_folder,
+    write_study_files,
+)
 from featuretransfer.study.plan import PlanError, needs, plan_study
 from featuretransfer.study.source import SourceError
 from featuretransfer.study.splits import SplitError, builtin_group_split, random_split
 from featuretransfer.study.studyfile import (
     StudyError,
     StudySpec,
-    VolumeSpec,
     check_against_data,
     load_study,
     preset_names,
@@ -58,10 +64,9 @@ DEFAULT_PRESET = "fashion-mnist"
 # Nets per stacked pass on a GPU (`--fuse auto`). On the 2-core CPU a stack of 7 half-width nets
 # ran at 0.52-0.62x the speed of the same nets one by one, so CPUs train nets alone.
 FUSE_ON_GPU = 16
-SET_ASIDE = "set-aside"  # where --set-aside moves an earlier study of the output folder
 USER_ERRORS = (
     *(StudyError, DataError, SplitError, PlanError, ReportError),
-    *(ModelError, SourceError, EstimateError),
+    *(ModelError, SourceError, EstimateError, FolderError),
 )
 
 
@@ -91,90 +96,6 @@ def output_dir(args, study: StudySpec) -> Path:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the study's output")
     return out
-
-
-def study_record(study: StudySpec) -> dict:
-    """What identifies a study's output folder: its settings, less where the data lies and how
-    the report decides (not scientific), and less settings added in later versions while they
-    hold their neutral value, so a folder written before they existed still counts as the same
-    study."""
-    record = json.loads(json.dumps(asdict(study)))
-    record["data"].pop("path")
-    record.pop("report")
-    record.pop("class_counts")  # read from the data, which the fingerprint names already
-    record["net"].pop("path")  # where a user's model file lies; its content hash stays
-    for (section, name), neutral in NEUTRAL_FIELDS.items():
-        if section in record and record[section][name] == json.loads(json.dumps(neutral)):
-            del record[section][name]
-    if study.source is not None:
-        record["source"] = {"sha256": study.source.sha256}  # not where it lies, nor its text
-    for key, empty in (("experiments", ()), ("volume", VolumeSpec()), ("source", None)):
-        if getattr(study, key) == empty:
-            del record[key]
-    return record
-
-
-def differences(old, new, prefix: str = "") -> list[str]:
-    """The dotted keys whose values differ between two study records."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(set(old) | set(new))
-        return [d for k in keys for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")]
-    return [] if old == new else [prefix.rstrip(".")]
-
-
-def check_same_study(out: Path, study: StudySpec) -> None:
-    """Refuse to run a study into a folder made by other settings: the way on is another --out,
-    or --set-aside, which moves the earlier study's files and nets out of the way."""
-    if not (out / "study.json").is_file():
-        return
-    try:
-        existing = json.loads((out / "study.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        existing = None
-    if not isinstance(existing, dict):
-        raise UsageError(
-            f"{out / 'study.json'} cannot be read; give another --out, or --set-aside to move "
-            "the folder's study and nets aside"
-        )
-    # free text (how verdicts are shown, names, the description) does not make another study
-    for key in ("report", "class_names", "description"):
-        existing.pop(key, None)
-    changed = differences(existing, study_record(study) | {"description": None})
-    changed = [key for key in changed if key != "description"]
-    if changed:
-        shown = ", ".join(changed[:4]) + (
-            f" and {len(changed) - 4} more" if len(changed) > 4 else ""
-        )
-        raise UsageError(
-            f"{out} holds study {existing.get('name')!r} with other settings ({shown}); give "
-            f"another --out, or add --set-aside to move its study files and the nets this "
-            f"study does not share into {out / SET_ASIDE}/ (nets of the same settings are kept)"
-        )
-
-
-def set_aside(out: Path, jobs: list) -> Path | None:
-    """Move the folder's earlier study (its files and the job folders the new plan does not
-    have) into <out>/set-aside/<UTC time>/, so that no net of other settings stays beside the
-    new study's. Nets the new plan shares (same ids: same settings) stay where they are."""
-    if not (out / "study.json").is_file():
-        return None
-    aside = out / SET_ASIDE / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (aside / "jobs").mkdir(parents=True, exist_ok=True)
-    planned = {job.id for job in jobs}
-    for folder in sorted((out / "jobs").glob("*")):
-        if folder.is_dir() and folder.name not in planned:
-            folder.rename(aside / "jobs" / folder.name)
-    for name in (
-        "study.toml",
-        "study.json",
-        "study-location.json",
-        store.PLAN,
-        "results.csv",
-        "report",
-    ):
-        if (out / name).exists():
-            (out / name).rename(aside / name)
-    return aside
 
 
 def make_executor(args, study: StudySpec):
@@ -290,29 +211,6 @@ def cmd_run(args) -> int:
     else:
         print("no finished nets: no report", file=sys.stderr)
     return 1 if summary.failed or summary.blocked else 0
-
-
-def write_study_files(out: Path, path: Path, study: StudySpec, jobs: list) -> None:
-    """out/study.toml (the file as given), study.json and plan.json."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        text = path.read_text()  # the folder's own study.toml, for `estimate DIR`
-        (out / "study.toml").write_text(text)
-        if path.resolve() != (out / "study.toml").resolve():
-            # the study file's folder (its model file, hf folder and checkpoint are relative to
-            # it) and where the data lay: `estimate DIR` and `status` plan the study again
-            data = str(Path(study.data.path).resolve()) if study.data.path else None
-            where = {"folder": str(path.resolve().parent), "data": data}
-            store.write_json(out / "study-location.json", where)
-        # beside the settings, what the report shows but no net depends on: how verdicts
-        # are decided, and the classes' names (the report names splits by them)
-        shown = {"report": asdict(study.report), "class_names": list(class_names(study.data))}
-        store.write_json(out / "study.json", study_record(study) | shown)
-        store.write_plan(out, jobs)
-    except OSError as e:
-        raise UsageError(
-            f"cannot write to --out {out}: {e.strerror}; choose a writable folder"
-        ) from None
 
 
 def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboard):
@@ -455,23 +353,6 @@ def cmd_plan(args) -> int:
         )
     print(f"{len(jobs)} jobs")
     return 0
-
-
-def study_folder(out: Path) -> Path:
-    """Where the study file of an output folder lay when it ran (paths in it are relative to
-    that folder); the output folder itself for folders written before this was recorded."""
-    try:
-        return Path(json.loads((out / "study-location.json").read_text())["folder"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return out
-
-
-def study_data_path(out: Path) -> str | None:
-    """Where an output folder's data lay when it ran (None: the data set's default place)."""
-    try:
-        return json.loads((out / "study-location.json").read_text()).get("data")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def cmd_status(args) -> int:
