@@ -1,4 +1,5 @@
-"""An output folder written before new settings existed still counts as the same study."""
+"""An output folder knows which study made it: one written before new settings existed, or with an
+edited description, is still the same study; other settings are refused."""
 
 import json
 
