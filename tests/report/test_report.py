@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from featuretransfer.cli import main
-from featuretransfer.report import figures, results, tables, volume
+from featuretransfer.report import figures, results, tables, volume, writer
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import decomposition, table1
 from featuretransfer.report.writer import write_report, write_report_from_csv
@@ -547,7 +547,24 @@ def test_volume_files_only_when_run(tmp_path):
 
     for name, title in (("volume.png", "Data volume"), ("figure2.png", "Figure 2")):
         text = Image.open(folder / name).text
-        assert text["Title"].startswith(title) and "base groups" in text["Description"], name
+        assert text["Title"].startswith(title) and "base group" in text["Description"], name
+
+
+def test_the_caption_counts_base_groups_not_base_nets(tmp_path):
+    # baseA and baseB of one split and seed, nets towards B only: one group (baseA is a source)
+    rows = [make_record(top1=0.9, target=t) for t in "AB"]
+    rows += [make_record("transfer", n, top1=0.8) for n in (1, 2)]
+    assert writer.figure_caption(None, records_of(tmp_path, rows), tmp_path).endswith(
+        "1 base group"
+    )
+    rows += [make_record("selffer", 1, top1=0.9, target="A", source="A")]  # and one towards A
+    assert writer.figure_caption(None, records_of(tmp_path, rows), tmp_path).endswith(
+        "2 base groups"
+    )
+    bases = [make_record(top1=0.9, target=t, seed=s) for t in "AB" for s in (0, 1)]
+    assert writer.figure_caption(None, records_of(tmp_path, bases), tmp_path).endswith(
+        "4 base groups"  # base nets alone (a data-volume study): each its own
+    )
     # Without the volume nets the same folder loses the stale volume files.
     write_results(tmp_path / "results.csv", main_study())
     folder = write_report(tmp_path)

@@ -182,15 +182,22 @@ def _html_cells(tag: str, row: list) -> str:
 
 def figure_caption(study: dict | None, records: list[dict], source: Path) -> str:
     """What a figure shows, in one line: study, data, model, schedule, seeds, splits, groups."""
-    groups = {(r["split"], r.get("seed"), r["target"]) for r in records if r["treatment"] == "base"}
+
+    # a base group is a target's base net with the nets trained against it (baseA of a study
+    # towards B only is a source, not a group); a study of base nets alone counts its nets
+    def group_of(r):
+        return r["split"], r.get("seed"), r["target"]
+
+    groups = {group_of(r) for r in records if r["treatment"] != "base"} or {
+        group_of(r) for r in records if r["treatment"] == "base"
+    }
     splits = sorted({(r["split"], r["split_kind"]) for r in records})
     split_text = ", ".join(f"{name} ({kind})" for name, kind in splits)
     seeds = sorted({r["seed"] for r in records if r.get("seed") is not None})
+    counted = f"{len(groups)} base group" + ("" if len(groups) == 1 else "s")
     if not study:
         where = f"{Path(source).name}: {len(records)} nets"
-        return (
-            f"{where}; splits {split_text or '—'}; seeds {seeds or '—'}; {len(groups)} base groups"
-        )
+        return f"{where}; splits {split_text or '—'}; seeds {seeds or '—'}; {counted}"
     data, net, train = (
         study.get(k) if isinstance(study.get(k), dict) else {} for k in ("data", "net", "train")
     )
@@ -204,7 +211,7 @@ def figure_caption(study: dict | None, records: list[dict], source: Path) -> str
         steps = f" ({train['steps']} steps)" if train.get("steps") else ""
         parts.append(f"{train['epochs']} epochs{steps}")
     parts += [f"seeds {', '.join(map(str, seeds)) or '—'}", f"splits {split_text or '—'}"]
-    return "; ".join(parts + [f"{len(groups)} base groups"])
+    return "; ".join([*parts, counted])
 
 
 def chance(study: dict | None) -> tuple[float, ...]:
