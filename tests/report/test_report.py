@@ -145,6 +145,18 @@ def test_table1_pooled_averages_networks_not_per_layer_means(tmp_path):
     assert (row["grouped_vs_base"], row["n_groups_vs_base"]) == (pytest.approx(2.0), 1)
 
 
+def test_table1_pooled_control_is_the_base_nets_of_the_targets_trained_towards(tmp_path):
+    # A study towards B only: baseA (0.95 on A's classes) is a source, not a control for nets
+    # scored on B; pooled over baseB alone, AnB+ (0.84) is 2 points above it (0.82)
+    rows = [make_record(top1=0.95, target="A"), make_record(top1=0.82, target="B")]
+    rows += [anb_plus(1, 0.84), bnb_plus(1, 0.83)]
+    (row,) = [r for r in table1(records_of(tmp_path, rows)) if r["layers"] == "1-7"]
+    assert row["pooled_vs_base"] == pytest.approx(2.0)  # not 0.84 - mean(.95, .82) = -4.5
+    rows.append(anb_plus(1, 0.97, target="A"))  # and towards A too: both base nets are controls
+    (row,) = [r for r in table1(records_of(tmp_path, rows)) if r["layers"] == "1-7"]
+    assert row["pooled_vs_base"] == pytest.approx(100 * ((0.84 + 0.97) / 2 - (0.95 + 0.82) / 2))
+
+
 def test_table1_counts_networks_without_a_control(tmp_path):
     # Split s2 has no base net: its AnB+ counts in the pooled rule, but forms no base group.
     rows = [make_record(top1=0.60), anb_plus(2, 0.62), bnb_plus(2, 0.61)]

@@ -111,16 +111,24 @@ def table1(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dict]
 
     Two rules, both over the random splits:
     - pooled, as the original study computed it: the mean of every AnB+ net in the range minus
-      the mean of every base net (boost over baseB), or of every fine-tuned selffer in the range,
-      AnA+ folded into BnB+ (boost over BnB+); each net counts once, whatever its cut, split or
-      target, and there is no interval: the nets are not independent;
+      the mean of every base net of a target the study trains towards (boost over baseB), or
+      of every fine-tuned selffer in the range, AnA+ folded into BnB+ (boost over BnB+); each
+      net counts once, whatever its cut, split or target, and there is no interval: the nets
+      are not independent;
     - grouped: per base group, the mean of its AnB+ nets in the range minus its own base net (or
       minus its BnB+ nets at the same cuts), then the mean and interval over groups.
     `cuts` names the cuts the records have in the range.
     """
     top = n_layers(records) - 1
     done = finished(records, "random")
-    bases = [r["top1"] for r in done if r["treatment"] == "base"]
+    # every base net of a target the study trained towards: a study towards B only has baseA
+    # as a source, and its accuracy on A's classes is no control for nets scored on B's
+    targets = {r["target"] for r in done if r["treatment"] != "base"}
+    bases = [
+        r["top1"]
+        for r in done
+        if r["treatment"] == "base" and (r["target"] in targets or not targets)
+    ]
     groups = Groups(records)
     rows = []
     for start in [k for k in TABLE1_STARTS if k <= top]:
@@ -322,7 +330,8 @@ DECOMPOSITION_HEADER = [
 TABLE1_NOTE = (
     "Top-1 in percentage points, random splits only. Pooled: the paper's rule, as the original "
     "study computed Table 1: the mean of all AnB+ nets at the cuts in the range minus the mean "
-    "of all base nets (over baseB), or of all fine-tuned selffers in the range, AnA+ counted as "
+    "of all base nets of the targets trained towards (over baseB), or of all fine-tuned "
+    "selffers in the range, AnA+ counted as "
     "BnB+ (over BnB+); each net counts once; no interval, as the nets share base nets. By group: "
     "per base group (split, seed, target) the mean of its AnB+ nets in the range minus its own "
     "base net (or its own BnB+ at the same cuts), then mean [90% interval] (groups) over groups; "
