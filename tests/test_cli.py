@@ -86,15 +86,18 @@ def test_bad_study_file_and_output_path(tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
 
 
+def write_smoke_study(path: Path) -> Path:
+    """The smoke preset sized for the tiny fake data: 40 validation images, every train image."""
+    text = Path(str(preset_path("fashion-mnist-smoke"))).read_text()
+    path.write_text(
+        text.replace("n_val = 500", "n_val = 40").replace("n_train_per_class = 300", "")
+    )
+    return path
+
+
 def test_run_status_and_rerun_end_to_end(tmp_path, fake_data):
     out = tmp_path / "out"
-    text = (
-        Path(str(preset_path("fashion-mnist-smoke")))
-        .read_text()
-        .replace("n_val = 500", "n_val = 40")
-        .replace("n_train_per_class = 300", "")
-    )
-    (tmp_path / "smoke.toml").write_text(text)
+    write_smoke_study(tmp_path / "smoke.toml")
     smoke = ["run", str(tmp_path / "smoke.toml"), "--data", str(fake_data), "--out", str(out)]
     first = run_cli(*smoke, "--workers", "2")
     assert first.returncode == 0, first.stderr
@@ -326,13 +329,7 @@ def test_estimate_trains_only_base_nets_then_reads_them_from_the_folder(
     tmp_path, fake_data, capsys
 ):
     out = tmp_path / "out"
-    text = (
-        Path(str(preset_path("fashion-mnist-smoke")))
-        .read_text()
-        .replace("n_val = 500", "n_val = 40")
-        .replace("n_train_per_class = 300", "")
-    )
-    (tmp_path / "smoke.toml").write_text(text)
+    write_smoke_study(tmp_path / "smoke.toml")
     first = run_cli(
         "estimate",
         str(tmp_path / "smoke.toml"),

@@ -154,7 +154,6 @@ class Groups:
     """
 
     def __init__(self, records: list[dict], kind: str | None = "random"):
-        self.base: dict[tuple, float] = {}
         bases, nets = defaultdict(list), defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
         for r in finished(records, kind):
             if r["treatment"] == "base":
@@ -162,7 +161,7 @@ class Groups:
             else:
                 label = LABEL_AS.get(r["label"], r["label"])
                 nets[group_key(r)][label][r["n"]].append(r["top1"])
-        self.base = {g: statistics.fmean(v) for g, v in bases.items()}
+        self.base: dict[tuple, float] = {g: statistics.fmean(v) for g, v in bases.items()}
         self.scores = {
             g: {
                 label: {n: statistics.fmean(v) for n, v in by_n.items()}

@@ -184,9 +184,7 @@ def _by_k(nets: list[dict]) -> dict[int, list[dict]]:
 
 def _curve(ax, nets, where: dict, score, colour: str, marker: str, style: str, label: str) -> None:
     """Each net as a faint point, the mean per k as a line with 95% CI bars."""
-    by_k = defaultdict(list)
-    for r in nets:
-        by_k[k_of(r)].append(score(r))
+    by_k = {k: [score(r) for r in group] for k, group in _by_k(nets).items()}
     if not by_k:
         return
     ks = sorted(by_k, key=_k_order)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from featuretransfer.report import figures, volume
 from featuretransfer.report.estimates import estimates_section
+from featuretransfer.report.evidence import group_key
 from featuretransfer.report.findings import findings, findings_markdown, findings_note
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import (
@@ -185,11 +186,8 @@ def figure_caption(study: dict | None, records: list[dict], source: Path) -> str
 
     # a base group is a target's base net with the nets trained against it (baseA of a study
     # towards B only is a source, not a group); a study of base nets alone counts its nets
-    def group_of(r):
-        return r["split"], r.get("seed"), r["target"]
-
-    groups = {group_of(r) for r in records if r["treatment"] != "base"} or {
-        group_of(r) for r in records if r["treatment"] == "base"
+    groups = {group_key(r) for r in records if r["treatment"] != "base"} or {
+        group_key(r) for r in records if r["treatment"] == "base"
     }
     splits = sorted({(r["split"], r["split_kind"]) for r in records})
     split_text = ", ".join(f"{name} ({kind})" for name, kind in splits)
