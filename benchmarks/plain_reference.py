@@ -83,11 +83,12 @@ def train_plain(job: JobSpec, parents: dict[str, dict]) -> dict:
     torch.manual_seed(seed_hash(job.id, "init"))
     order = torch.Generator().manual_seed(seed_hash(job.id, "order"))
     model.train()
+    per_epoch = math.ceil(len(y) / spec.batch_size)
     for epoch in range(spec.epochs):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(epoch, spec)
         perm = torch.randperm(len(y), generator=order)
-        for step in range(math.ceil(len(y) / spec.batch_size)):
+        for step in range(per_epoch):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(epoch * per_epoch + step, [per_epoch] * spec.epochs, spec)
             idx = perm[step * spec.batch_size : (step + 1) * spec.batch_size]
             loss = F.cross_entropy(model(x[idx]), y[idx])
             optimizer.zero_grad()

@@ -8,8 +8,10 @@ folder or changing the number of workers never orphans a finished job.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 HALVES = ("A", "B")
@@ -17,60 +19,147 @@ TREATMENTS = ("BnB", "BnB+", "AnB", "AnB+", "random")
 SOURCE = "S"  # JobSpec.source of a net whose layers 1..n come from a pretrained checkpoint
 
 
+def setting(
+    default,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    at_most: float | None = None,
+    one_of: tuple = (),
+    free: str = "",
+):
+    """A spec field with the values it allows, checked once when a study is loaded
+    (`check_settings`): numbers (each element of a tuple) within the bounds, strings one of
+    `one_of`; `free` says why a field has no range (a name, a path, a value the tool derives).
+    Every field of a spec that a study file sets is declared this way (tested), so a new field
+    cannot skip the check."""
+    rule = {"at_least": at_least, "above": above, "below": below, "at_most": at_most}
+    rule = {k: v for k, v in rule.items() if v is not None}
+    if one_of:
+        rule["one_of"] = one_of
+    if free:
+        rule["free"] = free
+    return field(default=default, metadata={"range": rule})
+
+
+def range_text(rule: dict) -> str:
+    """'>= 1', '> 0 and < 1', "one of 'fp32', 'bf16'"."""
+    if "one_of" in rule:
+        return "one of " + ", ".join(repr(v) for v in rule["one_of"])
+    words = {"at_least": ">=", "above": ">", "below": "<", "at_most": "<="}
+    return " and ".join(f"{words[k]} {rule[k]:g}" for k in words if k in rule)
+
+
+def out_of_range(value, rule: dict) -> bool:
+    if "one_of" in rule:
+        return value not in rule["one_of"]
+    if isinstance(value, (tuple, list)):
+        return any(out_of_range(v, rule) for v in value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return bool(rule)
+    return (
+        ("at_least" in rule and value < rule["at_least"])
+        or ("above" in rule and value <= rule["above"])
+        or ("below" in rule and value >= rule["below"])
+        or ("at_most" in rule and value > rule["at_most"])
+    )
+
+
+def check_settings(spec, section: str, keys=None) -> None:
+    """Raise ValueError naming `section.key`, its value and its range at the first field of
+    `spec` (one of `keys`, default all) out of its declared range."""
+    for f in dataclasses.fields(spec):
+        rule = f.metadata.get("range", {})
+        if keys is not None and f.name not in keys:
+            continue
+        value = getattr(spec, f.name)
+        if out_of_range(value, rule):
+            each = "each " if isinstance(value, tuple) and "one_of" not in rule else ""
+            shown = list(value) if isinstance(value, tuple) else value
+            raise ValueError(f"{section}.{f.name} = {shown!r} should {each}be {range_text(rule)}")
+
+
 @dataclass(frozen=True)
 class DataSpec:
-    name: str = "fashion-mnist"
-    n_val: int = 5000  # images held out of the official training set, for validation and best-k
-    val_seed: int = 0  # which images are held out; the same for every job of a study
-    n_train_per_class: int = 0  # keep the first k training images of each class; 0 keeps all
-    image_size: int = 0  # image-folder: side in pixels after resizing (0: 32); 256 for ImageNet
-    normalize: str = "mean-std"  # inputs (x - mean) / std; "mean": x - mean in 0..255 units, as
-    # Caffe fed its nets (the reference init, std 0.01, was chosen for that input scale)
-    class_names: tuple[str, ...] = ()  # "idx": the classes' names in label order; () reads
-    # classes.txt beside the files, else names them by index
+    name: str = setting("fashion-mnist", free="checked against the data registry")
+    # images held out of the official training set, for validation and best-k
+    n_val: int = setting(5000, at_least=0)
+    val_seed: int = setting(0, at_least=0)  # which images are held out; one per study
+    # keep the first k training images of each class; 0 keeps all
+    n_train_per_class: int = setting(0, at_least=0)
+    # image-folder: side in pixels after resizing (0: 32); 256 for ImageNet
+    image_size: int = setting(0, at_least=0, at_most=4096)
+    # inputs (x - mean) / std; "mean": x - mean in 0..255 units, as Caffe fed its nets (the
+    # reference init, std 0.01, was chosen for that input scale)
+    normalize: str = setting("mean-std", one_of=("mean-std", "mean"))
+    # "idx": the classes' names in label order; () reads classes.txt beside the files, else
+    # names them by index
+    class_names: tuple[str, ...] = setting((), free="names")
     # What the data are, not where they lie: a hash of the files' content (data/registry.py's
     # `fingerprint`), set when a study is loaded; "" for the canonical Fashion-MNIST, so finished
     # default studies keep their ids. Two data sets that differ in content never share a job id.
-    fingerprint: str = ""
-    path: str | None = field(default=None, compare=False)  # where the files are; not scientific
+    fingerprint: str = setting("", free="derived from the data")
+    # where the files are; not scientific
+    path: str | None = field(default=None, compare=False, metadata={"range": {"free": "a path"}})
 
 
 @dataclass(frozen=True)
 class NetSpec:
-    name: str = "convnet8"
-    width: float = 0.5  # channel multiplier: 1.0 gives conv 24-64-96-96-64, fc 512
-    init: str = "kaiming"  # "kaiming" (scaled, for small nets) or "reference" (the Caffe net's)
-    dropout: float = 0.5  # after fc6 and fc7, as in the reference net
-    n_outputs: int = 0  # outputs of the last layer; 0: the target half's classes. The original
-    # study kept a 1000-way fc8 for every half (only 500 of its outputs ever saw a label)
-    # A user's model (name "pkg.module:factory" or "hf:FOLDER"; see nets/units.py):
-    units: tuple[str, ...] = ()  # its transferable units, dotted submodule names in forward order
-    args: tuple[tuple[str, object], ...] = ()  # the factory's keyword arguments, sorted by name
-    code_sha256: str = ""  # of the factory's module file, or of the hf folder's config.json: an
-    # edited model never reuses the nets of the old one
-    path: str | None = field(default=None, compare=False)  # the model file or hf folder, resolved;
-    # not scientific (the content hash is)
+    name: str = setting("convnet8", free="checked against the models' registry")
+    # channel multiplier: 1.0 gives conv 24-64-96-96-64, fc 512
+    width: float = setting(0.5, above=0, at_most=16)
+    # "kaiming" (scaled, for small nets) or "reference" (the Caffe net's)
+    init: str = setting("kaiming", one_of=("kaiming", "reference"))
+    dropout: float = setting(0.5, at_least=0, below=1)  # after fc6 and fc7, as in the reference
+    # outputs of the last layer; 0: the target half's classes. The original study kept a
+    # 1000-way fc8 for every half (only 500 of its outputs ever saw a label)
+    n_outputs: int = setting(0, at_least=0)
+    # A user's model (name "pkg.module:factory" or "hf:FOLDER"; see nets/units.py): its
+    # transferable units, dotted submodule names in forward order
+    units: tuple[str, ...] = setting((), free="submodule names")
+    # the factory's keyword arguments, sorted by name
+    args: tuple[tuple[str, object], ...] = setting((), free="the factory's own")
+    # of the factory's module file, or of the hf folder's config.json: an edited model never
+    # reuses the nets of the old one
+    code_sha256: str = setting("", free="derived")
+    # the model file or hf folder, resolved; not scientific (the content hash is)
+    path: str | None = field(default=None, compare=False, metadata={"range": {"free": "a path"}})
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    epochs: int = 8
-    batch_size: int = 128
-    lr: float = 0.01  # SGD learning rate per batch of `batch_size`
-    momentum: float = 0.9
-    weight_decay: float = 5e-4  # on trainable parameters only; frozen ones are not in the optimiser
-    lr_milestones: tuple[int, ...] = (6,)  # epochs after which lr *= lr_gamma (step schedule)
-    lr_gamma: float = 0.1
-    best_k: int = 3  # the original study's score: mean of the k best validation evaluations
-    bias_lr_mult: float = 1.0  # learning rate of biases / that of weights (Caffe's original: 2)
-    bias_decay: bool = True  # weight decay on biases too (Caffe's original: no)
-    crop: int = 0  # > 0: random crop x crop windows in training, the centre crop at evaluation
-    crop_pad: int = 0  # zero padding before the random crop (CIFAR style: 4, with crop 32)
-    mirror: bool = False  # random horizontal mirrors in training (p = 0.5)
-    precision: str = "fp32"  # "bf16": forward and loss under bfloat16 autocast (GPU speed)
-    steps: int = 0  # > 0: this many SGD steps in all, whatever the data's size, spread evenly
-    # over `epochs` evaluation periods (lr milestones count periods); 0: `epochs` passes over the
-    # data. The data-volume experiment holds steps fixed across k, as the original did.
+    epochs: int = setting(8, at_least=1)
+    batch_size: int = setting(128, at_least=1)
+    lr: float = setting(0.01, above=0)  # SGD learning rate per batch of `batch_size`
+    momentum: float = setting(0.9, at_least=0, below=1)
+    # on trainable parameters only; frozen ones are not in the optimiser
+    weight_decay: float = setting(5e-4, at_least=0)
+    # epochs after which lr *= lr_gamma (step schedule)
+    lr_milestones: tuple[int, ...] = setting((6,), at_least=1)
+    lr_gamma: float = setting(0.1, above=0, at_most=1)
+    # "step": lr, times lr_gamma after each milestone; "cosine": a linear warm-up from 0 to lr
+    # over `warmup_epochs`, then a cosine decay to 0 at the last step (set per step)
+    schedule: str = setting("step", one_of=("step", "cosine"))
+    warmup_epochs: int = setting(0, at_least=0)  # cosine only: epochs (periods) of warm-up
+    # the original study's score: mean of the k best validation evaluations
+    best_k: int = setting(3, at_least=1)
+    # learning rate of biases / that of weights (Caffe's original: 2)
+    bias_lr_mult: float = setting(1.0, above=0)
+    bias_decay: bool = setting(True, free="a boolean")  # decay on biases (Caffe's original: no)
+    # > 0: random crop x crop windows in training, the centre crop at evaluation
+    crop: int = setting(0, at_least=0)
+    # zero padding before the random crop (CIFAR style: 4, with crop 32)
+    crop_pad: int = setting(0, at_least=0)
+    mirror: bool = setting(False, free="a boolean")  # random horizontal mirrors (p = 0.5)
+    # "bf16": forward and loss under bfloat16 autocast (GPU speed)
+    precision: str = setting("fp32", one_of=("fp32", "bf16"))
+    # > 0: this many SGD steps in all, whatever the data's size, spread evenly over `epochs`
+    # evaluation periods (lr milestones count periods); 0: `epochs` passes over the data. The
+    # data-volume experiment holds steps fixed across k, as the original did.
+    steps: int = setting(0, at_least=0)
 
     @property
     def augments(self) -> bool:
@@ -82,8 +171,9 @@ class TrainSpec:
 class ResourceSpec:
     """What one job asks of a cluster node (Ray executor); not scientific, not in the job id."""
 
-    cpus: float = 1.0  # also the job's torch threads
-    gpus: float = 0.0  # > 0: the job trains on "cuda"; fractions share a GPU between jobs
+    cpus: float = setting(1.0, above=0)  # also the job's torch threads
+    # > 0: the job trains on "cuda"; fractions share a GPU between jobs
+    gpus: float = setting(0.0, at_least=0)
 
 
 @dataclass(frozen=True)
@@ -91,11 +181,14 @@ class ReportSpec:
     """How the report turns numbers into verdicts (the study file's [report]); not scientific,
     in no job id, so changing it rewrites the report and trains nothing."""
 
-    margin: float = 1.0  # points: an equality (AnB = baseB) holds when the 90% interval of the
-    # difference lies within +- margin (two one-sided tests at 5%)
-    noise: float = 1.0  # points: the seed-to-seed spread of one net's top-1, used as the interval
-    # of a study with a single base group, where none can be measured (stated, not measured)
-    alpha: float = 0.05  # the level of every test (one-sided 5% each side: 90% intervals)
+    # points: an equality (AnB = baseB) holds when the 90% interval of the difference lies
+    # within +- margin (two one-sided tests at 5%)
+    margin: float = setting(1.0, above=0, at_most=100)
+    # points: the seed-to-seed spread of one net's top-1, used as the interval of a study with
+    # a single base group, where none can be measured (stated, not measured)
+    noise: float = setting(1.0, at_least=0, at_most=100)
+    # the level of every test (one-sided 5% each side: 90% intervals)
+    alpha: float = setting(0.05, above=0, below=0.5)
 
 
 @dataclass(frozen=True)
@@ -207,6 +300,8 @@ NEUTRAL_FIELDS = {
     ("train", "mirror"): False,
     ("train", "precision"): "fp32",
     ("train", "steps"): 0,
+    ("train", "schedule"): "step",
+    ("train", "warmup_epochs"): 0,
 }
 
 

@@ -158,3 +158,18 @@ def test_fixed_steps_pass_a_small_set_many_times_and_resume_exactly():
     assert resumed == history
     for p, q in zip(model.parameters(), resumed_model.parameters()):
         assert torch.equal(p, q)
+
+
+def test_lr_schedules():
+    """step: constant within an epoch, x gamma after each milestone; cosine: a linear warm-up
+    over the first epochs, then down to 0 at the last step, never above the peak."""
+    from featuretransfer.run.train import lr_at
+
+    step = TrainSpec(epochs=3, lr=0.1, lr_milestones=(2,), lr_gamma=0.1)
+    assert [lr_at(i, [4, 4, 4], step) for i in (0, 3, 4, 7, 8, 11)] == [0.1] * 4 + [0.1 * 0.1] * 2
+    cosine = TrainSpec(epochs=4, lr=0.1, schedule="cosine", warmup_epochs=1)
+    lrs = [lr_at(i, [10] * 4, cosine) for i in range(40)]
+    assert lrs[:10] == pytest.approx([0.01 * (i + 1) for i in range(10)])  # warm-up to the peak
+    assert lrs[10] == pytest.approx(0.1) and max(lrs) <= 0.1 + 1e-12
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # then falling
+    assert lrs[-1] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 29 / 30)))

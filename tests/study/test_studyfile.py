@@ -1,5 +1,6 @@
 import pytest
 
+from featuretransfer.specs import DataSpec
 from featuretransfer.study.studyfile import StudyError, load_study, preset_names, preset_path
 
 
@@ -140,11 +141,81 @@ def test_bad_split_keys_and_volume_name_the_key(tmp_path, text, message):
         ("[train]\ncrop_pad = -1\n", r"train.crop_pad = -1 should be >= 0$"),
         ("[train]\nbias_lr_mult = 0\n", r"train.bias_lr_mult = 0.0 should be > 0$"),
         ("[model]\nn_outputs = -1\n", r"model.n_outputs = -1 should be >= 0$"),
-        ("[data]\nimage_size = -3\n", r"data.image_size = -3 should be >= 0$"),
+        ("[data]\nimage_size = -3\n", r"data.image_size = -3 should be >= 0 and <= 4096$"),
+        # what a new user tried: every layer got one channel and every net trained to chance
+        ("[model]\nwidth = -1\n", r"model.width = -1.0 should be > 0 and <= 16$"),
+        ("[model]\ndropout = 1.0\n", r"model.dropout = 1.0 should be >= 0 and < 1$"),
+        ("[model]\ninit = 'xavier'\n", r"model.init = 'xavier' should be one of 'kaiming'"),
+        ("[train]\nmomentum = 1.5\n", r"train.momentum = 1.5 should be >= 0 and < 1$"),
+        ("[train]\nweight_decay = -1e-4\n", r"train.weight_decay = -0.0001 should be >= 0$"),
+        ("[train]\nlr_gamma = 2.0\n", r"train.lr_gamma = 2.0 should be > 0 and <= 1$"),
+        ("[train]\nlr_milestones = [0]\n", r"train.lr_milestones = \[0\] should each be >= 1$"),
+        ("[train]\nprecision = 'fp16'\n", r"train.precision = 'fp16' should be one of"),
+        ("[train]\nschedule = 'linear'\n", r"train.schedule = 'linear' should be one of"),
+        ("[data]\nnormalize = 'z'\n", r"data.normalize = 'z' should be one of 'mean-std'"),
+        ("[data]\nn_val = -5\n", r"data.n_val = -5 should be >= 0$"),
+        ("[resources]\ncpus = 0\n", r"resources.cpus = 0.0 should be > 0$"),
+        ("[report]\nmargin = 0\n", r"report.margin = 0.0 should be > 0 and <= 100$"),
+        ("[report]\nalpha = 0.5\n", r"report.alpha = 0.5 should be > 0 and < 0.5$"),
+        ("[study]\nseeds = [-1]\n", r"study.seeds = \[-1\]: each should be >= 0$"),
+        # the schedule's keys go together
+        ("[train]\nepochs = 6\nlr_milestones = [6]\n", r"6 has no effect with train.epochs = 6"),
+        ("[train]\nwarmup_epochs = 1\n", r"train.warmup_epochs is for schedule = .cosine."),
+        (
+            "[train]\nschedule = 'cosine'\nepochs = 2\nwarmup_epochs = 2\n",
+            r"train.warmup_epochs = 2 should be below train.epochs = 2",
+        ),
+        (
+            "[train]\nschedule = 'cosine'\nlr_milestones = [2]\n",
+            r"train.lr_milestones is for schedule = .step.",
+        ),
     ],
 )
 def test_a_number_out_of_range_names_its_key(tmp_path, text, message):
     assert_one_line_error(tmp_path, text, message)
+
+
+def test_every_setting_of_a_study_file_declares_its_range():
+    """A new spec field cannot skip the range check: each declares its range or why it has
+    none (specs.setting)."""
+    import dataclasses
+
+    from featuretransfer.specs import DataSpec, NetSpec, ReportSpec, ResourceSpec, TrainSpec
+
+    for spec in (DataSpec, NetSpec, TrainSpec, ResourceSpec, ReportSpec):
+        for f in dataclasses.fields(spec):
+            assert f.metadata.get("range"), f"{spec.__name__}.{f.name} declares no range"
+
+
+def test_data_path_is_relative_to_the_study_file(tmp_path, monkeypatch, fake_data):
+    """data.path, like every path in a study file, is read against the file's folder, whatever
+    the working folder: a study run from elsewhere reads its own data, not what lies at the same
+    relative path there. --data (a command-line argument) is read against the working folder."""
+    import shutil
+
+    from featuretransfer.data.registry import fingerprint
+
+    study_dir, elsewhere = tmp_path / "studies", tmp_path / "elsewhere"
+    shutil.copytree(fake_data, study_dir / "data" / "fmnist")
+    shutil.copytree(fake_data, elsewhere / "data" / "fmnist")
+    (elsewhere / "data" / "fmnist" / "t10k-labels-idx1-ubyte.gz").unlink()  # other data
+    path = study_dir / "study.toml"
+    path.write_text('name = "t"\n[data]\npath = "data/fmnist"\nn_val = 40\n')
+    monkeypatch.chdir(elsewhere)
+    study = load_study(path)
+    assert study.data.path == str(study_dir / "data" / "fmnist")
+    own = fingerprint(DataSpec(path=str(study_dir / "data" / "fmnist")))
+    assert study.data.fingerprint == own
+    with pytest.raises(StudyError, match="t10k-labels"):  # --data: the working folder's
+        load_study(path, data_path="data/fmnist")
+
+
+def test_a_split_of_your_own_needs_a_name(tmp_path):
+    assert_one_line_error(
+        tmp_path,
+        "[[splits]]\nA = ['Bag']\nB = ['Coat']\n",
+        r"splits\[0\] gives A and B but no name: your own class groups need name = ",
+    )
 
 
 @pytest.mark.parametrize(
@@ -171,3 +242,13 @@ def test_an_image_folder_without_a_path_says_what_to_give(tmp_path):
         f"[data]\nname = 'image-folder'\npath = '{tmp_path}'\n",
         f"data.path {tmp_path} has no train/ folder",
     )
+
+
+def test_a_one_unit_model_says_it_needs_two(tmp_path):
+    (tmp_path / "one.py").write_text(
+        "from torch import nn\n\n\ndef build(n_classes, in_channels, image_size):\n"
+        "    size = in_channels * image_size**2\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(size, n_classes))\n"
+    )
+    text = "[model]\nname = 'one:build'\nfile = 'one.py'\nunits = ['1']\n"
+    assert_one_line_error(tmp_path, text, r"model.units = \['1'\]: a model needs at least 2 units")

@@ -157,8 +157,8 @@ def train_fused(
 
     if progress:
         progress(0, spec.epochs * steps_per_epoch, [])
+    steps = [steps_per_epoch] * spec.epochs
     for epoch in range(spec.epochs):
-        set_lr(optimizer, epoch, spec)
         perms = [torch.randperm(n, generator=order) for order in orders]
         loss_sums = torch.zeros(nets.k, device=device)
         for step in range(steps_per_epoch):
@@ -172,6 +172,7 @@ def train_fused(
                     stopped = mid_epoch(step, loss_sums[i], seen) | {"batches": order_state}
                     save_state(i, lone_state(i) | stopped)
                 raise Interrupted(f"stopped before step {step + 1} of epoch {epoch + 1}")
+            set_lr(optimizer, lr_at(epoch * steps_per_epoch + step, steps, spec))
             window = slice(step * spec.batch_size, (step + 1) * spec.batch_size)
             parts = [
                 train_data.batch(perm[window], device, transform)
@@ -200,7 +201,7 @@ def train_fused(
             histories[i].append(
                 {
                     "epoch": epoch + 1,
-                    "lr": lr_at(epoch, spec),
+                    "lr": lr_at(epoch * steps_per_epoch, steps, spec),
                     "train_loss": train_losses[i],
                     "val_acc": val_accs[i],
                 }

@@ -104,9 +104,20 @@ def prefix_features(
     return Images(torch.cat(parts).contiguous(memory_format=layout), data.y.to(device))
 
 
-def lr_at(epoch: int, spec: TrainSpec) -> float:
-    """Step schedule: lr times gamma for every milestone already passed (epochs count from 0)."""
-    return spec.lr * spec.lr_gamma ** sum(epoch >= m for m in spec.lr_milestones)
+def lr_at(step: int, steps: list[int], spec: TrainSpec) -> float:
+    """The learning rate of SGD step `step` (from 0) of a run whose periods (epochs) take
+    `steps` steps each. "step": lr times gamma for every milestone epoch already passed (the
+    same within an epoch); "cosine": linear warm-up to lr over the first `warmup_epochs`
+    periods, then half a cosine down to 0 at the end (Loshchilov & Hutter 2017)."""
+    if spec.schedule == "step":
+        epoch, first = 0, steps[0] if steps else 0
+        while epoch + 1 < len(steps) and step >= first:
+            epoch, first = epoch + 1, first + steps[epoch + 1]
+        return spec.lr * spec.lr_gamma ** sum(epoch >= m for m in spec.lr_milestones)
+    warm, total = sum(steps[: spec.warmup_epochs]), sum(steps)
+    if step < warm:
+        return spec.lr * (step + 1) / warm
+    return spec.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
 
 def param_groups(params: dict[str, torch.nn.Parameter], spec: TrainSpec) -> list[dict]:
@@ -138,9 +149,9 @@ def make_optimizer(params: dict[str, torch.nn.Parameter], spec: TrainSpec) -> to
         return torch.optim.SGD(param_groups(params, spec), **hyper)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, epoch: int, spec: TrainSpec) -> None:
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = lr_at(epoch, spec) * group["lr_mult"]
+        group["lr"] = lr * group["lr_mult"]
 
 
 def augmenter(spec: TrainSpec, seed: int) -> tuple[Callable | None, torch.Generator]:
@@ -274,7 +285,6 @@ def train(
         first = partial["epoch_step"] if partial else 0
         progress(sum(steps[: len(history)]) + first, total, {})
     for epoch in range(len(history), spec.epochs):
-        set_lr(optimizer, epoch, spec)
         model.train()
         if partial is not None:  # resumed inside this period: its steps and loss sum so far
             first, seen = partial["epoch_step"], partial["epoch_seen"]
@@ -289,6 +299,7 @@ def train(
                 if save_state:
                     save_state(state() | mid_epoch(step, loss_sum, seen))
                 raise Interrupted(f"stopped before step {step + 1} of epoch {epoch + 1}")
+            set_lr(optimizer, lr_at(done + step, steps, spec))
             idx = batches.next()
             x, y = train_data.batch(idx, device, transform)
             with autocast(device, spec.precision):
@@ -307,7 +318,7 @@ def train(
         history.append(
             {
                 "epoch": epoch + 1,
-                "lr": lr_at(epoch, spec),
+                "lr": lr_at(done, steps, spec),  # at the period's first step
                 "train_loss": train_loss,
                 "val_acc": val_acc,
             }

@@ -58,6 +58,7 @@ from featuretransfer.specs import (
     SourceSpec,
     SplitSpec,
     TrainSpec,
+    check_settings,
 )
 from featuretransfer.study.source import SOURCE_TREATMENTS, SourceError, parse_source
 from featuretransfer.study.splits import (
@@ -90,20 +91,6 @@ STUDY_KEYS = ("treatments", "cuts", "targets", "seeds")  # [study], or one split
 STRING_LISTS = ("data.class_names",)  # list-valued keys of strings (the rest hold integers)
 DERIVED = ("data.fingerprint",)  # spec fields the tool computes: never set in a study file
 SPLIT_KINDS = ("random", "semantic")
-# key -> (bound, strict): each number must be >= bound (> bound where strict); 0 means the
-# default for n_outputs and image_size
-LOWER_BOUNDS = {
-    "train.epochs": (1, False),
-    "train.batch_size": (1, False),
-    "train.lr": (0, True),
-    "train.best_k": (1, False),
-    "train.crop": (0, False),
-    "train.crop_pad": (0, False),
-    "train.bias_lr_mult": (0, True),
-    "model.n_outputs": (0, False),
-    "data.image_size": (0, False),
-    "train.steps": (0, False),
-}
 
 
 @dataclass(frozen=True)
@@ -227,7 +214,12 @@ def _section(raw: dict, section: str, cls):
         if key not in fields:
             raise StudyError(f"unknown key {section}.{key}; allowed: {', '.join(allowed)}")
         values[key] = _check_value(f"{section}.{key}", value, getattr(defaults, key))
-    return dataclasses.replace(defaults, **values)
+    spec = dataclasses.replace(defaults, **values)
+    try:
+        check_settings(spec, section)
+    except ValueError as e:
+        raise StudyError(str(e)) from None
+    return spec
 
 
 def _list(table: dict, key: str, where: str, allowed=None, kind=str) -> tuple:
@@ -262,6 +254,8 @@ def _study_keys(table: dict, where: str, n_layers: int, treatments=TREATMENTS) -
         values["targets"] = _list(table, "targets", where, allowed=HALVES)
     if "seeds" in table:
         values["seeds"] = _list(table, "seeds", where, kind=int)
+        if any(seed < 0 for seed in values["seeds"]):
+            raise StudyError(f"{where}.seeds = {list(values['seeds'])}: each should be >= 0")
     for key, example in (("targets", '["B"]'), ("seeds", "[0]")):  # not silently a default
         if key in values and not values[key]:
             raise StudyError(f"{where}.{key} = [] is empty; give at least one, e.g. {example}")
@@ -282,6 +276,11 @@ def _split(entry, i: int, data_name: str, names: tuple[str, ...]) -> SplitSpec:
         return random_split(len(names), entry["seed"])
     if keys - {"kind"} == {"groups"} and isinstance(entry["groups"], str):
         return builtin_group_split(data_name, entry["groups"], names, kind)
+    if keys - {"kind"} == {"A", "B"}:
+        raise StudyError(
+            f'splits[{i}] gives A and B but no name: your own class groups need name = "..." '
+            "(it names the split in the report and the output)"
+        )
     if keys - {"kind"} == {"name", "A", "B"} and isinstance(entry["name"], str):
         for half in HALVES:
             if not isinstance(entry[half], list):
@@ -377,25 +376,14 @@ def parse_study(raw: dict, data_path: str | None = None, base: Path | None = Non
     if not isinstance(name, str) or not name or "/" in name:
         raise StudyError("name = ... is missing or not a plain string (it names the output folder)")
     data = _section(raw, "data", DataSpec)
-    if data_path is not None:
-        data = dataclasses.replace(data, path=data_path)
+    if data_path is not None:  # --data: relative to the working folder, as any command argument
+        data = dataclasses.replace(data, path=str(Path(data_path).expanduser()))
+    elif data.path is not None:  # relative to the study file, as every path in it
+        data = dataclasses.replace(data, path=str(base / Path(data.path).expanduser()))
     if data.name not in LOADERS:
         raise StudyError(f"data.name = {data.name!r} is unknown; known: {', '.join(LOADERS)}")
     net = _model(raw, base)
-    if net.init not in ("kaiming", "reference"):
-        raise StudyError(f"model.init = {net.init!r}; use 'kaiming' or 'reference'")
-    train = _section(raw, "train", TrainSpec)
-    sections = {"data": data, "model": net, "train": train}
-    for key, (lowest, strict) in LOWER_BOUNDS.items():  # one key named, the first that is off
-        section, field = key.split(".")
-        value = getattr(sections[section], field)
-        if value < lowest or (strict and value == lowest):
-            bound = f"> {lowest:g}" if strict else f">= {lowest:g}"
-            raise StudyError(f"{key} = {value!r} should be {bound}")
-    if train.precision not in ("fp32", "bf16"):
-        raise StudyError(f"train.precision = {train.precision!r}; use 'fp32' or 'bf16'")
-    if data.normalize not in ("mean-std", "mean"):
-        raise StudyError(f"data.normalize = {data.normalize!r}; use 'mean-std' or 'mean'")
+    train = _train(raw)
     if data.image_size and data.name not in RESIZED:
         raise StudyError(
             f"data.image_size = {data.image_size} has no effect on {data.name}, whose images "
@@ -413,6 +401,11 @@ def parse_study(raw: dict, data_path: str | None = None, base: Path | None = Non
         if key not in STUDY_KEYS:
             raise StudyError(f"unknown key study.{key}; allowed: {', '.join(STUDY_KEYS)}")
     n_layers = n_layers_of(net)
+    if n_layers < 2:
+        raise StudyError(
+            f"model.units = {list(net.units)}: a model needs at least 2 units (layers 1..n are "
+            "copied at a cut n = 1..L-1, so L >= 2); list more of its submodules"
+        )
     try:
         names = class_names(data)
         data = with_fingerprint(data)
@@ -465,14 +458,32 @@ def _class_counts(data) -> tuple[int, ...]:
 
 
 def _report(raw: dict) -> ReportSpec:
-    report = _section(raw, "report", ReportSpec)
-    if report.margin <= 0 or report.noise < 0 or not 0 < report.alpha < 0.5:
-        bad = "margin" if report.margin <= 0 else "noise" if report.noise < 0 else "alpha"
+    return _section(raw, "report", ReportSpec)
+
+
+def _train(raw: dict) -> TrainSpec:
+    """[train], with the checks that span two keys: a schedule's own keys go with it."""
+    train = _section(raw, "train", TrainSpec)
+    table = raw.get("train", {})
+    late = [m for m in train.lr_milestones if m >= train.epochs]
+    if train.schedule == "step" and late:
         raise StudyError(
-            f"report.{bad} = {getattr(report, bad)}: margin and noise are points of top-1 "
-            "(margin > 0, noise >= 0), alpha a test level in (0, 0.5)"
+            f"train.lr_milestones = {list(train.lr_milestones)}: {late[0]} has no effect with "
+            f"train.epochs = {train.epochs} (a milestone m cuts the rate from epoch m + 1 on); "
+            f"give milestones below {train.epochs}"
         )
-    return report
+    if train.schedule == "cosine" and table.get("lr_milestones"):
+        raise StudyError(
+            'train.lr_milestones is for schedule = "step"; a cosine schedule decays by itself'
+        )
+    if train.schedule == "step" and train.warmup_epochs:
+        raise StudyError('train.warmup_epochs is for schedule = "cosine"')
+    if train.warmup_epochs >= train.epochs:
+        raise StudyError(
+            f"train.warmup_epochs = {train.warmup_epochs} should be below train.epochs = "
+            f"{train.epochs}"
+        )
+    return train
 
 
 def check_against_data(study: StudySpec, dataset) -> None:
