@@ -1,13 +1,17 @@
 """A user's own IDX data set: its class count from the labels, its names from the study or a
 classes.txt, splits checked against its classes, and no more images per class than it has."""
 
+import gzip
+import json
+
 import numpy as np
 import pytest
 from conftest import write_idx
 
 from featuretransfer.cli import main
+from featuretransfer.data import fingerprint
 from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import class_names
+from featuretransfer.data.registry import class_names, load_dataset, with_fingerprint
 from featuretransfer.specs import DataSpec
 from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
@@ -118,3 +122,72 @@ def test_own_groups_can_be_a_random_split(tmp_path):
     assert study_file(tmp_path, folder, default)[0].splits[0].kind == "semantic"
     with pytest.raises(StudyError, match="kind = 'similar'"):
         study_file(tmp_path, folder, groups.replace('"random"', '"similar"'))
+
+
+def _cut_gzip(blob: bytes) -> bytes:
+    return gzip.compress(blob)[:-50]  # a download cut short
+
+
+def _garble_gzip(blob: bytes) -> bytes:
+    packed = bytearray(gzip.compress(blob))
+    packed[20:40] = b"\xff" * 20  # the compressed data, past the 10-byte header
+    return bytes(packed)
+
+
+# damage: (name of the damaged file, its bytes from the good IDX bytes, what the error says)
+DAMAGES = {
+    "truncated gzip": (".gz", _cut_gzip, "truncated"),
+    "gzip with a bad header": (".gz", lambda blob: blob, "drop '.gz'"),
+    "garbled gzip": (".gz", _garble_gzip, "damaged gzip file"),
+    "truncated raw IDX": ("", lambda blob: blob[:-100], "truncated or corrupt"),
+}
+
+
+def damaged_set(tmp_path, damage: str):
+    """A six-class IDX set whose training images file is damaged as `damage` says."""
+    folder = idx_set(tmp_path / "six", 6)
+    suffix, spoil, _ = DAMAGES[damage]
+    good = folder / "train-images-idx3-ubyte"
+    blob = good.read_bytes()
+    good.unlink()
+    damaged = folder / ("train-images-idx3-ubyte" + suffix)
+    damaged.write_bytes(spoil(blob))
+    return folder, damaged
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_file_is_one_data_error_and_never_cached(tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder, damaged = damaged_set(tmp_path, damage)
+    with pytest.raises(DataError) as error:
+        load_dataset(with_fingerprint(DataSpec(name="idx", path=str(folder))))
+    message = str(error.value)
+    assert str(damaged) in message and DAMAGES[damage][2] in message and "\n" not in message
+    assert "download (or copy) it again" in message
+    cache = fingerprint.cache_file()
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    assert DAMAGES[damage][0] == "" or not any(str(damaged) in key for key in cached)
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_run_on_a_damaged_file_exits_2_with_one_line(tmp_path, monkeypatch, capsys, damage):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder, damaged = damaged_set(tmp_path, damage)
+    path = tmp_path / "mine.toml"
+    extra = f'path = "{folder}"'  # absolute: the test is of the file, not of where paths lead
+    path.write_text(STUDY.format(splits="[[splits]]\nseed = 0", extra=extra, n_val=6))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(damaged) in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_classes_txt_is_utf8_with_or_without_a_bom(tmp_path):
+    names = ["ant", "bee", "cat", "dog", "eel", "élan"]
+    folder = idx_set(tmp_path / "six", 6)
+    (folder / "classes.txt").write_bytes("\n".join(names).encode("utf-8-sig"))
+    assert class_names(DataSpec(name="idx", path=str(folder))) == tuple(names)
+    (folder / "classes.txt").write_bytes("\n".join(names).encode("latin-1"))
+    with pytest.raises(DataError, match=r"classes.txt: cannot read it .*; save it as UTF-8"):
+        class_names(DataSpec(name="idx", path=str(folder)))

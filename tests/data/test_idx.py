@@ -1,11 +1,13 @@
 import gzip
+import hashlib
+import json
 
 import numpy as np
 import pytest
 import torch
 from conftest import write_idx
 
-from featuretransfer.data import idx
+from featuretransfer.data import fingerprint, idx
 from featuretransfer.data.dataset import DataError, hold_out
 from featuretransfer.data.idx import read_idx
 from featuretransfer.data.registry import load_dataset, with_fingerprint
@@ -72,3 +74,24 @@ def test_download_checks_sha256(tmp_path, fake_data, monkeypatch):
     with pytest.raises(DataError, match="SHA-256 mismatch"):
         idx.download_fashion_mnist(tmp_path / "cache", base_url=fake_data.as_uri() + "/")
     assert not list((tmp_path / "cache").glob("*.gz"))
+
+
+def test_an_unreadable_file_is_a_data_error_and_never_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "x.gz"
+    folder.mkdir()
+    with pytest.raises(DataError, match=r"x\.gz: cannot read it \(Is a directory\); replace it"):
+        fingerprint.file_digest(folder)
+    path = tmp_path / "y"
+    write_idx(path, np.zeros((2, 3), dtype=np.uint8))
+
+    def refuse(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(fingerprint, "open", refuse, raising=False)  # root reads any file
+    with pytest.raises(DataError, match=r"/y: cannot read it \(permission denied\); make it"):
+        fingerprint.file_digest(path)
+    assert not fingerprint.cache_file().exists()
+    monkeypatch.delattr(fingerprint, "open")
+    assert fingerprint.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert len(json.loads(fingerprint.cache_file().read_text())) == 1

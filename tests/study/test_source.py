@@ -16,7 +16,7 @@ from featuretransfer.run.job import check_models, run_job
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
-from featuretransfer.study.source import SourceError
+from featuretransfer.study.source import SourceError, checkpoint_file
 from featuretransfer.study.studyfile import StudyError, load_study
 
 CONV = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -172,3 +172,24 @@ def test_checkpoint_keys_that_do_not_match_the_model_are_named(source_run, other
 def test_bad_source_sections_name_the_key(source_run, fake_data, source, study, message):
     with pytest.raises(StudyError, match=message.replace("[", r"\[").replace(".", r"\.")):
         source_study(source_run, fake_data, source, study, name="bad")
+
+
+def test_an_unknown_source_net_lists_the_base_nets_first(source_run, monkeypatch):
+    with pytest.raises(SourceError) as error:
+        checkpoint_file(source_run / "runs" / "first", "s0:baseX#0")
+    assert str(error.value).endswith("its finished nets, base nets first: s0:baseA#0")
+    # two splits: 4 base nets, which sort by name after the 28 transfer nets
+    transfer = [f"s{s}:A{n}B{plus}#0" for s in (0, 1) for n in range(1, 8) for plus in ("", "+")]
+    base = [f"s{s}:base{half}#0" for s in (0, 1) for half in "AB"]
+    records = [{"name": name, "treatment": "transfer", "status": "done"} for name in transfer]
+    records += [{"name": name, "treatment": "base", "status": "done"} for name in base]
+    records.append({"name": "s2:baseA#0", "treatment": "base", "status": "diverged"})
+    monkeypatch.setattr(store, "load_records", lambda path: records)
+    with pytest.raises(SourceError) as error:
+        checkpoint_file(source_run / "runs" / "first", "baseA")
+    message = str(error.value)
+    assert message.startswith("source.net = 'baseA': no finished net of that name in ")
+    assert message.endswith(
+        "base nets first: s0:baseA#0, s0:baseB#0, s1:baseA#0, s1:baseB#0, "
+        "s0:A1B#0, s0:A1B+#0, s0:A2B#0, s0:A2B+#0 and 24 more"
+    )

@@ -20,9 +20,15 @@ import hashlib
 import json
 import os
 import tempfile
+import zlib
 from pathlib import Path
 
+from featuretransfer.data.dataset import DataError
+
 CHUNK = 2**20  # bytes hashed at a time: bounded memory for large files
+# What reading a damaged or unreadable file raises: OSError (missing, no permission, a bad gzip
+# header or CRC), EOFError (a .gz cut short), zlib.error (a .gz with garbled compressed data).
+READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 def cache_file() -> Path:
@@ -50,20 +56,48 @@ def _write_cache(cache: dict) -> None:
         pass
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's payload (of the uncompressed bytes for .gz), cached by path, size and
-    mtime, so an unchanged file is hashed once."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}"
-    cache = _read_cache()
-    if key not in cache:
-        digest = hashlib.sha256()
-        opener = gzip.open if path.suffix == ".gz" else open
+def damaged_file_error(path: Path, error: BaseException) -> DataError:
+    """The one-line DataError for a data file that could not be read: which file, what is wrong
+    with it and what to do."""
+    again = "delete it and download (or copy) it again"
+    if isinstance(error, EOFError):
+        return DataError(f"{path}: truncated (the compressed data end early); {again}")
+    if isinstance(error, gzip.BadGzipFile | zlib.error):
+        if str(error).startswith("Not a gzipped file"):
+            again = f"if it is not compressed, drop '.gz' from its name; else {again}"
+        return DataError(f"{path}: damaged gzip file ({error}); {again}")
+    if isinstance(error, PermissionError):
+        fix = "make it readable (chmod a+r) or replace it"
+        return DataError(f"{path}: cannot read it (permission denied); {fix}")
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    return DataError(f"{path}: cannot read it ({reason}); replace it with a good copy")
+
+
+def _payload_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
         with opener(path, "rb") as f:
             while chunk := f.read(CHUNK):
                 digest.update(chunk)
-        cache[key] = digest.hexdigest()
+    except READ_ERRORS as e:
+        raise damaged_file_error(path, e) from e
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's payload (of the uncompressed bytes for .gz), cached by path, size and
+    mtime, so an unchanged file is hashed once. Raises DataError naming a damaged or unreadable
+    file, whose digest is never cached."""
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except OSError as e:
+        raise damaged_file_error(path, e) from e
+    key = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}"
+    cache = _read_cache()
+    if key not in cache:
+        cache[key] = _payload_sha256(path)  # raises first for a damaged file: nothing cached
         _write_cache(cache)
     return cache[key]
 

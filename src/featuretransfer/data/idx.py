@@ -62,8 +62,8 @@ def read_idx(path: Path) -> np.ndarray:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read IDX file ({e}); delete it and fetch it again") from e
+    except fingerprint.READ_ERRORS as e:
+        raise fingerprint.damaged_file_error(path, e) from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
     dtype, n_dims = raw[2], raw[3]
@@ -77,7 +77,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) != expected:
         raise DataError(
             f"{path}: IDX header says {shape} ({expected} bytes) but the file has {len(raw)} "
-            f"bytes; the file is truncated or corrupt, fetch it again"
+            f"bytes; the file is truncated or corrupt: delete it and download (or copy) it again"
         )
     return np.frombuffer(raw, dtype=IDX_DTYPES[dtype], offset=header).reshape(shape)
 
@@ -190,7 +190,13 @@ def idx_classes(spec: DataSpec) -> tuple[str, ...]:
         return FASHION_MNIST_CLASSES
     names, source = spec.class_names, "data.class_names"
     if not names and (folder / "classes.txt").is_file():
-        lines = (folder / "classes.txt").read_text(encoding="utf-8").splitlines()
+        try:  # utf-8-sig: a BOM (Notepad, Excel) is not part of the first name
+            lines = (folder / "classes.txt").read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(
+                f"{folder / 'classes.txt'}: cannot read it ({e}); save it as UTF-8 text, one "
+                "class name per line"
+            ) from None
         names, source = tuple(line.strip() for line in lines if line.strip()), "classes.txt"
     if not names:
         return tuple(str(c) for c in range(n_classes))

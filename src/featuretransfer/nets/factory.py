@@ -42,8 +42,31 @@ def load_factory(name: str, path: str | None) -> Callable:
         raise ModelError(f"{where}: importing it failed: {type(e).__name__}: {e}") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise ModelError(f"model.name = {name!r}: {module.__name__} has no callable {attr!r}")
+        # the user's words: the file or module they named, never the name it is loaded under
+        where = f"model.name = {name!r}: {path if path else f'module {module_name!r}'}"
+        if hasattr(module, attr):
+            raise ModelError(f"{where}: {attr!r} is a {type(factory).__name__}, not a callable")
+        raise ModelError(f"{where} has no callable {attr!r}; {_callables(module)}")
     return factory
+
+
+SHOWN_CALLABLES = 6  # names listed when the factory named is not there
+
+
+def _callables(module) -> str:
+    """The public functions and classes a module defines itself (not those it imports), as a
+    few names for an error message."""
+    names = sorted(
+        key
+        for key, value in vars(module).items()
+        if callable(value)
+        and not key.startswith("_")
+        and getattr(value, "__module__", None) == module.__name__
+    )
+    if not names:
+        return "it defines no public function or class"
+    more = f" and {len(names) - SHOWN_CALLABLES} more" if len(names) > SHOWN_CALLABLES else ""
+    return f"it defines {', '.join(names[:SHOWN_CALLABLES])}{more}"
 
 
 def _module_from_file(path: Path):

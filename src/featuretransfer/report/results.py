@@ -7,7 +7,9 @@ and the column at the first bad one. Records carry the paper's `label` of each n
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -34,13 +36,13 @@ def load_results(path: Path, n_layers: int | None = None) -> list[dict]:
     L - 1 cannot be told from the cuts a table holds); status "done" ("diverged" rows are listed
     in the report but left out of every mean); weights "" (a weights path relative to the
     table's folder); n_train_per_class 0 (training images per class; 0 = all); train_top1 nan
-    (top-1 on the net's own training images). Other columns are kept as text. Raises ReportError
-    at the first bad value.
+    (top-1 on the net's own training images). Other columns are kept as text. The file is UTF-8,
+    with or without a byte-order mark. Raises ReportError at the first bad value.
     """
     path = Path(path)
     if not path.is_file():
         raise ReportError(f"{path}: no such results file")
-    with path.open(newline="", encoding="utf-8") as f:
+    with io.StringIO(_read_text(path), newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames:
             expected = ", ".join(REQUIRED_COLUMNS)
@@ -68,6 +70,28 @@ def load_results(path: Path, n_layers: int | None = None) -> list[dict]:
     if not records:
         raise ReportError(f"{path}: a header but no rows: no finished nets to report on")
     return records
+
+
+def _read_text(path: Path) -> str:
+    """The table's text: UTF-8, with or without the byte-order mark Excel's "CSV UTF-8" writes.
+    Any other encoding is refused in one line rather than read as the wrong characters."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ReportError(f"{path}: cannot read it ({e.strerror or e})") from None
+    fix = 'save the table as UTF-8 (in Excel: Save As > "CSV UTF-8")'
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ReportError(f"{path}: the table is UTF-16 text, not UTF-8; {fix}")
+    if b"\0" in raw:  # no text table holds NUL; UTF-16 without a mark and binary files do
+        raise ReportError(f"{path}: not a text table (it holds NUL bytes); {fix}")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ReportError(
+            f"{path}: line {line}: byte 0x{raw[e.start]:02x} is not UTF-8 (latin-1 or Windows-1252 "
+            f"text?); {fix}"
+        ) from None
 
 
 def _parse_row(raw: dict, where: str, row: int) -> dict:

@@ -83,12 +83,12 @@ def checkpoint_file(path: Path, net: str | None) -> Path:
             raise SourceError(
                 f"source.net is for a study's output folder; {path} has no jobs/ folder"
             )
-        records = [r for r in store.load_records(path) if r.get("name") == net]
+        finished = store.load_records(path)
+        records = [r for r in finished if r.get("name") == net]
         if not records:
-            names = sorted(r.get("name", "?") for r in store.load_records(path))
-            shown = ", ".join(names[:6]) + (" ..." if len(names) > 6 else "")
             raise SourceError(
-                f"source.net = {net!r}: no finished net of that name in {path} ({shown or 'none'})"
+                f"source.net = {net!r}: no finished net of that name in {path}; "
+                + _net_names(finished)
             )
         if records[0]["status"] != "done":
             raise SourceError(f"source.net = {net!r} diverged in {path}: it is no source")
@@ -108,6 +108,24 @@ def checkpoint_file(path: Path, net: str | None) -> Path:
             f"source.checkpoint: {path.name} is not a weights file ({', '.join(WEIGHT_SUFFIXES)})"
         )
     return path
+
+
+SHOWN_NETS = 8  # names listed when source.net names no finished net
+
+
+def _net_names(records: list[dict]) -> str:
+    """A few names a source.net can take, base nets first: they are the ones people mean, and
+    by name they sort after the many transfer nets (`s0:A1B#0` before `s0:baseA#0`)."""
+    names = sorted(
+        (r.get("treatment") != "base", r["name"])
+        for r in records
+        if r.get("status") == "done" and r.get("name")
+    )
+    if not names:
+        return "it has no finished net: run its study first"
+    shown = ", ".join(name for _, name in names[:SHOWN_NETS])
+    more = f" and {len(names) - SHOWN_NETS} more" if len(names) > SHOWN_NETS else ""
+    return f"its finished nets, base nets first: {shown}{more}"
 
 
 def load_source(source: SourceSpec) -> dict[str, torch.Tensor]:
