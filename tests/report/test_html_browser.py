@@ -1,18 +1,44 @@
 """index.html as a reader sees it: rendered in a real browser (Debian's headless Chromium,
-driven by Playwright), every image drawn, every link resolving, and the tables' counts those of
-results.csv. scripts/setup.sh --test installs Chromium, so CI always runs this."""
+driven by Playwright), every image drawn at a size whose text a person can read, every link
+resolving, no table row without a value, and the tables' counts those of results.csv.
+scripts/setup.sh --test installs Chromium, so CI always runs this.
+
+The page is the report of a copy of tests/report/fake_store with a small DIR/estimates/ added,
+so that every section of index.html, the estimates' too, is rendered and checked."""
 
 import csv
+import json
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from featuretransfer.report.writer import write_report
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DATA = Path(__file__).parent
+# A laptop's browser window. The page's body is at most 1100 CSS px wide, so a wider window
+# draws the figures no larger.
+VIEWPORT = {"width": 1280, "height": 800}
+# Readable: the smallest text of a figure, as drawn on the page, at least 8 CSS px (6 pt at 96
+# px per inch; print journals ask for 5-7 pt at the least, and the ~6 px text of issue 17's
+# estimates panels was reported unreadable), and no figure shrunk by the page below 600 CSS px
+# (a multi-panel plot narrower than that is a thumbnail; one drawn smaller is judged by its text).
+MIN_TEXT_PX = 8.0
+MIN_WIDTH_PX = 600.0
+# What a cell says when it holds no value.
+BLANK = {"", "undefined", "—", "–", "-", "nan", "none", "n/a"}
+NUMBER = re.compile(r"^[+\-−]?\d+\.\d+")  # a measured value (0.6228, +1.00 [...]), not a count
+ESTIMATES = "Estimates"  # the heading of the estimates section (issue 17 point 8, not yet fixed)
+POINT_8 = pytest.mark.xfail(
+    reason="issue 17 point 8: the estimates section is being made readable by another change",
+    raises=AssertionError,
+    strict=True,
+)
 # the flags a root user in a sandbox with a closed network needs (see the machine's notes)
 FLAGS = [
     "--no-sandbox",
@@ -31,19 +57,176 @@ def page(tmp_path_factory):
         pytest.skip("no Chromium: bash scripts/setup.sh --test installs it")
     playwright = pytest.importorskip("playwright.sync_api")
     store = shutil.copytree(DATA / "fake_store", tmp_path_factory.mktemp("html") / "store")
-    report = write_report(store)
+    write_estimates(store / "estimates")
+    with pytest.MonkeyPatch.context() as patch:
+        text_px = record_text_sizes(patch)
+        report = write_report(store)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, timeout=60_000)
         try:
-            tab = browser.new_page()
+            tab = browser.new_page(viewport=VIEWPORT)
             tab.goto((report / "index.html").as_uri(), wait_until="load", timeout=60_000)
-            yield tab, store, report
+            yield tab, store, report, text_px
         finally:
             browser.close()
 
 
+def record_text_sizes(patch) -> dict[str, float]:
+    """{file name: height in the image's pixels of the smallest text in it}, for every figure
+    saved while the patch holds. Read after saving, when tick labels have their text; texts of
+    hidden axes count too, which errs towards calling a figure unreadable."""
+    sizes, save = {}, Figure.savefig
+
+    def savefig(fig, fname, *args, **kwargs):
+        save(fig, fname, *args, **kwargs)
+        dpi = kwargs.get("dpi") or fig.dpi
+        points = [
+            t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+        ]
+        sizes[Path(fname).name] = min(points) * dpi / 72  # points are 1/72 inch
+
+    patch.setattr(Figure, "savefig", savefig)
+    return sizes
+
+
+def write_estimates(folder: Path) -> None:
+    """DIR/estimates/ as `featuretransfer estimate` writes it for the fake store's four base
+    groups (two random splits, both directions), cuts 1-3, with two estimators undefined (their
+    scores do not vary over the cuts), and the CKA maps of two kinds."""
+    folder.mkdir()
+    layers = ("conv1", "conv2", "conv3", "conv4")
+    groups = [(s, a, b) for s in ("s0", "s1") for a, b in ("AB", "BA")]
+    scores = [
+        {"group": f"{s}:{a}->{b}#0", "role": "transfer", "n": n, "layer": layers[n - 1]}
+        | {"logme": 1 - 0.1 * n, "hscore": 1.0, "linear_probe": 0.9 - 0.1 * n, "knn": 0.5}
+        | {"measured_top1": 0.62 - 0.03 * n, "measured_top1_plus": 0.63 + 0.01 * n}
+        for s, a, b in groups
+        for n in (1, 2, 3)
+    ]
+    agreement = [
+        {"estimator": e, "role": "transfer", "treatment": t, "scope": "pooled", "n_groups": 4}
+        | {"n_points": 3, "spearman": rho, "spearman_low": rho, "spearman_high": rho}
+        | {"kendall": rho, "kendall_low": rho, "kendall_high": rho, "kendall_p": rho and 0.04}
+        for t in ("AnB", "AnB+")
+        for e, rho in (("logme", 1.0), ("hscore", ""), ("linear_probe", 1.0), ("knn", ""))
+    ]
+    similarity = [
+        {"kind": "A-B", "group": f"{s}:{a}->{b}#0", "net_a": f"{s}:baseA#0"}
+        | {"net_b": f"{s}:baseB#0", "n": 0, "layer_a": x, "layer_b": y, "cka": 0.5 + (x == y) / 2}
+        for s, a, b in groups
+        for x in layers
+        for y in layers
+    ] + [
+        {"kind": "fine-tuned", "group": f"{s}:{a}->{b}#0", "net_a": f"{s}:{a}{n}{b}+#0"}
+        | {"net_b": f"{s}:base{a}#0", "n": n, "layer_a": x, "layer_b": x, "cka": 0.9}
+        for s, a, b in groups
+        for n in (1, 2, 3)
+        for x in layers
+    ]
+    for name, rows in (
+        ("scores.csv", scores),
+        ("agreement.csv", agreement),
+        ("similarity.csv", similarity),
+    ):
+        with (folder / name).open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    summary = {"settings": {"n_fit": 2000, "n_held": 1000, "n_cka": 1000, "max_dim": 512}}
+    with (folder.parent / "results.csv").open() as f:  # measured by the study's own nets
+        measured = [r["job_id"] for r in csv.DictReader(f) if r["treatment"] != "base"]
+    summary |= {"seconds": {"total": 12.5}, "measured_jobs": measured}
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def shown(tab) -> dict:
+    """Every image and table of the page, each with the <h2> section it stands in: images as
+    (section, src, CSS width on the page, width in the file), tables as (section, header,
+    rows of cell texts)."""
+    return tab.evaluate(
+        """() => {
+            const out = {images: [], tables: []};
+            let section = '';
+            for (const e of document.body.querySelectorAll('h2, img, table')) {
+                if (e.tagName === 'H2') section = e.textContent;
+                else if (e.tagName === 'IMG') out.images.push(
+                    [section, e.getAttribute('src'), e.getBoundingClientRect().width,
+                     e.naturalWidth]);
+                else {
+                    const rows = [...e.querySelectorAll('tr')].map(
+                        r => [...r.children].map(c => c.textContent));
+                    out.tables.push([section, rows[0], rows.slice(1)]);
+                }
+            }
+            return out;
+        }"""
+    )
+
+
+def unreadable_images(images: list, text_px: dict) -> list[str]:
+    problems = []
+    for _, src, width, natural in images:
+        if width < min(MIN_WIDTH_PX, natural):
+            problems.append(f"{src}: drawn {width:.0f} CSS px wide (< {MIN_WIDTH_PX:.0f})")
+        if src not in text_px:
+            problems.append(f"{src}: not a figure the report drew; its text cannot be measured")
+        elif (px := text_px[src] * width / natural) < MIN_TEXT_PX:
+            problems.append(f"{src}: smallest text {px:.1f} CSS px on the page (< {MIN_TEXT_PX})")
+    return problems
+
+
+def empty_rows(tables: list) -> list[str]:
+    """Rows that show no value: every cell but the first blank, or, in a table with measured
+    values (numbers with decimals), every such column blank in that row."""
+    problems = []
+    for section, header, rows in tables:
+        measured = {i for row in rows for i, cell in enumerate(row) if NUMBER.match(cell.strip())}
+        for row in rows:
+            blank = [cell.strip().lower() in BLANK for cell in row]
+            if len(row) > 1 and (all(blank[1:]) or (measured and all(blank[i] for i in measured))):
+                problems.append(f"{section}: {dict(zip(header, row))}")
+    return problems
+
+
+def in_estimates(items: list, estimates: bool) -> list:
+    return [item for item in items if item[0].startswith(ESTIMATES) == estimates]
+
+
+def test_every_figure_is_readable(page):
+    tab, _, _, text_px = page
+    images = in_estimates(shown(tab)["images"], estimates=False)
+    assert {src for _, src, _, _ in images} >= {"figure2.png", "figure3.png", "filters.png"}
+    assert unreadable_images(images, text_px) == []
+
+
+def test_no_table_has_a_row_without_values(page):
+    tab, _, _, _ = page
+    tables = in_estimates(shown(tab)["tables"], estimates=False)
+    assert len(tables) >= 5
+    assert empty_rows(tables) == []
+
+
+def test_the_estimates_section_is_on_the_page(page):
+    tab, _, _, _ = page
+    found = shown(tab)
+    assert in_estimates(found["images"], estimates=True)
+    assert in_estimates(found["tables"], estimates=True)
+
+
+@POINT_8
+def test_every_estimates_figure_is_readable(page):
+    tab, _, _, text_px = page
+    assert unreadable_images(in_estimates(shown(tab)["images"], True), text_px) == []
+
+
+@POINT_8
+def test_no_estimates_table_has_a_row_without_values(page):
+    tab, _, _, _ = page
+    assert empty_rows(in_estimates(shown(tab)["tables"], True)) == []
+
+
 def test_every_image_is_drawn(page):
-    tab, _, _ = page
+    tab, _, _, _ = page
     images = tab.eval_on_selector_all(
         "img", "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])"
     )
@@ -52,7 +235,7 @@ def test_every_image_is_drawn(page):
 
 
 def test_every_link_resolves(page):
-    tab, _, report = page
+    tab, _, report, _ = page
     links = tab.eval_on_selector_all("a", "els => els.map(e => e.href)")
     assert len(links) >= 6
     for link in links:
@@ -77,7 +260,7 @@ def table(tab, heading: str) -> list[list[str]]:
 
 
 def test_the_tables_count_what_results_csv_holds(page):
-    tab, store, _ = page
+    tab, store, _, _ = page
     rows = list(csv.DictReader((store / "results.csv").open()))
     networks = [
         (kind, label, k, status, int(n)) for kind, label, k, status, n in table(tab, "Networks")
@@ -96,7 +279,7 @@ def test_the_tables_count_what_results_csv_holds(page):
 
 
 def test_the_page_names_the_figures_and_the_rules(page):
-    tab, _, _ = page
+    tab, _, _, _ = page
     text = tab.inner_text("body")
     assert "Study fake-paper" in text  # the figures' caption under them
     assert "docs/statistics.md" in text and "inconclusive" in text.lower()

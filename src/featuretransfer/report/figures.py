@@ -10,6 +10,12 @@ plot_filters then only draw. writer.py calls both. A series is a dict:
     line    [(n, mean, ci95)] through the means; ci95 is nan where a point has a single network
     base    [(0, y)] the base nets a line starts from (Figure 3 top panels only; optional)
     linestyle  matplotlib line style of `line` (optional, default solid)
+    group_line, n_groups, interval  Figure 2's bottom panel: [(n, mean, half-width)] over base
+            groups (nan where one group has the cut), the most groups at a cut, and what the
+            half-width is (the findings' interval)
+
+Every panel with lines says in its title what its bars are, why there are none where none can be
+measured, and which cuts have no nets (lines join neighbouring cuts only): line_notes.
 
 Run through the report: `featuretransfer report DIR`.
 """
@@ -17,6 +23,7 @@ Run through the report: `featuretransfer report DIR`.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -36,6 +43,7 @@ from featuretransfer.report.tables import (  # noqa: E402
     minus_control,
     pick,
 )
+from featuretransfer.specs import ReportSpec  # noqa: E402
 from featuretransfer.study import store  # noqa: E402
 
 FIGURE2_LABELS = ("baseB", "BnB", "BnB+", "AnB", "AnB+")
@@ -57,6 +65,7 @@ STYLES = {
 # Horizontal shift (in layers) of each treatment at a cut, so that no marker hides another's.
 FIGURE2_OFFSETS = {"base": 0.0, "BnB": -0.21, "BnB+": -0.07, "AnB": 0.07, "AnB+": 0.21}
 MARKER_AREA = 38  # points^2
+NETS_INTERVAL = "95% t-interval over the nets at a cut"  # Figure 3's bars (tables.mean_ci)
 # SVG and PNG without a creation date, so that the same records give byte-identical files.
 SVG_METADATA = {"Date": None}
 
@@ -69,20 +78,31 @@ def plot_figure2(series: list[dict], n_layers: int, stem: Path, caption: str = "
         for ax in (top, bottom):
             no_data(ax, "No networks on random A/B splits in these records")
         return save_figure(fig, stem)
+    lines = [
+        s | {"line": s["group_line"]}
+        for s in series
+        if s["style"] != "base" and len(s.get("group_line", [])) > 1
+    ]
     for s in series:
-        dx = FIGURE2_OFFSETS.get(s["style"], 0.0)
-        _scatter(top, s["points"], s["style"], s["label"], dx)
-        if s["style"] != "base" and len(s.get("group_line", [])) > 1:
-            _line(bottom, s | {"line": s["group_line"]}, dx)
+        _scatter(top, s["points"], s["style"], s["label"], FIGURE2_OFFSETS.get(s["style"], 0.0))
+    for s in lines:
+        _line(bottom, s, FIGURE2_OFFSETS.get(s["style"], 0.0))
+    one_group = max((s.get("n_groups", 0) for s in lines), default=0) == 1
     bottom.axhline(
-        0.0, color="black", linestyle=":", linewidth=1.2, label="baseB (each group's own)"
+        0.0,
+        color="black",
+        linestyle=":",
+        linewidth=1.2,
+        label="baseB of the base group" if one_group else "baseB (each group's own)",
     )
     top.set_title("Each network (points shifted apart for visibility)")
-    bottom.set_title(
-        "Each treatment minus its base group's baseB, mean over groups (lines join neighbouring\n"
-        "cuts only); bars: 90% t-interval over base groups, the findings' interval",
-        fontsize=10,
+    head = (
+        "Each treatment minus the baseB of the one base group in these records"
+        if one_group
+        else "Each treatment minus its base group's baseB, mean over groups"
     )
+    interval = next((s["interval"] for s in lines), "")
+    _title(bottom, head, line_notes(lines, interval, "base group"), width=92)
     top.set_ylabel(Y_LABEL)
     bottom.set_ylabel("Top-1 minus the group's baseB (points)")
     for ax in (top, bottom):
@@ -117,12 +137,15 @@ def plot_figure3(
             label = "chance (1 / classes)" if i == 0 else None
             ax.axhline(level, color="0.45", linestyle="--", linewidth=1, label=label)
 
-    ax_dissimilar.set_title("Dissimilar split: base and frozen AnB")
+    title = "Dissimilar split: base and frozen AnB"
+    _title(ax_dissimilar, title, line_notes(dissimilar, NETS_INTERVAL, "net"), width=50)
     _panel_with_bases(ax_dissimilar, dissimilar, n_layers, "No semantic (dissimilar) split here")
-    ax_random.set_title("Random weights: layers 1..n frozen")
+    title = "Random weights: layers 1..n frozen"
+    _title(ax_random, title, line_notes(random_weights, NETS_INTERVAL, "net"), width=50)
     _panel_with_bases(ax_random, random_weights, n_layers, "No random-weights control here")
 
-    ax_normalised.set_title("Normalised: each treatment minus its own base")
+    notes = line_notes(normalised, NETS_INTERVAL, "net")
+    _title(ax_normalised, "Normalised: each treatment minus its own base", notes, width=110)
     if not any(s["points"] for s in normalised):
         text = "Nothing to normalise: no frozen transfer or random-weights\nnet with a base net"
         no_data(ax_normalised, text)
@@ -252,7 +275,8 @@ def per_point(by_n: dict) -> str:
     return f" ({many} net{'' if counts == [1] else 's'} per cut)"
 
 
-def figure2_series(records: list[dict]) -> list[dict]:
+def figure2_series(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dict]:
+    """Figure 2's series; `rules` set the bottom panel's interval, as they set the findings'."""
     # a pretrained source's target split is drawn like a random split, SnB in AnB's place
     done = [r for r in records if r["status"] == "done" and r["split_kind"] in ("random", "source")]
     # n = 0 shows the base nets of the targets the treatments train on (both halves when a study
@@ -279,12 +303,18 @@ def figure2_series(records: list[dict]) -> list[dict]:
     # The bottom panel: each treatment against its own group's base net, over groups, as the
     # findings compare them (halves and splits differ by far more than any treatment does)
     groups = Groups(records, "random")
+    # estimate() reads each one-sided test at alpha off a two-sided 1 - 2 alpha interval
+    interval = (
+        f"{100 * (1 - 2 * rules.alpha):g}% t-interval over base groups, the findings' interval"
+    )
     for s in series[1:]:
         cuts = groups.cuts(s["style"])
-        estimates = [(n, estimate(groups.vs_base(s["style"], n), DEFAULT_RULES)) for n in cuts]
+        estimates = [(n, estimate(groups.vs_base(s["style"], n), rules)) for n in cuts]
         s["group_line"] = [(0, 0.0, NAN)] + [
             (n, e.mean, (e.high - e.low) / 2 if e.measured else NAN) for n, e in estimates
         ]
+        s["n_groups"] = max((e.n_groups for _, e in estimates), default=0)
+        s["interval"] = interval
     return series
 
 
@@ -408,6 +438,56 @@ def _line(ax, s: dict, dx: float) -> None:
         ax.errorbar(x, m, yerr=ci, fmt="none", ecolor=st["edge"], elinewidth=1, capsize=3, zorder=2)
 
 
+def line_notes(series: list[dict], interval: str, unit: str) -> list[str]:
+    """What a panel's lines and bars show, in words, as `_line` draws them: `interval` where
+    every point has a bar, why not where one `unit` (a net, a base group) gives no interval, and
+    the cuts inside a line's range that have no nets, where the line is broken."""
+    points, gaps = [], {}
+    for s in series:
+        # a line's own points: the measured cuts, and a base at n = 0 where it has an interval
+        points += [math.isfinite(ci) for n, _, ci in s["line"] if n > 0 or math.isfinite(ci)]
+        cuts = [n for n, _, _ in s["line"]]
+        missing = sorted(set(range(min(cuts), max(cuts))) - set(cuts)) if cuts else []
+        if missing:
+            gaps[s["label"].split(" (")[0]] = missing
+    clauses = []
+    if points and all(points):
+        clauses.append(f"bars: {interval}")
+    elif any(points):
+        clauses.append(f"bars: {interval}; none where a cut has one {unit}")
+    elif points:
+        clauses.append(f"no bars: one {unit} per cut gives no interval")
+    lined = [s for s in series if len(s["line"]) > 1]
+    if gaps and len(gaps) == len(lined) and len({tuple(g) for g in gaps.values()}) == 1:
+        said = f"no nets at {cut_text(next(iter(gaps.values())))}"  # the same cuts for all
+    else:
+        said = "; ".join(f"no {label} nets at {cut_text(cuts)}" for label, cuts in gaps.items())
+    if gaps:
+        clauses.append(f"{said}, so no line crosses them")
+    return clauses
+
+
+def cut_text(cuts: list[int]) -> str:
+    """[3, 4, 5, 7] -> 'n = 3-5, 7'."""
+    runs = []
+    for n in cuts:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return "n = " + ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _title(ax, title: str, notes: list[str], width: int) -> None:
+    """A panel's title with its notes below it, each wrapped to `width` characters a line; a
+    size smaller where there are notes."""
+    if not notes:
+        ax.set_title(title)
+        return
+    lines = [line for text in (title, *notes) for line in textwrap.wrap(text, width)]
+    ax.set_title("\n".join(lines), fontsize=10)
+
+
 def _panel_with_bases(ax, groups: list[dict], n_layers: int, empty_text: str) -> None:
     """Figure 3 top panels: base nets at n = 0 and one line per group from its bases onward."""
     if not any(g["points"] for g in groups):
@@ -435,8 +515,9 @@ def _layer_axis(ax, n_layers: int) -> None:
 def no_data(ax, text: str, fontsize: int = 11) -> None:
     kwargs = {"ha": "center", "va": "center", "color": "0.35", "fontsize": fontsize}
     ax.text(0.5, 0.5, text, transform=ax.transAxes, **kwargs)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    # Hide this panel's ticks only: set_xticks([]) would empty the tick locator it shares with
+    # a drawn panel (sharex/sharey), whose numbers would vanish with them.
+    ax.tick_params(bottom=False, labelbottom=False, left=False, labelleft=False)
 
 
 def add_caption(fig, title: str, caption: str) -> None:
