@@ -1,9 +1,11 @@
 """run --tensorboard: each net's per-epoch metrics as TensorBoard events, read back with
 TensorBoard's own reader; a resumed net shows one curve; TensorBoard is imported only when
-asked for, and its absence is a one-line error."""
+asked for, and its absence is a one-line error; a rerun writes the curves of nets done before
+from their records, once, and names the nets it cannot."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -106,7 +108,7 @@ def test_without_tensorboard_the_flag_is_a_one_line_error(monkeypatch, capsys):
 def test_run_tensorboard_writes_under_the_output_folder(tmp_path, fake_data):
     study = tmp_path / "s.toml"
     study.write_text(
-        'name = "tb"\n[data]\nn_val = 40\n[train]\nepochs = 2\n[study]\n'
+        'name = "tb"\n[data]\nn_val = 40\n[train]\nepochs = 2\nlr_milestones = [1]\n[study]\n'
         'treatments = ["AnB"]\ncuts = [3]\n'
     )
     out = tmp_path / "out"
@@ -118,3 +120,48 @@ def test_run_tensorboard_writes_under_the_output_folder(tmp_path, fake_data):
     assert [str(r) for r in runs] == ["s0/A3B#0", "s0/baseA#0", "s0/baseB#0"]
     for run in runs:
         assert [step for step, _ in scalars(out / "tensorboard" / run)["val_acc"]] == [1, 2]
+
+
+def test_a_rerun_with_tensorboard_writes_the_curves_of_nets_done_before(
+    tmp_path, fake_data, capsys
+):
+    study = tmp_path / "s.toml"
+    study.write_text(
+        'name = "tb"\n[data]\nn_val = 40\n[train]\nepochs = 2\nlr_milestones = [1]\n[study]\n'
+        'treatments = ["AnB"]\ncuts = [3]\n'
+    )
+    out = tmp_path / "out"
+    command = ["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]
+    assert main([*command, "--threads", "1"]) == 0  # trained without --tensorboard
+    capsys.readouterr()
+    assert main([*command, "--threads", "1", "--tensorboard"]) == 0  # trains nothing
+    err = capsys.readouterr().err
+    assert "wrote the curves of 3 nets done before this run" in err
+    for record in store.load_records(out):
+        got = scalars(out / "tensorboard" / record["name"].replace(":", "/"))
+        assert got["val_acc"] == [(h["epoch"], as_float32(h["val_acc"])) for h in record["history"]]
+        assert got["test_top1"] == [(2, as_float32(record["top1"]))]
+    events = sorted(out.glob("tensorboard/**/events.*"))
+    assert main([*command, "--threads", "1", "--tensorboard"]) == 0  # once, not again
+    assert sorted(out.glob("tensorboard/**/events.*")) == events
+    assert "the curves of 3 done nets are in" in capsys.readouterr().err
+
+
+def test_a_net_whose_record_holds_no_history_is_named(tmp_path, tiny_job):
+    jobs = [tiny_job["baseB"], tiny_job["baseA"]]
+    out = tmp_path / "out"
+    run_jobs(jobs, out, InlineExecutor(threads=1), show_progress=False)
+    path = store.job_dir(out, jobs[0].id) / "record.json"
+    record = json.loads(path.read_text())
+    del record["history"]
+    path.write_text(json.dumps(record))
+    log = TensorBoardLog(out / "tensorboard", jobs, out)
+    lines = log.add_finished()
+    log.close()
+    assert lines[0].startswith("tensorboard: wrote the curves of 1 nets done before this run")
+    assert lines[1] == (
+        "tensorboard: no curves for 1 done nets (s0:baseB#0): their records hold no per-epoch "
+        "history"
+    )
+    assert not (out / "tensorboard" / "s0" / "baseB#0").exists()
+    assert len(scalars(out / "tensorboard" / "s0" / "baseA#0")["val_acc"]) == 2

@@ -11,8 +11,10 @@ written in the process that runs the study, from the progress that every executo
 so workers and Ray nodes need no TensorBoard; a net's finished record fills in any epoch whose
 event was lost on the way (Ray sends progress without waiting). A net that trains again from an
 earlier epoch (resumed, or restarted) purges its later events (`purge_step`), so a curve never
-shows two runs at once. The writer is torch.utils.tensorboard, which needs the `tensorboard`
-package (not TensorFlow); nothing here is imported unless asked for.
+shows two runs at once. Nets done before the run (a rerun trains none of them) get their events
+from their records (`add_finished`), unless they have events already. The writer is
+torch.utils.tensorboard, which needs the `tensorboard` package (not TensorFlow); nothing here is
+imported unless asked for.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class TensorBoardLog:
         self.SummaryWriter = SummaryWriter
         self.folder, self.out = Path(folder), Path(out)
         self.names = run_names(jobs)
+        self.plan = store.plan_entries(jobs)
         self.writers: dict = {}
         self.logged: dict[str, set[int]] = {}  # job id -> epochs written by this run
         self.done: set[str] = set()  # writers closed: a study of 768 nets holds few open
@@ -102,6 +105,62 @@ class TensorBoardLog:
         if job_id in self.writers:
             self.writers.pop(job_id).close()
         self.done.add(job_id)
+
+    def add_finished(self) -> list[str]:
+        """Events for the plan's nets that were done before this run (a rerun trains none of
+        them, so no progress comes), from their records, where none are written yet. Returns
+        lines that say what was written, and for which nets it could not be and why."""
+        written, there, unreadable, failed = [], [], [], None
+        for job_id, state in store.plan_states(self.out, self.plan).items():
+            if state != store.DONE:
+                continue
+            folder = self.folder / self.names[job_id]
+            if any(folder.glob("events.out.tfevents.*")):
+                there.append(job_id)
+                continue
+            record = store.read_record(self.out, job_id) or {}
+            try:
+                epochs = [(h["epoch"], [(k, h[k]) for k in SCALARS]) for h in record["history"]]
+                top1 = record["top1"]
+            except (KeyError, TypeError):
+                epochs = []
+            if not epochs:
+                unreadable.append(job_id)
+                continue
+            try:
+                writer = self.SummaryWriter(str(folder))
+                for epoch, scalars in epochs:
+                    for key, value in scalars:
+                        writer.add_scalar(key, value, epoch)
+                writer.add_scalar("test_top1", top1, epochs[-1][0])
+                writer.close()
+            except OSError as e:  # the folder cannot be written: no use trying the others
+                failed = e
+                break
+            written.append(job_id)
+        lines = []
+        if written:
+            lines.append(
+                f"tensorboard: wrote the curves of {len(written)} nets done before this run "
+                f"from their records into {self.folder}"
+            )
+        if unreadable:
+            lines.append(
+                f"tensorboard: no curves for {self._some(unreadable)}: their records hold no "
+                "per-epoch history"
+            )
+        if failed:
+            lines.append(f"tensorboard: cannot write events into {self.folder}: {failed}")
+        if there and not lines:
+            lines.append(f"tensorboard: the curves of {len(there)} done nets are in {self.folder}")
+        return lines
+
+    def _some(self, job_ids: list[str]) -> str:
+        """The nets' display names, the first three of them."""
+        shown = {entry["id"]: entry["name"] for entry in self.plan}
+        names = [shown[i] for i in job_ids[:3]]
+        more = f" and {len(job_ids) - 3} more" if len(job_ids) > 3 else ""
+        return f"{len(job_ids)} done nets ({', '.join(names)}{more})"
 
     def close(self) -> None:
         for writer in self.writers.values():
