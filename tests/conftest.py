@@ -54,7 +54,9 @@ def tiny_study(fake_data) -> StudySpec:
         description="tests",
         data=with_fingerprint(DataSpec(n_val=40, path=str(fake_data))),
         net=NetSpec(width=0.1),
-        train=TrainSpec(epochs=2, batch_size=32, lr=0.02, lr_milestones=(1,), best_k=2),
+        train=TrainSpec(
+            epochs=2, batch_size=32, lr=0.02, lr_milestones=(1,), best_k=2, precision="fp32"
+        ),
         splits=(random_split(10, 0),),
         treatments=("BnB", "BnB+", "AnB", "AnB+", "random"),
         cuts=(2, 5),

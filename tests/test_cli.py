@@ -65,7 +65,7 @@ def study_file(tmp_path, extra: str = "") -> str:
             ["run", "--preset", "fashion-mnist-smoke", "--address", "h:1"],
             "--address needs --executor ray",
         ),
-        (["report", "/no/such/dir"], "has no results.csv"),
+        (["report", "/no/such/dir"], "holds no study"),
         (["run", "--workers", "two"], "invalid int value"),
         (["run", "--preset", "fashion-mnist-smoke", "--device", "tpu"], "--device tpu: use"),
         (["run", "--preset", "fashion-mnist-smoke", "--fuse", "0"], "--fuse 0: give auto"),

@@ -15,7 +15,9 @@ from featuretransfer.study.plan import plan_study
 from featuretransfer.study.studyfile import StudySpec, load_study
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
-TINY_TRAIN = TrainSpec(epochs=1, batch_size=32, lr=0.02, lr_milestones=(), best_k=1)
+TINY_TRAIN = TrainSpec(
+    epochs=1, batch_size=32, lr=0.02, lr_milestones=(), best_k=1, precision="fp32"
+)
 
 
 def tiny(study: StudySpec, **changes) -> StudySpec:

@@ -16,6 +16,7 @@ Ctrl-C (SIGINT) or SIGTERM stops `run` cleanly (exit code 130), the second at on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -37,8 +38,8 @@ from featuretransfer.run import interrupt
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.run.job import check_models
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.specs import ReportSpec
-from featuretransfer.study import store
+from featuretransfer.specs import ReportSpec, check_settings
+from featuretransfer.study import lock, store
 from featuretransfer.study.folder import (
     SET_ASIDE,
     FolderError,
@@ -48,6 +49,7 @@ from featuretransfer.study.folder import (
     study_folder,
     write_study_files,
 )
+from featuretransfer.study.lock import FolderBusy, folder_lock
 from featuretransfer.study.plan import PlanError, needs, plan_study
 from featuretransfer.study.source import SourceError
 from featuretransfer.study.splits import SplitError, builtin_group_split, random_split
@@ -58,6 +60,7 @@ from featuretransfer.study.studyfile import (
     load_study,
     preset_names,
     preset_path,
+    resolve_precision,
 )
 
 DEFAULT_PRESET = "fashion-mnist"
@@ -66,7 +69,7 @@ DEFAULT_PRESET = "fashion-mnist"
 FUSE_ON_GPU = 16
 USER_ERRORS = (
     *(StudyError, DataError, SplitError, PlanError, ReportError),
-    *(ModelError, SourceError, EstimateError, FolderError),
+    *(ModelError, SourceError, EstimateError, FolderError, FolderBusy),
 )
 
 
@@ -87,7 +90,8 @@ def study_from_args(args) -> tuple[StudySpec, Path]:
     if data is not None and Path(data).expanduser().is_file():
         raise UsageError(f"--data {data} is a file; give the folder that holds the data set")
     path = Path(args.study) if args.study else preset_path(args.preset or DEFAULT_PRESET)
-    study = load_study(path, data_path=getattr(args, "data", None))
+    # train.precision "auto" stays unresolved: each command resolves it for its device
+    study = load_study(path, data_path=getattr(args, "data", None), device=None)
     return study, path
 
 
@@ -155,15 +159,18 @@ def cmd_run(args) -> int:
     out = output_dir(args, study)
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: give 1 or more worker processes")
+    device = pick_device(args, study)
+    study = resolve_precision(study, device)  # the nets' ids name the precision they train in
     jobs = plan_study(study)
     # fail now, with one line, if the data cannot be found or read or do not fit the study
     check_against_data(study, load_dataset(study.data))
     check_models(jobs)  # and if a user's model or a pretrained source does not fit them
+    # one writer per folder, from here to the report (released when the command returns)
+    args.hold.enter_context(folder_lock(out, "run"))
     if args.set_aside:  # only once the study is known to run: nothing moves for a bad one
         if (aside := set_aside(out, jobs)) is not None:
             print(f"the earlier study and its other nets are now in {aside}", file=sys.stderr)
     check_same_study(out, study)
-    device = pick_device(args, study)
     fuse = FUSE_ON_GPU if "cuda" in device else 1
     if args.fuse != "auto":
         if not args.fuse.isdigit() or int(args.fuse) < 1:
@@ -177,6 +184,8 @@ def cmd_run(args) -> int:
             tensorboard = TensorBoardLog(out / "tensorboard", jobs, out)
         except TensorBoardMissing as e:
             raise UsageError(str(e)) from None
+        for line in tensorboard.add_finished():  # nets done before: no progress will come
+            print(line, file=sys.stderr)
     executor = make_executor(args, study)  # last check: a cluster that does not answer
     try:
         with interrupt.stop_on_signals():  # also while the workers wind down
@@ -256,18 +265,20 @@ def cmd_estimate(args) -> int:
             raise UsageError("give a study file, a study folder or --preset, not two of them")
         path = folder / "study.toml"
         data = args.data or study_data_path(folder)
-        study = load_study(path, data_path=data, base=study_folder(folder))
+        study = load_study(path, data_path=data, base=study_folder(folder), device=None)
         out = Path(args.out) if args.out else folder
     else:
         study, path = study_from_args(args)
         out = output_dir(args, study)
+    device = pick_device(args, study)
+    study = resolve_precision(study, device)
     plan = plan_study(study)
     # the main experiment's base nets (the data-volume nets on other k are not sources)
     bases = [job for job in plan if job.treatment == "base" and job.data == study.data]
     # fail now, with one line, if the data cannot be found or read or do not fit the study
     check_against_data(study, load_dataset(study.data))
+    args.hold.enter_context(folder_lock(out, "estimate"))
     check_same_study(out, study)
-    device = pick_device(args, study)
     write_study_files(out, path, study, plan)
     executor = InlineExecutor()
     try:
@@ -298,8 +309,11 @@ def cmd_report(args) -> int:
         rules = ReportSpec(
             **{k: v for k, v in (("margin", args.margin), ("noise", args.noise)) if v is not None}
         )
-        if rules.margin <= 0 or rules.noise < 0:
-            raise UsageError("--margin must be > 0 and --noise >= 0 (points of top-1)")
+        try:
+            check_settings(rules, "report")
+        except ValueError as e:
+            raise UsageError(str(e).replace("report.", "--", 1)) from None
+        args.hold.enter_context(folder_lock(Path(args.out), "report"))
         folder = write_report_from_csv(Path(args.results), Path(args.out), args.layers, rules)
     else:
         if args.layers or args.margin is not None or args.noise is not None:
@@ -309,9 +323,11 @@ def cmd_report(args) -> int:
             )
         if not args.dir:
             raise UsageError("give a study's output folder DIR, or --results FILE.csv --out DIR")
-        if not (Path(args.dir) / "results.csv").is_file():
-            raise UsageError(f"{args.dir} has no results.csv: give a folder made by 'run'")
-        folder = write_report(Path(args.dir))
+        folder = Path(args.dir)
+        if not (folder / store.PLAN).is_file() and not (folder / "results.csv").is_file():
+            raise UsageError(f"{folder} holds no study (no plan.json): give a folder made by 'run'")
+        args.hold.enter_context(folder_lock(folder, "report"))
+        folder = write_report(folder)
     print(f"report in {folder}")
     return 0
 
@@ -334,6 +350,7 @@ def split_lines(study: StudySpec) -> list[str]:
 
 def cmd_plan(args) -> int:
     study, _ = study_from_args(args)
+    study = resolve_precision(study, "auto")  # as `run` resolves it with its default device
     out = Path(args.out) if args.out else Path("runs") / study.name
     jobs = plan_study(study)
     name_of = {job.id: job.display_name for job in jobs}
@@ -374,13 +391,32 @@ def cmd_status(args) -> int:
             )
         )
     states = store.plan_states(out, plan)
+    if lock.is_locked(out):
+        print(f"being written by {lock.describe(lock.holder(out))}")
+    beats = {  # an unfinished net that a live process trains now
+        e["id"]: beat
+        for e in plan
+        if states[e["id"]] == store.INCOMPLETE and (beat := store.running(out, e["id"]))
+    }
     for state in (store.DONE, store.DAMAGED, store.STALE, store.INCOMPLETE, store.NOT_LAUNCHED):
-        names = [entry["name"] for entry in plan if states[entry["id"]] == state]
+        names = [e["name"] for e in plan if states[e["id"]] == state and e["id"] not in beats]
+        if state == store.INCOMPLETE:
+            print(f"running: {len(beats)}")
+            for entry in (e for e in plan if e["id"] in beats):
+                beat = beats[entry["id"]]
+                print(
+                    f"  {entry['name']}: epoch {beat['epoch']}, step {beat['step']} of "
+                    f"{beat['total']} (pid {beat['pid']} on {beat['host']})"
+                )
         if state in (store.DONE, store.INCOMPLETE, store.NOT_LAUNCHED) or names:
             print(f"{state}: {len(names)}")
         if state != store.DONE and names:
             print("  " + " ".join(names))
+        if state == store.INCOMPLETE and names:
+            print("  (stopped nets: the next 'run' goes on from their checkpoints)")
     records = store.load_records(out, plan)
+    if precisions := sorted({str(r.get("precision", "fp32")) for r in records}):
+        print(f"precision: {', '.join(precisions)}")  # what the finished nets trained in
     diverged = [r["name"] for r in records if r["status"] == "diverged"]
     if diverged:
         print(f"diverged: {len(diverged)}\n  " + " ".join(diverged))
@@ -536,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         args = build_parser().parse_args(argv)
-        code = COMMANDS[args.command](args)
+        with contextlib.ExitStack() as args.hold:  # what a command holds until it returns
+            code = COMMANDS[args.command](args)
         sys.stdout.flush()  # here, where a closed pipe can be caught, not at exit
         return code
     except (UsageError, *USER_ERRORS) as e:

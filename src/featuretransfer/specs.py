@@ -154,8 +154,10 @@ class TrainSpec:
     # zero padding before the random crop (CIFAR style: 4, with crop 32)
     crop_pad: int = setting(0, at_least=0)
     mirror: bool = setting(False, free="a boolean")  # random horizontal mirrors (p = 0.5)
-    # "bf16": forward and loss under bfloat16 autocast (GPU speed)
-    precision: str = setting("fp32", one_of=("fp32", "bf16"))
+    # "bf16": matrix products and convolutions under bfloat16 autocast (weights, the loss, LRN
+    # and the optimiser in fp32); "auto": bf16 where the device has native bf16 units, else
+    # fp32, resolved when the study is loaded (studyfile.resolve_precision), before any job id
+    precision: str = setting("auto", one_of=("auto", "fp32", "bf16"))
     # > 0: this many SGD steps in all, whatever the data's size, spread evenly over `epochs`
     # evaluation periods (lr milestones count periods); 0: `epochs` passes over the data. The
     # data-volume experiment holds steps fixed across k, as the original did.
@@ -327,6 +329,8 @@ def scientific_fields(spec: JobSpec) -> dict:
 
 
 def job_id(spec: JobSpec) -> str:
+    if spec.train.precision == "auto":  # an id names the precision the net trains in
+        raise ValueError("train.precision 'auto' must be resolved before a job id is computed")
     canonical = json.dumps(scientific_fields(spec), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -37,7 +37,9 @@ def study(fake_data) -> StudySpec:
         description="tests",
         data=with_fingerprint(DataSpec(n_val=40, path=str(fake_data))),
         net=NetSpec(width=0.1),
-        train=TrainSpec(epochs=1, batch_size=32, lr=0.02, lr_milestones=(), best_k=1),
+        train=TrainSpec(
+            epochs=1, batch_size=32, lr=0.02, lr_milestones=(), best_k=1, precision="fp32"
+        ),
         splits=(random_split(10, 0),),
         treatments=("BnB", "AnB", "AnB+", "random"),
         cuts=(2, 4, 6),

@@ -61,7 +61,9 @@ def test_a_study_trains_from_images_on_disk(folder, tmp_path, monkeypatch):
         study="disk",
         data=data,
         net=NetSpec(width=0.1),
-        train=TrainSpec(epochs=2, batch_size=8, lr_milestones=(), crop=14, mirror=True),
+        train=TrainSpec(
+            epochs=2, batch_size=8, lr_milestones=(), crop=14, mirror=True, precision="fp32"
+        ),
         split=group_split("halves", [0, 1, 2], [3, 4, 5], tuple(f"c{c}" for c in range(6))),
         source="B",
         target="B",

@@ -56,7 +56,13 @@ def test_frozen_layers_bit_identical_and_the_rest_trains(n):
         assert not torch.equal(before[f"{name}.weight"], parent.state_dict()[f"{name}.weight"])
     freeze(model, n)
     assert not any(k.startswith(model.layer_names[:n]) for k in trainable_parameters(model))
-    train(model, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=0)
+    train(
+        model,
+        random_images(),
+        random_images(16),
+        TrainSpec(epochs=1, batch_size=16, precision="fp32"),
+        seed=0,
+    )
     after = model.state_dict()
     for key in before:
         frozen = key.startswith(model.layer_names[:n])
@@ -69,7 +75,13 @@ def test_frozen_norm_layers_keep_their_statistics():
     before = snapshot(model)
     model.train()
     assert not model.block1[1].training and not model.block2[1].training
-    train(model, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=0)
+    train(
+        model,
+        random_images(),
+        random_images(16),
+        TrainSpec(epochs=1, batch_size=16, precision="fp32"),
+        seed=0,
+    )
     after = model.state_dict()
     for key in before:
         assert torch.equal(after[key], before[key]) == (not key.startswith("head")), key
@@ -113,7 +125,13 @@ def test_resnet18_frozen_units_keep_weights_and_batch_norm_statistics():
         for k in before
         if k.startswith(("stem.", "layer1.", "layer2."))
     )
-    train(model, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=0)
+    train(
+        model,
+        random_images(),
+        random_images(16),
+        TrainSpec(epochs=1, batch_size=16, precision="fp32"),
+        seed=0,
+    )
     after = model.state_dict()
     for key in before:
         frozen = key.startswith(("stem.", "layer1.", "layer2."))

@@ -53,7 +53,13 @@ class Residual(nn.Module):
 def test_frozen_units_bit_identical_copied_equal_reinitialised_differ(n):
     net = example_net()
     parent = build_model(net, 3, seed=1)
-    train(parent, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=1)
+    train(
+        parent,
+        random_images(),
+        random_images(16),
+        TrainSpec(epochs=1, batch_size=16, precision="fp32"),
+        seed=1,
+    )
     model = build_model(net, 3, seed=2)
     assert list(model.state_dict()) == list(parent.state_dict())  # the model's own keys
     copy_layers(parent.state_dict(), model, n)
@@ -70,7 +76,13 @@ def test_frozen_units_bit_identical_copied_equal_reinitialised_differ(n):
     frozen_bn = [m for u in UNITS[:n] for m in model.model.get_submodule(u).modules()]
     assert all(not m.training for m in frozen_bn if isinstance(m, nn.BatchNorm2d))
     assert not any(k.startswith(copied) for k in trainable_parameters(model))
-    train(model, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=0)
+    train(
+        model,
+        random_images(),
+        random_images(16),
+        TrainSpec(epochs=1, batch_size=16, precision="fp32"),
+        seed=0,
+    )
     after = model.state_dict()
     for key in before:
         if key.startswith(copied):
@@ -118,7 +130,13 @@ def test_a_model_whose_units_do_not_compose_trains_uncached(caplog, monkeypatch)
     assert model.model.body[2].training  # dropout stays on in a frozen unit; norms do not
     assert not model.model.body[1].training
     before = snapshot(model)
-    train(model, random_images(), random_images(16), TrainSpec(epochs=1, batch_size=16), seed=0)
+    train(
+        model,
+        random_images(),
+        random_images(16),
+        TrainSpec(epochs=1, batch_size=16, precision="fp32"),
+        seed=0,
+    )
     after = model.state_dict()
     for key in before:
         assert torch.equal(after[key], before[key]) == (not key.startswith("head")), key

@@ -30,7 +30,9 @@ def test_fused_training_equals_lone_training():
     x = torch.randint(0, 255, (96, 1, 28, 28), dtype=torch.uint8, generator=generator)
     y = torch.randint(0, 5, (96,), generator=generator)
     data, val = Images(x, y, 100.0, 50.0), Images(x[:32], y[:32], 100.0, 50.0)
-    spec = TrainSpec(epochs=2, batch_size=32, lr=0.02, lr_milestones=(1,), bias_lr_mult=2.0)
+    spec = TrainSpec(
+        epochs=2, batch_size=32, lr=0.02, lr_milestones=(1,), bias_lr_mult=2.0, precision="fp32"
+    )
     models = [ConvNet8(5, 0.1).to(memory_format=torch.channels_last) for _ in range(3)]
     alone = [copy.deepcopy(m) for m in models]
     lone_results = []
@@ -118,7 +120,7 @@ def test_a_diverging_net_stops_alone_and_the_others_go_on():
     x = torch.randint(0, 255, (64, 1, 28, 28), dtype=torch.uint8, generator=generator)
     y = torch.randint(0, 5, (64,), generator=generator)
     data = Images(x, y, 100.0, 50.0)
-    spec = TrainSpec(epochs=2, batch_size=32, lr=0.02, lr_milestones=())
+    spec = TrainSpec(epochs=2, batch_size=32, lr=0.02, lr_milestones=(), precision="fp32")
     models = [ConvNet8(5, 0.1).to(memory_format=torch.channels_last) for _ in range(2)]
     with torch.no_grad():
         models[1].fc8.weight.fill_(float("inf"))  # its loss is not finite from the first step

@@ -58,6 +58,8 @@ def record_of(out: Path, job_id: str) -> dict:
         ("baseB", {"mirror": True, "crop": 24}),  # the augmentation stream is saved too
         ("A2B", {}),  # frozen conv1-conv2 on cached features
         ("R5B", {}),  # a random frozen prefix, fc6 and fc7's dropout running per step
+        ("baseB", {"precision": "bf16"}),  # bf16 autocast: the same bits after a resume
+        ("A2B", {"precision": "bf16"}),  # and a bf16 cached prefix
     ],
 )
 def test_a_stop_mid_epoch_resumes_to_the_undisturbed_record(tmp_path, tiny_study, name, train):

@@ -68,11 +68,23 @@ def test_augmented_job_is_reproducible_and_uncached(tmp_path, tiny_job):
     assert cache_cut(ConvNet8(5, 0.1), frozen) == 0  # random crops: no cached prefix
 
 
-def test_base_nets_record_train_top1(tmp_path, tiny_job):
+def test_every_net_records_train_top1(tmp_path, tiny_job):
+    """The fit to its own training images, for base nets and treatments alike; a frozen net's,
+    scored on its cached features, is what the whole net gives on the images."""
+    from featuretransfer.nets.registry import build_model
+    from featuretransfer.run.job import target_data
+    from featuretransfer.run.train import evaluate
+    from featuretransfer.specs import seed_hash
+
     base = json.loads((run_job(tiny_job["baseB"], tmp_path) / "record.json").read_text())
     assert 0 <= base["train_top1"] <= 1 and base["n_train_per_class"] == 0
-    treated = json.loads((run_job(tiny_job["B2B"], tmp_path) / "record.json").read_text())
-    assert math.isnan(treated["train_top1"])
+    job = tiny_job["B2B"]
+    treated = json.loads((run_job(job, tmp_path) / "record.json").read_text())
+    train_data, _, _, classes = target_data(job)
+    model = build_model(job.net, len(classes), seed_hash(job.id, "init"))
+    model.load_state_dict(store.load_weights(tmp_path / treated["weights"]))
+    model = model.to(memory_format=model.memory_format)
+    assert treated["train_top1"] == evaluate(model, train_data, "cpu")
 
 
 def test_n_outputs_widens_the_classifier(tmp_path, tiny_job):
@@ -128,7 +140,9 @@ def test_fixed_steps_pass_a_small_set_many_times_and_resume_exactly():
     x = torch.randint(0, 255, (10, 1, 28, 28), dtype=torch.uint8, generator=generator)
     y = torch.randint(0, 5, (10,), generator=generator)
     data = Images(x, y, 100.0, 50.0)
-    spec = TrainSpec(epochs=3, batch_size=4, lr=0.01, lr_milestones=(2,), steps=14)
+    spec = TrainSpec(
+        epochs=3, batch_size=4, lr=0.01, lr_milestones=(2,), steps=14, precision="fp32"
+    )
     assert period_steps(10, spec) == [4, 5, 5]  # 14 steps over 3 periods
     assert period_steps(10, dataclasses.replace(spec, steps=0)) == [3, 3, 3]  # ceil(10 / 4)
 

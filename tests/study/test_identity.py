@@ -44,7 +44,7 @@ def test_the_id_hashes_exactly_the_scientific_fields():
         study="any name",
         data=DataSpec(n_val=40, fingerprint="abc", path="/anywhere"),
         net=NetSpec(),
-        train=TrainSpec(),
+        train=TrainSpec(precision="fp32"),
         split=SplitSpec("any split", "semantic", (0, 1), (2, 3)),
         source="A",
         target="B",

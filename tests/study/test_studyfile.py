@@ -252,3 +252,25 @@ def test_a_one_unit_model_says_it_needs_two(tmp_path):
     )
     text = "[model]\nname = 'one:build'\nfile = 'one.py'\nunits = ['1']\n"
     assert_one_line_error(tmp_path, text, r"model.units = \['1'\]: a model needs at least 2 units")
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_resolves_before_any_id(tmp_path, monkeypatch, native, expected):
+    """train.precision "auto" (the default) is bf16 where the device has bf16 units, fp32
+    elsewhere, before a job id is computed: a machine without bf16 plans exactly the nets of an
+    fp32 study, and never reuses bf16 ones."""
+    from featuretransfer.study import studyfile
+    from featuretransfer.study.plan import plan_study
+
+    monkeypatch.setattr(studyfile, "native_bf16", lambda device: native)
+    auto = load_study(write(tmp_path, ""))
+    assert auto.train.precision == expected
+    pinned = load_study(write(tmp_path, f"[train]\nprecision = '{expected}'\n"))
+    assert [j.id for j in plan_study(auto)] == [j.id for j in plan_study(pinned)]
+    other = "fp32" if expected == "bf16" else "bf16"
+    pinned = load_study(write(tmp_path, f"[train]\nprecision = '{other}'\n"))
+    assert not {j.id for j in plan_study(auto)} & {j.id for j in plan_study(pinned)}
+    unresolved = load_study(write(tmp_path, ""), device=None)
+    with pytest.raises(ValueError, match="must be resolved"):
+        plan_study(unresolved)
+

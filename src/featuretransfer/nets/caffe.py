@@ -27,26 +27,33 @@ REFERENCE_INIT = {
 class _LRNFunction(torch.autograd.Function):
     """y = x * d^-beta, d = k + conv(x^2, band), with a hand-written backward:
     dx = g * d^-beta - 2 beta * x * conv(g * y / d, band^T): 4 element-wise ops and one 1x1
-    convolution, where autograd's chain through the forward's ops takes about 12."""
+    convolution, where autograd's chain through the forward's ops takes about 12.
+
+    Computed in fp32 whatever the input (under bf16 autocast too): d = 1 + 2e-5 * sum x^2 sits
+    next to 1, where bf16's 8 bits of mantissa would round the sum away; the output is cast back
+    to the input's dtype. On fp32 inputs the casts are no-ops: the same ops as ever."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, band: torch.Tensor, k: float, beta: float) -> torch.Tensor:
-        d = F.conv2d(x * x, band).add_(k)
-        if beta == 0.75:  # Caffe's value: d^-3/4 = r * sqrt(r), r = rsqrt(d); pow is slower
-            r = d.rsqrt()
-            s = r.sqrt().mul_(r)
-        else:
-            s = d.pow(-beta)
-        y = x * s
-        ctx.save_for_backward(x, band, d, s, y)
+        with torch.autocast(x.device.type, enabled=False):
+            x32 = x.float()
+            d = F.conv2d(x32 * x32, band).add_(k)
+            if beta == 0.75:  # Caffe's value: d^-3/4 = r * sqrt(r), r = rsqrt(d); pow is slower
+                r = d.rsqrt()
+                s = r.sqrt().mul_(r)
+            else:
+                s = d.pow(-beta)
+            y = x32 * s
+        ctx.save_for_backward(x32, band, d, s, y)
         ctx.beta = beta
-        return y
+        return y.to(x.dtype)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         x, band, d, s, y = ctx.saved_tensors
-        u = F.conv2d((g * y).div_(d), band.transpose(0, 1).to(g.dtype))
-        return torch.addcmul(g * s, x, u, value=-2 * ctx.beta), None, None, None
+        g32 = g.float()
+        u = F.conv2d((g32 * y).div_(d), band.transpose(0, 1))
+        return torch.addcmul(g32 * s, x, u, value=-2 * ctx.beta).to(g.dtype), None, None, None
 
 
 class ChannelLRN(nn.Module):

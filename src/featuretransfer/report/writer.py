@@ -56,14 +56,35 @@ MAX_FILTER_NETS = 16  # base nets in filters.png; more would give unreadably sma
 
 
 def write_report(out_dir: Path) -> Path:
-    """Write out_dir/report/ from out_dir/results.csv (and out_dir/study.json if present, whose
-    "report" settings say how verdicts are decided)."""
+    """Write out_dir/report/ from the study's plan (out_dir/plan.json) and its nets' records,
+    as `run` builds results.csv: results.csv is written anew from them first, so a damaged net
+    never enters the report through a stale row, and a missing results.csv is rebuilt. Damaged
+    and stale nets are left out and listed. out_dir/study.json, if present, says how verdicts
+    are decided ("report" settings). A folder without plan.json is read from its results.csv."""
     out_dir = Path(out_dir)
     results = out_dir / "results.csv"
+    left_out = []
+    if (plan := store.read_plan(out_dir)) is not None:
+        store.write_results_csv(out_dir, plan)
+        states = store.plan_states(out_dir, plan)
+        left_out = [
+            f"{e['name']} ({e['id']}): {states[e['id']]}, {LEFT_OUT[states[e['id']]]}"
+            for e in plan
+            if states[e["id"]] in LEFT_OUT
+        ]
+        for line in left_out:
+            log.warning("report: left out %s", line)
     study = _read_study(out_dir / "study.json")
     rules = _rules((study or {}).get("report", {}), out_dir / "study.json")
     records = load_results(results)
-    return _build(records, study, results, out_dir, out_dir / "report", rules)
+    return _build(records, study, results, out_dir, out_dir / "report", rules, left_out)
+
+
+# why a planned net that finished is not in the report
+LEFT_OUT = {
+    store.DAMAGED: "its record or weights cannot be read; the next 'run' redoes it",
+    store.STALE: "it copied a parent since redone into other weights; the next 'run' redoes it",
+}
 
 
 def write_report_from_csv(
@@ -89,14 +110,17 @@ def _rules(settings: dict, where: Path) -> ReportSpec:
 # --- files ----------------------------------------------------------------------------------
 
 
-def _build(all_records, study, source: Path, weights_root: Path, report_dir: Path, rules) -> Path:
+def _build(
+    all_records, study, source: Path, weights_root: Path, report_dir: Path, rules, left_out=()
+) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     # Base nets of a data-volume study trained on other k are no baseB: only the volume view
     # sees them.
     records = main_records(all_records)
     top = n_layers(records)
     caption = figure_caption(study, records, source)
-    figures.plot_figure2(figures.figure2_series(records), top, report_dir / "figure2", caption)
+    series = figures.figure2_series(records, rules)
+    figures.plot_figure2(series, top, report_dir / "figure2", caption)
     figures.plot_figure3(
         *figures.figure3_series(records), top, report_dir / "figure3", caption, chance(study)
     )
@@ -113,6 +137,7 @@ def _build(all_records, study, source: Path, weights_root: Path, report_dir: Pat
     (report_dir / "findings.md").write_text(findings_markdown(found, rules), encoding="utf-8")
     rows_v = _write_volume(all_records, report_dir, volume_caption(study, all_records, source))
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
+    views["left_out"] = list(left_out)
     views["rules"], views["caption"] = rules, caption
     views["estimates"] = estimates_section(
         weights_root / "estimates", report_dir, all_records, rules.noise
@@ -195,7 +220,8 @@ def figure_caption(study: dict | None, records: list[dict], source: Path) -> str
     counted = f"{len(groups)} base group" + ("" if len(groups) == 1 else "s")
     if not study:
         where = f"{Path(source).name}: {len(records)} nets"
-        return f"{where}; splits {split_text or '—'}; seeds {seeds or '—'}; {counted}"
+        seeds_text = ", ".join(map(str, seeds)) or "—"
+        return f"{where}; splits {split_text or '—'}; seeds {seeds_text}; {counted}"
     data, net, train = (
         study.get(k) if isinstance(study.get(k), dict) else {} for k in ("data", "net", "train")
     )
@@ -204,10 +230,14 @@ def figure_caption(study: dict | None, records: list[dict], source: Path) -> str
         k = data.get("n_train_per_class") or 0
         parts.append(data["name"] + (f", {k} images per class" if k else ""))
     if "name" in net:
-        parts.append(f"{net['name']} width {net.get('width', '?')}")
+        # only the built-in nets have a width; a user's model ("module:factory", "hf:FOLDER":
+        # nets/units.is_user_model, which the report may not import) has its own arguments
+        user = ":" in net["name"]
+        parts.append(net["name"] if user else f"{net['name']} width {net.get('width', '?')}")
     if "epochs" in train:
         steps = f" ({train['steps']} steps)" if train.get("steps") else ""
-        parts.append(f"{train['epochs']} epochs{steps}")
+        precision = f", {train['precision']}" if train.get("precision") else ""
+        parts.append(f"{train['epochs']} epochs{steps}{precision}")
     parts += [f"seeds {', '.join(map(str, seeds)) or '—'}", f"splits {split_text or '—'}"]
     return "; ".join([*parts, counted])
 
@@ -306,6 +336,9 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
     if not_drawn:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in not_drawn)
         parts.append(f"<p>Not drawn:</p><ul>{items}</ul>")
+    if views["left_out"]:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in views["left_out"])
+        parts.append(f"<h2>Left out of this report</h2><ul>{items}</ul>")
     if diverged := [r for r in records if r["status"] == "diverged"]:
         header = ["row", "job", "split", "network", "n", "seed"]
         rows = [

@@ -277,12 +277,19 @@ class JobFolder:
     def progress(self, forward: Progress | None) -> Progress:
         """A progress callback that also writes each epoch's metrics to the job's files."""
 
+        epoch, beaten = len(self.history) + 1, 0.0  # the period being trained; last heartbeat
+
         def on_progress(step: int, total: int, metrics: dict) -> None:
+            nonlocal epoch, beaten
             if metrics:
                 self.lines.write(self._jsonl(metrics))
                 self.lines.flush()
                 self.logfile.write(f"epoch {metrics['epoch']}: {json.dumps(metrics)}\n")
                 self.logfile.flush()
+                epoch = metrics["epoch"] + 1
+            if metrics or time.monotonic() - beaten > store.HEARTBEAT_SECONDS:
+                store.write_heartbeat(self.folder, min(epoch, self.spec.train.epochs), step, total)
+                beaten = time.monotonic()
             if forward:
                 forward(step, total, metrics)
 
@@ -312,9 +319,9 @@ class JobFolder:
         """Score the trained net, save it and its record, and mark the job DONE."""
         spec, precision = self.spec, self.spec.train.precision
         top1 = NAN if diverged else evaluate(model, test_data, device, cut, precision)
-        # how well a base net fits its own training images (the data-volume experiment's gap)
-        measure_fit = spec.treatment == "base" and not diverged
-        train_top1 = evaluate(model, train_data, device, 0, precision) if measure_fit else NAN
+        # how well the net fits its own training images (the train-test gap: overfitting, and
+        # whether a net converged); on the cached features where its frozen layers were cached
+        train_top1 = NAN if diverged else evaluate(model, train_data, device, cut, precision)
         self.logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
         store.save_weights(model.state_dict(), self.folder / store.WEIGHTS)
         val_accs = [h["val_acc"] for h in history]
@@ -340,6 +347,7 @@ class JobFolder:
             "n_train_per_class": spec.data.n_train_per_class,
             "val_top1": val_accs[-1] if val_accs else NAN,
             "epochs": len(history),
+            "precision": spec.train.precision,  # "auto" resolved: what the net trained in
             "seconds": round(time.perf_counter() - self.started, 2),
             "model": spec.net.name,
             "weights": str(Path("jobs") / spec.id / store.WEIGHTS),

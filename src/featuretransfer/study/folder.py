@@ -74,6 +74,12 @@ def check_same_study(out: Path, study: StudySpec) -> None:
         shown = ", ".join(changed[:4]) + (
             f" and {len(changed) - 4} more" if len(changed) > 4 else ""
         )
+        if "train.precision" in changed:  # "auto" resolves per machine (resolve_precision)
+            shown += (
+                f"; its nets trained in {existing.get('train', {}).get('precision')}, this "
+                f"device gives {study.train.precision}: to go on with its nets here, set "
+                "train.precision to theirs in the study file"
+            )
         raise FolderError(
             f"{out} holds study {existing.get('name')!r} with other settings ({shown}); give "
             f"another --out, or add --set-aside to move its study files and the nets this "

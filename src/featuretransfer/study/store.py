@@ -6,6 +6,7 @@
                                 before safetensors hold model.pt (torch.save) instead
                /log.txt         human log
                /record.json     the final record
+               /heartbeat.json  while it trains: epoch, step, pid, host, time (status reads it)
                /done            written last, atomically: the job is DONE
 <out>/plan.json                 the study's jobs (ids, names, parents), written by `run`
 <out>/results.csv               every finished job of the plan, one row each, from the folders
@@ -18,6 +19,8 @@ import hashlib
 import json
 import logging
 import os
+import socket
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ RESULTS_COLUMNS = (
     "n_train_per_class",
     "train_top1",
     "epochs",
+    "precision",
     "seconds",
     "model",
     "weights",
@@ -63,6 +67,7 @@ RESULTS_DEFAULTS = {
     "device": "",
     "fused": "",
     "source_trained_on": "",
+    "precision": "fp32",  # the only precision on a CPU before "auto"
 }
 
 
@@ -169,6 +174,47 @@ def read_record(out: Path, job_id: str) -> dict | None:
     if stat.st_mtime_ns != noted and file_sha256(weights) != record["weights_sha256"]:
         return None
     return record
+
+
+HEARTBEAT = "heartbeat.json"
+HEARTBEAT_SECONDS = 5.0  # a training job writes its heartbeat at most this often
+# A heartbeat from another host counts as a live job for this long: a job writes one every few
+# seconds while it trains and after every evaluation (an epoch's evaluation of the largest nets
+# takes minutes at most)
+HEARTBEAT_FRESH = 600.0
+
+
+def write_heartbeat(folder: Path, epoch: int, step: int, total: int) -> None:
+    """What a running job is doing (its period, steps done of all), for `status`."""
+    beat = {
+        "epoch": epoch,
+        "step": step,
+        "total": total,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "time": time.time(),
+    }
+    write_atomic(Path(folder) / HEARTBEAT, json.dumps(beat))
+
+
+def running(out: Path, job_id: str) -> dict | None:
+    """The heartbeat of a job that is training now: written by a live process on this host, or
+    recently (HEARTBEAT_FRESH) by one on another host; None for a job nobody trains."""
+    try:
+        beat = json.loads((job_dir(out, job_id) / HEARTBEAT).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(beat, dict) or (job_dir(out, job_id) / "done").exists():
+        return None
+    if beat.get("host") == socket.gethostname():
+        try:
+            os.kill(int(beat["pid"]), 0)
+        except (ProcessLookupError, KeyError, ValueError, TypeError):
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+        return beat
+    return beat if time.time() - float(beat.get("time", 0)) < HEARTBEAT_FRESH else None
 
 
 def job_state(out: Path, job_id: str) -> str:

@@ -157,9 +157,13 @@ def preset_path(name: str) -> Path:
     return Path(str(resources.files("featuretransfer") / "presets" / f"{name}.toml"))
 
 
-def load_study(path: Path, data_path: str | None = None, base: Path | None = None) -> StudySpec:
+def load_study(
+    path: Path, data_path: str | None = None, base: Path | None = None, device: str | None = "auto"
+) -> StudySpec:
     """Parse and validate a study file; `data_path` (from --data) overrides data.path; paths in
-    the file are relative to `base` (default: the file's folder)."""
+    the file are relative to `base` (default: the file's folder); train.precision "auto" is
+    resolved for `device` (resolve_precision; None: left for the caller to resolve once it
+    knows the device)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -170,9 +174,36 @@ def load_study(path: Path, data_path: str | None = None, base: Path | None = Non
     except tomllib.TOMLDecodeError as e:
         raise StudyError(f"{path}: TOML syntax error: {e}") from None
     try:
-        return parse_study(raw, data_path, base=path.parent if base is None else base)
+        study = parse_study(raw, data_path, base=path.parent if base is None else base)
     except (StudyError, SplitError) as e:
         raise StudyError(f"{path}: {e}") from None
+    return study if device is None else resolve_precision(study, device)
+
+
+def native_bf16(device: str) -> bool:
+    """Whether `device` ("auto": a GPU if there is one) multiplies bfloat16 matrices natively:
+    a CPU with AVX512-BF16 or AMX-BF16 units, or a GPU with bf16 (Ampere and later)."""
+    name = device.split(",")[0]
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    kind = torch.device(name).type
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if kind != "cpu":
+        return False
+    capabilities = getattr(torch.cpu, "get_capabilities", dict)()  # torch >= 2.5
+    return bool(capabilities.get("amx_bf16") or capabilities.get("avx512_bf16"))
+
+
+def resolve_precision(study: StudySpec, device: str = "auto") -> StudySpec:
+    """The study with train.precision "auto" made concrete for `device`: "bf16" where it runs
+    bf16 natively, else "fp32". Done before any job id is computed, so ids and records name the
+    precision the nets train in: on a machine that resolves otherwise the same study plans
+    other nets (pin the precision in the study file to go on with the same ones)."""
+    if study.train.precision != "auto":
+        return study
+    precision = "bf16" if native_bf16(device) else "fp32"
+    return dataclasses.replace(study, train=dataclasses.replace(study.train, precision=precision))
 
 
 def _check_value(key: str, value, default):
@@ -465,7 +496,7 @@ def _train(raw: dict) -> TrainSpec:
     """[train], with the checks that span two keys: a schedule's own keys go with it."""
     train = _section(raw, "train", TrainSpec)
     table = raw.get("train", {})
-    late = [m for m in train.lr_milestones if m >= train.epochs]
+    late = [m for m in table.get("lr_milestones", []) if m >= train.epochs]
     if train.schedule == "step" and late:
         raise StudyError(
             f"train.lr_milestones = {list(train.lr_milestones)}: {late[0]} has no effect with "
