@@ -113,3 +113,18 @@ def test_report_reads_the_records_not_a_stale_table(tmp_path, fake_data, caplog)
     assert main(["report", str(out)]) == 0  # rebuilt from the records, not refused
     assert (out / "results.csv").read_text() == table
     assert json.loads((out / "plan.json").read_text())  # the plan is what decides
+
+
+def test_status_flags_nets_at_chance(tmp_path, fake_data, capsys):
+    study, out = tmp_path / "t.toml", tmp_path / "out"
+    study.write_text(TINY)
+    assert main(["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]) == 0
+    records = store.load_records(out)
+    assert all(r["n_classes"] == 5 and r["n_test"] > 0 for r in records)
+    # 5 classes: chance is 0.2, and a net below 0.2 + 0.08 has learnt next to nothing
+    for r, top1 in zip(records, [0.90, 0.279] + [0.281] * (len(records) - 2)):
+        (store.job_dir(out, r["job_id"]) / "record.json").write_text(json.dumps(r | {"top1": top1}))
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert f"at or near chance (left out of the verdicts): 1\n  {records[1]['name']}\n" in shown

@@ -33,6 +33,7 @@ from featuretransfer.analysis.features import EstimateError
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names, load_dataset
 from featuretransfer.nets.units import ModelError
+from featuretransfer.report.evidence import near_chance
 from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
 from featuretransfer.run import interrupt
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
@@ -420,6 +421,9 @@ def cmd_status(args) -> int:
     diverged = [r["name"] for r in records if r["status"] == "diverged"]
     if diverged:
         print(f"diverged: {len(diverged)}\n  " + " ".join(diverged))
+    if at_chance := [r["name"] for r in records if near_chance(r)]:  # learnt ~nothing
+        print(f"at or near chance (left out of the verdicts): {len(at_chance)}")
+        print("  " + " ".join(at_chance))
     for line in mixed_runtime_lines(records):
         print(line)
     if others := store.other_jobs(out, plan):

@@ -186,8 +186,9 @@ class ReportSpec:
     # points: an equality (AnB = baseB) holds when the 90% interval of the difference lies
     # within +- margin (two one-sided tests at 5%)
     margin: float = setting(1.0, above=0, at_most=100)
-    # points: the seed-to-seed spread of one net's top-1, used as the interval of a study with
-    # a single base group, where none can be measured (stated, not measured)
+    # points: the seed-to-seed standard deviation of one net's top-1, stated, for a single split
+    # and seed (no replicate) where the study has no reseeded base nets to measure it on; a
+    # difference of two nets carries sqrt(2) of it (docs/statistics.md)
     noise: float = setting(1.0, at_least=0, at_most=100)
     # the level of every test (one-sided 5% each side: 90% intervals)
     alpha: float = setting(0.05, above=0, below=0.5)
@@ -235,6 +236,10 @@ class JobSpec:
     fine_tune: bool
     seed: int
     pretrained: SourceSpec | None = None  # the checkpoint of source "S"; None for every other net
+    # What the net is for in its study, a label like `study` (not in the id): "main" (Figure 2's
+    # nets), "volume" (a base net on other k images per class), or "longer" (a base net trained
+    # [study] convergence times as long: the check that the main base nets converged)
+    role: str = "main"
 
     @property
     def treatment(self) -> str:
@@ -248,7 +253,7 @@ class JobSpec:
     def display_name(self) -> str:
         """The paper's notation, e.g. `s0:A3B+`, `s0:baseB`, `s0:R3B` (random control)."""
         if self.treatment == "base":
-            body = f"base{self.target}"
+            body = f"base{self.target}" + ("-longer" if self.role == "longer" else "")
         else:
             src = "R" if self.source == "random" else self.source
             body = f"{src}{self.n_copied}{self.target}{'+' if self.fine_tune else ''}"
@@ -314,6 +319,7 @@ def scientific_fields(spec: JobSpec) -> dict:
     report). Later-added fields at their neutral value (NEUTRAL_FIELDS) are left out."""
     fields = json.loads(json.dumps(asdict(spec)))  # tuples as lists, as in the JSON hashed
     fields.pop("study")
+    fields.pop("role")
     fields["data"].pop("path")
     fields["split"] = {"A": fields["split"]["A"], "B": fields["split"]["B"]}
     fields["net"].pop("path")

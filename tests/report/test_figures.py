@@ -142,7 +142,7 @@ def test_figure2_promises_only_what_it_draws(tmp_path, drawn, splits, cuts):
     assert bars(bottom) > 0 if len(splits) > 1 else bars(bottom) == 0
     assert promises_bars(bottom) == (bars(bottom) > 0)
     if len(splits) == 1:
-        assert "one base group" in title and "no interval" in title
+        assert "one split and seed" in title and "no interval" in title
         assert "mean over groups" not in title
     assert crossing_lines(bottom, cuts) == []
     if cuts == (1, 2, 7):  # the isolated points at n = 7 are explained
@@ -154,7 +154,7 @@ def test_figure2_promises_only_what_it_draws(tmp_path, drawn, splits, cuts):
 def test_figure2_states_the_interval_of_the_rules(tmp_path, drawn):
     records = study_records(tmp_path, ("s0", "s1", "s2"))
     _, bottom = figure2(records, drawn, rules=ReportSpec(alpha=0.025))
-    assert "95% t-interval over base groups" in bottom.get_title()
+    assert "95% t-interval over splits" in bottom.get_title()
 
 
 @pytest.mark.parametrize("cuts", [ALL_CUTS, (1, 2, 7)], ids=["all cuts", "sparse"])

@@ -122,13 +122,16 @@ def test_table1_by_hand(tmp_path):
         assert got[layers]["pooled_vs_selffer"] == pytest.approx(vs_selffer, abs=1e-3)
     assert got["1-7"]["n_networks"] == 4 and got["1-7"]["n_selffers"] == 5
     # By group: s0/B: mean(.65, .66) - .64 = 1.5; s0/A: .63 - .60 = 3; s1/B: .65 - .62 = 3.
-    # Over BnB+ at the same cuts: s0/B: mean(1, 2) = 1.5; s0/A: 2; s1/B: 3.
+    # Over BnB+ at the same cuts: s0/B: mean(1, 2) = 1.5; s0/A: 2; s1/B: 3. The groups of split
+    # s0 share their base nets: averaged first, so the units are s0 (2.25; 1.75) and s1 (3; 3).
     row = got["1-7"]
-    for column, values in (("grouped_vs_base", [1.5, 3, 3]), ("grouped_vs_selffer", [1.5, 2, 3])):
+    for column, values in (("grouped_vs_base", [2.25, 3]), ("grouped_vs_selffer", [1.75, 3])):
         low, high = interval90(values)
         assert row[column] == pytest.approx(statistics.fmean(values))
         assert (row[f"{column}_low"], row[f"{column}_high"]) == pytest.approx((low, high))
-    assert (row["n_groups_vs_base"], row["n_groups_vs_selffer"]) == (3, 3)
+    assert (row["n_groups_vs_base"], row["n_groups_vs_selffer"]) == (2, 2)
+    # the groups ran different cuts (s0/B 1 and 3, s0/A 5, s1/B 7): the pooled value says so
+    assert row["pooled_note"].startswith("confounded: groups ran different cuts")
 
 
 def test_table1_pooled_averages_networks_not_per_layer_means(tmp_path):
@@ -223,18 +226,21 @@ def test_table1_of_a_table_shaped_like_the_original_release(tmp_path):
 
 
 def test_decomposition_by_hand(tmp_path):
+    # two splits with one group each (target A on s1, target B on s0): two independent units
     bases = {"A": 0.58, "B": 0.60}
     bnb = {1: {"B": 0.60, "A": 0.57}, 2: {"B": 0.55, "A": 0.53}, 3: {"B": 0.59, "A": 0.57}}
     anb = {1: {"B": 0.60, "A": 0.57}, 2: {"B": 0.53, "A": 0.52}, 3: {"B": 0.50, "A": 0.49}}
-    rows = [make_record(top1=y, target=t, n_layers=4) for t, y in bases.items()]
+    split = {"A": "s1", "B": "s0"}
+    rows = [make_record(top1=y, target=t, n_layers=4, split=split[t]) for t, y in bases.items()]
     for n in bnb:
         for t in "AB":
-            rows.append(make_record("selffer", n, t, bnb[n][t], n_layers=4))
-            rows.append(make_record("transfer", n, t, anb[n][t], n_layers=4))
-            rows.append(make_record("transfer", n, t, 0.99, fine_tuned=True, n_layers=4))
+            where = {"n_layers": 4, "split": split[t]}
+            rows.append(make_record("selffer", n, t, bnb[n][t], **where))
+            rows.append(make_record("transfer", n, t, anb[n][t], **where))
+            rows.append(make_record("transfer", n, t, 0.99, fine_tuned=True, **where))
     got = decomposition(records_of(tmp_path, rows))
     assert [r["n"] for r in got] == [1, 2, 3]
-    for row in got:  # two base groups: target A and target B of split s0
+    for row in got:
         n = row["n"]
         coadaptation = [100 * (bases[t] - bnb[n][t]) for t in "AB"]  # baseB - BnB, points
         specificity = [100 * (bnb[n][t] - anb[n][t]) for t in "AB"]  # BnB - AnB, points
@@ -249,8 +255,11 @@ def test_decomposition_by_hand(tmp_path):
     # (+1.5, 90% interval -1.66..4.66: not above); n=3: [1, 1] and [8, 9]: both above, the
     # larger is specificity. Two groups make wide t-intervals (t = 6.31 at 1 dof).
     assert [r["dominant"] for r in got] == ["neither", "co-adaptation", "specificity"]
+    # general as observation 1 decides it: AnB - baseB at n = 1 is [0, 1] points, within the
+    # margin only if its interval is (1 dof: -2.65..3.65: not within); n = 3: 10 and 9 below
+    # baseB, interval 9.5 +- 3.16: beyond the margin, and BnB - AnB above zero: specific
+    assert [r["features"] for r in got] == ["inconclusive", "inconclusive", "specific"]
     text = tables.transition_text(got)
-    assert "At cut 1 AnB is as good as BnB" in text
     assert "co-adaptation (baseB − BnB) is the larger significant drop at cut 2" in text
     # specific from cut 3, but cut 2 is neither general nor specific: no transition is claimed
     assert "between layers" not in text and "at cut 2 neither general nor specific" in text
@@ -275,19 +284,28 @@ def test_a_transition_is_named_only_between_measured_neighbours(tmp_path):
     assert "between layers 4 and 5" not in text
 
 
-def test_one_group_uses_the_stated_noise_and_says_so(tmp_path):
-    rows = [make_record(top1=0.6), make_record("selffer", 4, top1=0.55)]
-    rows += [make_record("transfer", 4, top1=0.5), anb_plus(4, 0.62), bnb_plus(4, 0.6)]
-    records = records_of(tmp_path, rows)
+def test_one_unit_takes_the_noise_of_a_difference_and_says_so(tmp_path):
+    """One split and seed: no replicate. A difference of two nets carries sqrt(2) x one net's
+    seed noise (the stated 1 point here) and both nets' test-set sampling error."""
+    rows = [make_record(top1=0.6, n_test=2500), make_record("selffer", 4, top1=0.55, n_test=2500)]
+    rows += [make_record("transfer", 4, top1=0.5, n_test=2500), anb_plus(4, 0.62), bnb_plus(4, 0.6)]
+    records = load_results(
+        write_results(tmp_path / "results.csv", rows, columns=(*COLUMNS, "n_test"))
+    )
     (row,) = [r for r in decomposition(records) if r["n"] == 4]
     assert row["coadaptation_drop"] == pytest.approx(5.0)
-    assert (row["coadaptation_low"], row["coadaptation_high"]) == pytest.approx((4.0, 6.0))
+    sampling = 1e4 * (0.6 * 0.4 + 0.55 * 0.45) / 2500  # points^2
+    half = stats.norm.ppf(0.95) * (2 * 1.0**2 + sampling) ** 0.5
+    assert half == pytest.approx(3.27, abs=0.01)  # not the +- 1 the stated noise alone gave
+    low, high = row["coadaptation_low"], row["coadaptation_high"]
+    assert (low, high) == pytest.approx((5.0 - half, 5.0 + half))
     markdown = tables.table1_markdown(table1(records))
-    assert "| 1-7 | 4 | +2.00 | +2.00 | 1 | +2.00 [+1.00, +3.00]* (1) |" in markdown
+    half = stats.norm.ppf(0.95) * 2**0.5  # AnB+ and baseB: no test-set size in the table
+    assert f"+2.00 [{2 - half:+.2f}, {2 + half:+.2f}]* (1) |" in markdown
     lone = decomposed(tmp_path, {1: [0.5], 2: [1.5]}, groups=1)
-    assert [r["dominant"] for r in lone] == ["neither", "specificity"]
+    assert [r["dominant"] for r in lone] == ["neither", "neither"]
     text = tables.transition_text(lone)
-    assert "stated seed-to-seed noise" in text and "not a measured one" in text
+    assert "single split and seed" in text and "not from replicates" in text
 
 
 def bad_row(column, value):
@@ -433,7 +451,8 @@ def test_golden_fake_store(tmp_path):
     for name in ("table1.csv", "decomposition.csv", "findings.md", "volume.csv"):
         assert (folder / name).read_text() == (DATA / "golden" / name).read_text(), name
     page = (folder / "index.html").read_text()
-    assert "between layers 1 and 2" in page  # specificity is above zero from cut 2 up
+    # two splits: cut 2 is neither shown general nor specific, so no transition is located
+    assert "Specific from cut 3 up; at cut 2 neither general nor specific" in page
     assert page.count("<li>") == 3  # the three base nets without readable weights
     assert "12 networks trained on another number of images per class" in page
     records = load_results(store / "results.csv")
@@ -567,15 +586,15 @@ def test_the_caption_counts_base_groups_not_base_nets(tmp_path):
     rows = [make_record(top1=0.9, target=t) for t in "AB"]
     rows += [make_record("transfer", n, top1=0.8) for n in (1, 2)]
     assert writer.figure_caption(None, records_of(tmp_path, rows), tmp_path).endswith(
-        "1 base group"
+        "1 base group in 1 split"
     )
     rows += [make_record("selffer", 1, top1=0.9, target="A", source="A")]  # and one towards A
     assert writer.figure_caption(None, records_of(tmp_path, rows), tmp_path).endswith(
-        "2 base groups"
+        "2 base groups in 1 split"  # the split, not its groups, is the replicate
     )
     bases = [make_record(top1=0.9, target=t, seed=s) for t in "AB" for s in (0, 1)]
     assert writer.figure_caption(None, records_of(tmp_path, bases), tmp_path).endswith(
-        "4 base groups"  # base nets alone (a data-volume study): each its own
+        "4 base groups in 1 split"  # base nets alone (a data-volume study): each its own
     )
     # Without the volume nets the same folder loses the stale volume files.
     write_results(tmp_path / "results.csv", main_study())

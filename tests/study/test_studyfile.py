@@ -273,4 +273,3 @@ def test_auto_precision_resolves_before_any_id(tmp_path, monkeypatch, native, ex
     unresolved = load_study(write(tmp_path, ""), device=None)
     with pytest.raises(ValueError, match="must be resolved"):
         plan_study(unresolved)
-

@@ -1,23 +1,29 @@
-"""The statistics behind every verdict: base groups as replicates, intervals, tests.
+"""The statistics behind every verdict: base groups, independent replicates, intervals, tests.
 
-The unit of replication is the *base group*: one split, seed and target half, i.e. one base net
-and the nets trained against it (copied from it or from the other half's base net of the same
-split and seed, and trained on its half). Nets of one group share that base net's luck, so they
-are not independent replicates; groups are. Every comparison is made inside a group first (a net
-against its own group's base net, AnB against BnB at the same cut), and intervals run over
-groups, so the base net's seed noise is in them.
+Pairing. A *base group* is one split, seed and target half: a base net and the nets trained
+against it. Every comparison is made inside a group first (a net against its own group's base
+net, AnB against BnB at the same cut), so a lucky or unlucky base net never passes for an effect.
 
-An `Estimate` is the mean of per-group values (top-1 differences, in percentage points) with the
-interval that each one-sided test at level alpha reads off: with G >= 2 groups, the t-interval
-over groups at 1 - 2 alpha (90% for alpha = 0.05); with one group none can be measured, and the
-interval is the value +- the stated seed-to-seed noise of one net (ReportSpec.noise, 1 point by
-default), marked `measured = False`. The rules (docs/statistics.md has them with a worked
-example):
+Replicates. Groups are not independent: a split's A-target and B-target groups share both base
+nets (baseA is the control of one and the source of the other), and the seeds of one split share
+its partition and its test images. The unit of replication is therefore the *split*: the groups
+of one split are averaged first, and intervals run over splits. A study of a single split (one
+random split, or a pretrained source's target) can only speak of that split; there its seeds
+are the units, and every text says so.
 
-- a difference is *above* zero when the interval's low end is, *below* when its high end is;
-- an equality holds by two one-sided tests (TOST) when the interval lies inside +- margin, and is
-  refuted when it lies wholly outside [-margin, +margin]; otherwise it is inconclusive;
-- a claim about several cuts at once (a dip in the middle) corrects the cuts' p-values by Holm.
+Intervals. With U >= 2 units: the 1 - 2 alpha t-interval of the mean over units (90% for
+alpha = 0.05), so each end is a one-sided test at alpha. With one unit nothing is measured over
+replicates: the interval is value +- z(1 - alpha) x the value's standard error from (i) the
+seed-to-seed noise of one net, sigma, times the number of independently trained nets in the
+value (sqrt(2) sigma for a net minus a net), sigma measured from the study's reseeded base nets
+where it has some, else the stated `noise`; and (ii) each net's test-set sampling error,
+p (1 - p) / N_test. `measured = False` marks it.
+
+Verdicts. A difference is *above* (below) zero when the interval's low (high) end is; *beyond*
+a margin m when the whole interval lies past m; an equality holds by two one-sided tests (the
+interval inside +- margin) and is refuted when the interval lies wholly outside; a claim over
+several cuts at once corrects them by Holm. Nets at or near chance (top-1 below chance plus a
+tenth of the way to perfect) are kept out of every comparison and listed.
 
 Pure: no torch, no file IO.
 """
@@ -34,19 +40,62 @@ from scipy import stats
 from featuretransfer.specs import ReportSpec
 
 NAN = float("nan")
-HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED = "holds", "does not hold", "inconclusive", "not measured"
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+NOT_MEASURED, NOT_JUDGED = "not measured", "not judged"
+NEAR_CHANCE = 0.1  # of the way from chance to perfect: a net below it has learnt ~nothing
+
+
+@dataclass(frozen=True)
+class Diff:
+    """One base group's value of a comparison, in points of top-1, with what its noise is made
+    of: `nets`, its seed variance in units of one net's (2 for one net minus another; 1 + 1/m
+    for a base net against the mean of m nets), and `sampling`, its test-set binomial variance
+    (points^2; 0 where the test-set sizes are unknown)."""
+
+    value: float
+    nets: float = 2.0
+    sampling: float = 0.0
+
+
+@dataclass(frozen=True)
+class Noise:
+    """One net's seed-to-seed standard deviation of top-1, in points: measured from a study's
+    reseeded base nets (`from_pairs` halves with 2 or more seeds), or stated (ReportSpec.noise)."""
+
+    sd: float
+    from_pairs: int = 0  # (split, half) with >= 2 reseeded base nets it was pooled over
+
+    @property
+    def measured(self) -> bool:
+        return self.from_pairs > 0
+
+    def text(self) -> str:
+        if self.measured:
+            return (
+                f"sigma = {self.sd:.2f} point, one net's seed noise measured on the reseeded "
+                f"base nets of {self.from_pairs} half(s)"
+            )
+        return f"sigma = {self.sd:g} point, one net's seed noise as stated (report.noise)"
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Mean of per-group values with its interval (points); see the module docstring."""
+    """Mean of per-unit values (points) with its interval; see the module docstring."""
 
     mean: float
     low: float
     high: float
-    n_groups: int
-    measured: bool  # an interval over groups; False: +- the stated noise of one net
-    p_above: float = NAN  # one-sided p-value of "the mean is above 0" (nan with one group)
+    n_units: int
+    unit: str  # "split" or "seed" (of a single split), plural in texts
+    measured: bool  # an interval over units; False: one unit, from the noise model
+    se: float = NAN  # standard error of the mean
+    df: float = NAN  # degrees of freedom of the t-interval (inf: the one-unit normal interval)
+    noise: Noise | None = None  # what a one-unit interval rests on
+    basis: str = ""  # words for an interval not measured over units, where the default's fail
+
+    @property
+    def n_groups(self) -> int:  # the number of independent replicates (kept for callers' text)
+        return self.n_units
 
     @property
     def above(self) -> bool:
@@ -64,49 +113,130 @@ class Estimate:
         """Not equivalent to zero: the interval lies wholly beyond +- margin."""
         return self.low > margin or self.high < -margin
 
+    def beyond_below(self, margin: float) -> bool:
+        """A drop larger than the margin: the interval lies wholly below -margin."""
+        return self.high < -margin
+
+    def beyond_above(self, margin: float) -> bool:
+        """A gain larger than the margin: the interval lies wholly above +margin."""
+        return self.low > margin
+
+    def p_greater(self, threshold: float = 0.0) -> float:
+        """One-sided p-value of "the mean is above `threshold`"."""
+        if not math.isfinite(self.mean):
+            return NAN
+        if not self.se > 0:
+            return 0.0 if self.mean > threshold else 1.0
+        z = (self.mean - threshold) / self.se
+        return float(stats.t.sf(z, self.df) if math.isfinite(self.df) else stats.norm.sf(z))
+
+    def p_less(self, threshold: float = 0.0) -> float:
+        """One-sided p-value of "the mean is below `threshold`"."""
+        return 1.0 - self.p_greater(threshold) if math.isfinite(self.mean) else NAN
+
+    @property
+    def p_above(self) -> float:
+        return self.p_greater(0.0)
+
     def text(self) -> str:
-        """'-1.20 [-2.05, -0.35] points (4 groups)'; the one-group case says so."""
+        """'-1.20 [-2.05, -0.35] points (4 splits)'; one unit says what its interval rests on."""
         if not math.isfinite(self.mean):
             return "not measured"
-        where = (
-            f"{self.n_groups} groups"
-            if self.measured
-            else "1 group: +- the stated noise of one net, no interval measured"
-        )
+        if self.measured:
+            where = f"{self.n_units} {self.unit}s"
+        elif self.basis:
+            where = self.basis
+        else:
+            basis = self.noise.text() if self.noise else "the stated noise"
+            where = (
+                f"1 {self.unit}: no replicate, so no interval over replicates; from {basis}, "
+                "and the test set's sampling error"
+            )
         return f"{self.mean:+.2f} [{self.low:+.2f}, {self.high:+.2f}] points ({where})"
 
 
-def estimate(values: list[float], rules: ReportSpec) -> Estimate:
-    """The Estimate of per-group values (points) under `rules`."""
-    values = [v for v in values if math.isfinite(v)]
-    if not values:
-        return Estimate(NAN, NAN, NAN, 0, False)
-    mean = statistics.fmean(values)
+MISSING = Estimate(NAN, NAN, NAN, 0, "split", False)
+
+
+def estimate(diffs: dict[tuple, Diff], rules: ReportSpec, noise: Noise | None = None) -> Estimate:
+    """The Estimate of per-group values (`diffs`: base group -> Diff) under `rules`: groups
+    averaged within their unit (the split; the seed where all lie in one split), then over
+    units. `noise` (default: the stated one) serves a single unit."""
+    diffs = {g: d for g, d in diffs.items() if math.isfinite(d.value)}
+    if not diffs:
+        return MISSING
+    noise = noise or Noise(rules.noise)
+    unit, units = units_of(list(diffs))
+    values = []
+    for members in units.values():
+        k = len(members)
+        values.append(
+            Diff(
+                statistics.fmean(diffs[g].value for g in members),
+                sum(diffs[g].nets for g in members) / k**2,
+                sum(diffs[g].sampling for g in members) / k**2,
+            )
+        )
     if len(values) == 1:
-        return Estimate(mean, mean - rules.noise, mean + rules.noise, 1, False)
-    sem = statistics.stdev(values) / math.sqrt(len(values))
-    df = len(values) - 1
-    half = float(stats.t.ppf(1 - rules.alpha, df)) * sem
-    p_above = float(stats.t.sf(mean / sem, df)) if sem > 0 else (0.0 if mean > 0 else 1.0)
-    return Estimate(mean, mean - half, mean + half, len(values), True, p_above)
+        (one,) = values
+        se = math.sqrt(noise.sd**2 * one.nets + one.sampling)
+        half = float(stats.norm.ppf(1 - rules.alpha)) * se
+        return Estimate(
+            one.value, one.value - half, one.value + half, 1, unit, False, se, math.inf, noise
+        )
+    means = [v.value for v in values]
+    mean, df = statistics.fmean(means), len(means) - 1
+    se = statistics.stdev(means) / math.sqrt(len(means))
+    half = float(stats.t.ppf(1 - rules.alpha, df)) * se
+    return Estimate(mean, mean - half, mean + half, len(means), unit, True, se, df)
+
+
+def units_of(groups: list[tuple]) -> tuple[str, dict[tuple, list[tuple]]]:
+    """The independent units of a set of base groups (split, seed, target): their splits, or,
+    where every group lies in one split, their seeds (that split's replicates)."""
+    if len({g[0] for g in groups}) >= 2:
+        unit, key = "split", lambda g: (g[0],)
+    else:
+        unit, key = "seed", lambda g: (g[0], g[1])
+    units = defaultdict(list)
+    for g in groups:
+        units[key(g)].append(g)
+    return unit, dict(units)
+
+
+def unit_values(diffs: dict[tuple, Diff]) -> list[float]:
+    """The per-unit means of per-group values (units_of): what Welch's test compares."""
+    diffs = {g: d for g, d in diffs.items() if math.isfinite(d.value)}
+    if not diffs:
+        return []
+    _, units = units_of(list(diffs))
+    return [statistics.fmean(diffs[g].value for g in members) for members in units.values()]
 
 
 def welch(first: list[float], second: list[float], rules: ReportSpec) -> Estimate:
-    """mean(first) - mean(second) for two independent sets of groups, Welch's interval; with a
-    single group on either side, +- the stated noise."""
+    """mean(first) - mean(second) for two independent sets of unit values, Welch's interval;
+    with a single value on either side, +- z x sqrt(2) x the stated noise."""
     if not first or not second:
-        return Estimate(NAN, NAN, NAN, 0, False)
+        return MISSING
     diff = statistics.fmean(first) - statistics.fmean(second)
     n = len(first) + len(second)
     if len(first) < 2 or len(second) < 2:
-        return Estimate(diff, diff - rules.noise, diff + rules.noise, n, False)
+        se = math.sqrt(2) * rules.noise
+        half = float(stats.norm.ppf(1 - rules.alpha)) * se
+        basis = (
+            f"{len(first)} against {len(second)} splits; with a single split on one side no "
+            f"interval is measured: sqrt(2) x the stated {rules.noise:g} point of one net's noise"
+        )
+        return Estimate(
+            diff, diff - half, diff + half, n, "split", False, se, math.inf, None, basis
+        )
     v1, v2 = statistics.variance(first) / len(first), statistics.variance(second) / len(second)
     se = math.sqrt(v1 + v2)
     if se == 0:
-        return Estimate(diff, diff, diff, n, True, 0.0 if diff > 0 else 1.0)
+        return Estimate(diff, diff, diff, n, "split", True, 0.0, math.inf)
     df = (v1 + v2) ** 2 / (v1**2 / (len(first) - 1) + v2**2 / (len(second) - 1))
     half = float(stats.t.ppf(1 - rules.alpha, df)) * se
-    return Estimate(diff, diff - half, diff + half, n, True, float(stats.t.sf(diff / se, df)))
+    return Estimate(diff, diff - half, diff + half, n, "split", True, se, df)
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -119,7 +249,7 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted
 
 
-# ---- base groups ------------------------------------------------------------------------------
+# ---- records ----------------------------------------------------------------------------------
 
 
 def group_key(record: dict) -> tuple:
@@ -127,48 +257,89 @@ def group_key(record: dict) -> tuple:
     return record["split"], record.get("seed"), record["target"]
 
 
-# A pretrained-source study's target split stands where the paper's random splits stand, and
-# its SnB nets (layers from the source) where AnB nets do: the statistics read them alike.
-KIND_AS = {"source": "random"}
-LABEL_AS = {"SnB": "AnB", "SnB+": "AnB+"}
+def kind_of(record: dict) -> str:
+    """A pretrained source's target split ("source") stands where the paper's random splits
+    stand: the statistics read it as one."""
+    return "random" if record["split_kind"] == "source" else record["split_kind"]
+
+
+def paper_label(record: dict) -> str:
+    """The paper's label, with a pretrained source's SnB read as AnB (the same comparisons)."""
+    return {"SnB": "AnB", "SnB+": "AnB+"}.get(record["label"], record["label"])
+
+
+def near_chance(record: dict) -> bool:
+    """A finished net whose top-1 is below chance plus a tenth of the way to perfect (needs the
+    record's n_classes; unknown: never flagged)."""
+    classes = record.get("n_classes")
+    if not classes or record["status"] != "done":
+        return False
+    chance = 1 / classes
+    return record["top1"] < chance + NEAR_CHANCE * (1 - chance)
 
 
 def finished(records: list[dict], kind: str | None = None) -> list[dict]:
-    """Nets that finished (diverged ones enter no mean), on splits of `kind` (None: all; a
-    pretrained source's target split counts as random)."""
+    """Nets that finished and learnt something (diverged nets and nets at chance enter no
+    mean), on splits of `kind` (None: all)."""
     return [
         r
         for r in records
-        if r["status"] == "done"
-        and (kind is None or KIND_AS.get(r["split_kind"], r["split_kind"]) == kind)
+        if r["status"] == "done" and not near_chance(r) and (kind is None or kind_of(r) == kind)
     ]
+
+
+def sampling_variance(record: dict) -> float:
+    """A net's test-set binomial variance of its top-1, in points^2 (0 if N is unknown)."""
+    n, p = record.get("n_test"), record["top1"]
+    return 1e4 * p * (1 - p) / n if n else 0.0
+
+
+def seed_noise(records: list[dict], rules: ReportSpec) -> Noise:
+    """One net's seed-to-seed SD (points), pooled over the (split, half) whose main base nets
+    have two or more seeds; the stated noise where none has."""
+    by_half = defaultdict(list)
+    for r in records:
+        if r["treatment"] == "base" and r.get("role", "main") == "main":
+            by_half[(r["split"], r["target"])].append(100 * r["top1"])
+    pairs = [v for v in by_half.values() if len(v) >= 2]
+    if not pairs:
+        return Noise(rules.noise)
+    dof = sum(len(v) - 1 for v in pairs)
+    pooled = sum((len(v) - 1) * statistics.variance(v) for v in pairs) / dof
+    return Noise(math.sqrt(pooled), len(pairs))
 
 
 class Groups:
     """A study's records by base group: the base net's top-1 and each treatment's per cut.
 
-    `scores[g][label][n]` is the top-1 (a fraction) of the nets of group g with the paper's
-    label (BnB, BnB+, AnB, AnB+, random weights, random weights+) at cut n; a group with several
-    such nets (a table with duplicate rows) takes their mean. Groups without a finished base
-    net are left out of every comparison with baseB.
+    `scores[g][label][n]` is the mean top-1 (a fraction) of the nets of group g with the paper's
+    label (BnB, BnB+, AnB, AnB+, random weights, random weights+) at cut n; a table with duplicate
+    rows gives several. Groups without a finished base net enter no comparison with it. Nets at
+    chance are left out (`at_chance` lists them). `noise` is one net's seed noise (seed_noise).
     """
 
-    def __init__(self, records: list[dict], kind: str | None = "random"):
-        bases, nets = defaultdict(list), defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-        for r in finished(records, kind):
+    def __init__(self, records: list[dict], kind: str | None = "random", rules=None):
+        rules = rules or ReportSpec()
+        bases, longer = defaultdict(list), defaultdict(list)
+        nets = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+        done = finished(records, kind)
+        for r in done:
             if r["treatment"] == "base":
-                bases[group_key(r)].append(r["top1"])
+                role = r.get("role", "main")
+                if role in ("main", "longer"):
+                    (bases if role == "main" else longer)[group_key(r)].append(r)
             else:
-                label = LABEL_AS.get(r["label"], r["label"])
-                nets[group_key(r)][label][r["n"]].append(r["top1"])
-        self.base: dict[tuple, float] = {g: statistics.fmean(v) for g, v in bases.items()}
+                nets[group_key(r)][paper_label(r)][r["n"]].append(r)
+        self.base = {g: _mean(v) for g, v in bases.items()}
+        self.longer = {g: _mean(v) for g, v in longer.items()}  # the convergence check
         self.scores = {
-            g: {
-                label: {n: statistics.fmean(v) for n, v in by_n.items()}
-                for label, by_n in x.items()
-            }
+            g: {label: {n: _mean(v) for n, v in by_n.items()} for label, by_n in x.items()}
             for g, x in nets.items()
         }
+        self.at_chance = [
+            r for r in records if near_chance(r) and (kind is None or kind_of(r) == kind)
+        ]
+        self.noise = seed_noise(done, rules)
 
     def cuts(self, label: str) -> list[int]:
         """The cuts at which some group has a net of `label` and a base net."""
@@ -177,39 +348,79 @@ class Groups:
     def with_base(self) -> list[tuple]:
         return sorted((g for g in self.scores if g in self.base), key=str)
 
-    def vs_base(self, label: str, n: int) -> list[float]:
-        """Per group: top-1 of `label` at cut n minus the group's base net, in points."""
-        return [
-            100 * (self.scores[g][label][n] - self.base[g])
-            for g in self.with_base()
-            if n in self.scores[g].get(label, {})
-        ]
+    def score(self, g: tuple, label: str, n: int) -> Side | None:
+        if label == "base":
+            return self.base.get(g)
+        return self.scores.get(g, {}).get(label, {}).get(n)
 
-    def contrast(self, first: tuple[str, int], second: tuple[str, int]) -> list[float]:
+    def vs_base(self, label: str, n: int) -> dict[tuple, Diff]:
+        """Per group: top-1 of `label` at cut n minus the group's base net, in points."""
+        return self.contrast((label, n), ("base", n))
+
+    def contrast(self, first: tuple[str, int], second: tuple[str, int]) -> dict[tuple, Diff]:
         """Per group with both: top-1 of (label, n) `first` minus that of `second`, in points;
         label "base" means the group's base net."""
-        values = []
+        values = {}
         for g in self.with_base():
             a, b = self.score(g, *first), self.score(g, *second)
             if a is not None and b is not None:
-                values.append(100 * (a - b))
+                values[g] = a - b
         return values
 
-    def score(self, g: tuple, label: str, n: int) -> float | None:
-        if label == "base":
-            return self.base.get(g)
-        return self.scores[g].get(label, {}).get(n)
+    def longer_training(self) -> dict[tuple, Diff]:
+        """Per group: its base net trained longer ([study] convergence) minus its base net: near
+        zero where the base nets have converged."""
+        return {
+            g: self.longer[g] - self.base[g] for g in sorted(self.longer, key=str) if g in self.base
+        }
 
-    def mean_over_cuts(self, label: str, cuts: list[int], minus: str = "base") -> list[float]:
+    def mean_over_cuts(self, label: str, cuts: list[int], minus: str = "base") -> dict:
         """Per group: the mean over `cuts` (those it has) of `label` minus `minus` at the same
         cut, in points (each net of the group once, as the paper averaged over networks)."""
-        values = []
+        values = {}
         for g in self.with_base():
-            diffs = [
-                self.score(g, label, n) - self.score(g, minus, n)
+            pairs = [
+                (self.score(g, label, n), self.score(g, minus, n))
                 for n in cuts
                 if self.score(g, label, n) is not None and self.score(g, minus, n) is not None
             ]
-            if diffs:
-                values.append(100 * statistics.fmean(diffs))
+            if pairs:
+                first = Side.mean([a for a, _ in pairs])
+                second = self.base[g] if minus == "base" else Side.mean([b for _, b in pairs])
+                values[g] = first - second
         return values
+
+    def estimate(self, diffs: dict[tuple, Diff], rules: ReportSpec) -> Estimate:
+        return estimate(diffs, rules, self.noise)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a top-1 (fraction), the independently trained nets it
+    averages, and its test-set binomial variance (points^2)."""
+
+    top1: float
+    nets: int = 1
+    sampling: float = 0.0
+
+    def __sub__(self, other: Side) -> Diff:
+        return Diff(
+            100 * (self.top1 - other.top1),
+            1 / self.nets + 1 / other.nets,
+            self.sampling + other.sampling,
+        )
+
+    @staticmethod
+    def mean(sides: list[Side]) -> Side:
+        k = len(sides)
+        return Side(
+            statistics.fmean(s.top1 for s in sides),
+            sum(s.nets for s in sides),
+            sum(s.sampling for s in sides) / k**2,
+        )
+
+
+def _mean(records: list[dict]) -> Side:
+    """Duplicate rows of one group, label and cut (a hand-made table): their mean, counted as
+    one trained net each."""
+    return Side.mean([Side(r["top1"], 1, sampling_variance(r)) for r in records])

@@ -33,7 +33,7 @@ matplotlib.use("Agg")  # files only: the report runs on headless machines and in
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from featuretransfer.report.evidence import Groups, estimate  # noqa: E402
+from featuretransfer.report.evidence import Groups  # noqa: E402
 from featuretransfer.report.tables import (  # noqa: E402
     DEFAULT_RULES,
     HALVES,
@@ -93,16 +93,16 @@ def plot_figure2(series: list[dict], n_layers: int, stem: Path, caption: str = "
         color="black",
         linestyle=":",
         linewidth=1.2,
-        label="baseB of the base group" if one_group else "baseB (each group's own)",
+        label="baseB of the one split and seed" if one_group else "baseB (each group's own)",
     )
     top.set_title("Each network (points shifted apart for visibility)")
     head = (
-        "Each treatment minus the baseB of the one base group in these records"
+        "Each treatment minus the baseB of the one split and seed in these records"
         if one_group
-        else "Each treatment minus its base group's baseB, mean over groups"
+        else "Each treatment minus its base group's baseB, mean over splits"
     )
     interval = next((s["interval"] for s in lines), "")
-    _title(bottom, head, line_notes(lines, interval, "base group"), width=92)
+    _title(bottom, head, line_notes(lines, interval, "split"), width=92)
     top.set_ylabel(Y_LABEL)
     bottom.set_ylabel("Top-1 minus the group's baseB (points)")
     for ax in (top, bottom):
@@ -302,18 +302,16 @@ def figure2_series(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> li
     series = [base] + [_series(legend.get(k, k), k, points[k], start) for k in FIGURE2_LABELS[1:]]
     # The bottom panel: each treatment against its own group's base net, over groups, as the
     # findings compare them (halves and splits differ by far more than any treatment does)
-    groups = Groups(records, "random")
+    groups = Groups(records, "random", rules)
     # estimate() reads each one-sided test at alpha off a two-sided 1 - 2 alpha interval
-    interval = (
-        f"{100 * (1 - 2 * rules.alpha):g}% t-interval over base groups, the findings' interval"
-    )
+    interval = f"{100 * (1 - 2 * rules.alpha):g}% t-interval over splits, the findings' interval"
     for s in series[1:]:
         cuts = groups.cuts(s["style"])
-        estimates = [(n, estimate(groups.vs_base(s["style"], n), rules)) for n in cuts]
+        estimates = [(n, groups.estimate(groups.vs_base(s["style"], n), rules)) for n in cuts]
         s["group_line"] = [(0, 0.0, NAN)] + [
             (n, e.mean, (e.high - e.low) / 2 if e.measured else NAN) for n, e in estimates
         ]
-        s["n_groups"] = max((e.n_groups for _, e in estimates), default=0)
+        s["n_groups"] = max((e.n_units for _, e in estimates), default=0)
         s["interval"] = interval
     return series
 

@@ -20,6 +20,7 @@ REQUIRED_COLUMNS = ("split", "source", "target", "treatment", "n", "fine_tuned",
 TREATMENTS = ("base", "selffer", "transfer", "random")
 SPLIT_KINDS = ("random", "semantic", "source")  # source: the target of a pretrained source
 STATUSES = ("done", "diverged")
+ROLES = ("main", "volume", "longer")  # specs.JobSpec.role: Figure 2's, other k, trained longer
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}  # also True/False: lowercased
 
 
@@ -36,7 +37,10 @@ def load_results(path: Path, n_layers: int | None = None) -> list[dict]:
     L - 1 cannot be told from the cuts a table holds); status "done" ("diverged" rows are listed
     in the report but left out of every mean); weights "" (a weights path relative to the
     table's folder); n_train_per_class 0 (training images per class; 0 = all); train_top1 nan
-    (top-1 on the net's own training images). Other columns are kept as text. The file is UTF-8,
+    (top-1 on the net's own training images); role "main" ("volume": a base net on other k,
+    "longer": a base net trained longer, the convergence check); n_classes and n_test none (the
+    target's classes, for chance; the test images, for the binomial error of top-1). Other
+    columns are kept as text. The file is UTF-8,
     with or without a byte-order mark. Raises ReportError at the first bad value.
     """
     path = Path(path)
@@ -149,6 +153,14 @@ def _parse_row(raw: dict, where: str, row: int) -> dict:
         raise bad("n_train_per_class", f"images per class must be 0 (all) or more, got {per_class}")
     r["n_train_per_class"] = per_class or 0
     r["train_top1"] = _score(value.get("train_top1", ""), bad, "train_top1")
+    r["role"] = value.get("role") or "main"
+    if r["role"] not in ROLES:
+        raise bad("role", f"unknown role {r['role']!r}, expected {'/'.join(ROLES)}")
+    for column in ("n_classes", "n_test"):  # chance, and the top-1's binomial error
+        count = _int(value.get(column, ""), bad, column, optional=True)
+        if count is not None and count < 1:
+            raise bad(column, f"a count must be 1 or more, got {count}")
+        r[column] = count
     r["label"] = _label(treatment, r["fine_tuned"], source)
     return r
 

@@ -17,21 +17,24 @@ from collections import defaultdict
 
 from scipy import stats
 
-from featuretransfer.report.evidence import Estimate, Groups, estimate, finished
+from featuretransfer.report.evidence import Estimate, Groups, finished, group_key
 from featuretransfer.specs import ReportSpec
 
 HALVES = ("A", "B")
 TABLE1_STARTS = (1, 3, 5)  # Table 1 pools cuts k..L-1: 1-7, 3-7, 5-7 for the 8-layer net
 TABLE1_COLUMNS = (
-    *("layers", "cuts", "pooled_vs_base", "pooled_vs_selffer", "n_networks", "n_selffers"),
+    *("layers", "cuts", "pooled_vs_base", "pooled_vs_selffer", "pooled_note"),
+    *("n_networks", "n_selffers"),
     *("grouped_vs_base", "grouped_vs_base_low", "grouped_vs_base_high", "n_groups_vs_base"),
     *("grouped_vs_selffer", "grouped_vs_selffer_low", "grouped_vs_selffer_high"),
     "n_groups_vs_selffer",
 )
 DECOMPOSITION_COLUMNS = (
-    *("n", "coadaptation_drop", "coadaptation_low", "coadaptation_high", "n_groups_selffer"),
+    *("n", "transfer_drop", "transfer_low", "transfer_high", "features"),
+    *("coadaptation_drop", "coadaptation_low", "coadaptation_high", "n_groups_selffer"),
     *("specificity_drop", "specificity_low", "specificity_high", "n_groups_transfer"),
     "dominant",
+    "measured",  # the interval runs over replicates (false: a single split and seed)
 )
 NAN = float("nan")
 DEFAULT_RULES = ReportSpec()  # margin 1 point, noise 1 point, alpha 0.05
@@ -80,13 +83,17 @@ def minus_control(nets, controls: dict, *keys: str) -> list[tuple[int, float]]:
     ]
 
 
-def main_records(records: list[dict]) -> list[dict]:
-    """The records of the main view: those trained on the treatments' number of images per class.
+def main_records(records: list[dict], keep_longer: bool = False) -> list[dict]:
+    """The records of the main view: not the data-volume base nets, nor (unless `keep_longer`:
+    the findings' convergence check reads them) the base nets trained longer.
 
-    A data-volume study adds base nets trained on k images per class for several k; only the base
-    nets trained on the same k as the transfer nets are their baseB, the rest belong to the volume
-    view. With no treatment networks the most common k of the base nets is the main one.
+    A study's records say their role; a table made elsewhere may not, and there the data-volume
+    base nets are told by their images per class: only those trained on the same k as the
+    transfer nets are baseB. With no treatment networks the most common k of the base nets is
+    the main one.
     """
+    kept = ("main", "longer") if keep_longer else ("main",)
+    records = [r for r in records if r.get("role", "main") in kept]
     treated = [k_of(r) for r in records if r["treatment"] != "base"]
     ks = treated or [k_of(r) for r in records]
     if not ks:
@@ -114,9 +121,13 @@ def table1(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dict]
       the mean of every base net of a target the study trains towards (boost over baseB), or
       of every fine-tuned selffer in the range, AnA+ folded into BnB+ (boost over BnB+); each
       net counts once, whatever its cut, split or target, and there is no interval: the nets
-      are not independent;
+      are not independent. `pooled_note` flags it where pooling confounds the cuts with the
+      groups: groups that ran different cuts in the range (a hard group with one cut beside
+      easy ones with all of them moves the mean by its level, not its boost), or AnB+ nets whose
+      group has no base net; the by-group value is the one to read there;
     - grouped: per base group, the mean of its AnB+ nets in the range minus its own base net (or
-      minus its BnB+ nets at the same cuts), then the mean and interval over groups.
+      minus its BnB+ nets at the same cuts), then averaged within splits, with the interval
+      over splits (evidence.py).
     `cuts` names the cuts the records have in the range.
     """
     top = n_layers(records) - 1
@@ -124,20 +135,27 @@ def table1(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dict]
     # every base net of a target the study trained towards: a study towards B only has baseA
     # as a source, and its accuracy on A's classes is no control for nets scored on B's
     targets = {r["target"] for r in done if r["treatment"] != "base"}
-    bases = [
-        r["top1"]
-        for r in done
-        if r["treatment"] == "base" and (r["target"] in targets or not targets)
-    ]
-    groups = Groups(records)
+    main_bases = [r for r in done if r["treatment"] == "base" and r.get("role", "main") == "main"]
+    bases = [r["top1"] for r in main_bases if r["target"] in targets or not targets]
+    based = {group_key(r) for r in main_bases}
+    groups = Groups(records, "random", rules)
     rows = []
     for start in [k for k in TABLE1_STARTS if k <= top]:
         in_range = [r for r in done if r["n"] >= start and r["fine_tuned"]]
-        transfers = [r["top1"] for r in in_range if r["treatment"] == "transfer"]
+        transfer = [r for r in in_range if r["treatment"] == "transfer"]
+        transfers = [r["top1"] for r in transfer]
         selffers = [r["top1"] for r in in_range if r["treatment"] == "selffer"]
-        cuts = sorted({r["n"] for r in in_range if r["treatment"] == "transfer"})
-        vs_base = estimate(groups.mean_over_cuts("AnB+", cuts), rules)
-        vs_selffer = estimate(groups.mean_over_cuts("AnB+", cuts, minus="BnB+"), rules)
+        cuts = sorted({r["n"] for r in transfer})
+        by_group = defaultdict(set)
+        for r in transfer:
+            by_group[group_key(r)].add(r["n"])
+        note = ""
+        if len({frozenset(c) for c in by_group.values()}) > 1:
+            note = "confounded: groups ran different cuts here; read the by-split value"
+        elif set(by_group) - based:
+            note = "confounded: some AnB+ nets have no base net; read the by-split value"
+        vs_base = groups.estimate(groups.mean_over_cuts("AnB+", cuts), rules)
+        vs_selffer = groups.estimate(groups.mean_over_cuts("AnB+", cuts, minus="BnB+"), rules)
         mean = statistics.fmean
         rows.append(
             {
@@ -149,6 +167,7 @@ def table1(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dict]
                 "pooled_vs_selffer": 100 * (mean(transfers) - mean(selffers))
                 if transfers and selffers
                 else NAN,
+                "pooled_note": note,
                 "n_networks": len(transfers),
                 "n_selffers": len(selffers),
                 **_estimate_columns("grouped_vs_base", vs_base, "n_groups_vs_base"),
@@ -165,81 +184,88 @@ def _estimate_columns(name: str, e: Estimate, count: str) -> dict:
 def decomposition(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dict]:
     """Per cut n, the drop of frozen AnB below baseB split into its two causes, in points.
 
-    Co-adaptation drop = baseB - BnB: what re-learning the upper layers alone loses.
-    Specificity drop = BnB - AnB: what features of the other half lose on top of that. Both are
-    taken inside each base group (BnB and AnB at the same cut against the same base net), then
-    over groups. A cause dominates only where its drop is above zero (the interval's low end);
-    of two such drops the larger; "neither" where no drop is. Random splits; cuts without a BnB
-    or AnB net get no row.
+    Transfer drop = baseB - AnB: what the other half's frozen features cost; the cut's features
+    are *general* exactly when observation 1's test says so (AnB - baseB within +- margin), and
+    *specific* when AnB lies more than the margin below baseB and the specificity drop is above
+    zero (the loss is the features', not only lost co-adaptation); else inconclusive. The drop's
+    two causes: co-adaptation = baseB - BnB, what re-learning the upper layers alone loses;
+    specificity = BnB - AnB, what the other half's features lose on top of that. Each is taken
+    inside each base group, then over splits (evidence.py). A cause dominates only where its
+    drop is above zero; of two such drops the larger; "neither" where no drop is. Random splits;
+    cuts without both a BnB and an AnB net get no cause.
     """
-    groups = Groups(records)
+    groups = Groups(records, "random", rules)
     rows = []
     for n in sorted(set(groups.cuts("BnB")) | set(groups.cuts("AnB"))):
-        co = estimate(groups.contrast(("base", n), ("BnB", n)), rules)
-        sp = estimate(groups.contrast(("BnB", n), ("AnB", n)), rules)
+        drop = groups.estimate(groups.contrast(("base", n), ("AnB", n)), rules)
+        co = groups.estimate(groups.contrast(("base", n), ("BnB", n)), rules)
+        sp = groups.estimate(groups.contrast(("BnB", n), ("AnB", n)), rules)
         significant = {
             name: e.mean
             for name, e in (("co-adaptation", co), ("specificity", sp))
-            if e.n_groups and e.above
+            if e.n_units and e.above
         }
-        if not (co.n_groups and sp.n_groups):
+        if not (co.n_units and sp.n_units):
             dominant = "—"
         else:
             dominant = max(significant, key=significant.get) if significant else "neither"
+        if not drop.n_units:
+            features = "—"
+        elif drop.within(rules.margin):
+            features = "general"
+        elif drop.beyond_above(rules.margin) and sp.above:
+            features = "specific"
+        else:
+            features = "inconclusive"
         rows.append(
             {
                 "n": n,
+                "transfer_drop": drop.mean,
+                "transfer_low": drop.low,
+                "transfer_high": drop.high,
+                "features": features,
                 "coadaptation_drop": co.mean,
                 "coadaptation_low": co.low,
                 "coadaptation_high": co.high,
-                "n_groups_selffer": co.n_groups,
+                "n_groups_selffer": co.n_units,
                 "specificity_drop": sp.mean,
                 "specificity_low": sp.low,
                 "specificity_high": sp.high,
-                "n_groups_transfer": sp.n_groups,
+                "n_groups_transfer": sp.n_units if sp.n_units else drop.n_units,
                 "dominant": dominant,
+                "measured": drop.measured,
             }
         )
     return rows
 
 
-def _specificity(row: dict) -> Estimate:
-    return Estimate(
-        row["specificity_drop"],
-        row["specificity_low"],
-        row["specificity_high"],
-        row["n_groups_transfer"],
-        row["n_groups_transfer"] > 1,
-    )
-
-
 def transition_text(rows: list[dict], rules: ReportSpec = DEFAULT_RULES) -> str:
     """The general-to-specific transition that a decomposition implies, in a few sentences.
 
-    General: the specificity drop is within +- margin (AnB serves B as BnB does, by TOST).
-    Specific: it is above zero. The transition is named only between two measured cuts, the last
-    general one and the first of an unbroken run of specific cuts up to the top measured cut;
-    where cuts between them were not run, the sentence says so.
+    The transition is named only between two measured cuts, the last general one and the first
+    of an unbroken run of specific cuts up to the top measured cut; where cuts between them were
+    not run, or a cut between is inconclusive, the sentence says so.
     """
-    known = [r for r in rows if r["dominant"] != "—"]
+    known = [r for r in rows if r["features"] != "—"]
     if not known:
-        return (
-            "Not enough frozen BnB and AnB networks with matching base nets to separate "
-            "co-adaptation from specificity at any cut."
-        )
+        return "No frozen AnB networks with matching base nets: no cut is general or specific."
     sentences = []
-    if any(r["n_groups_transfer"] < 2 for r in known):
+    if not all(r["measured"] for r in known):
         sentences.append(
-            "Some cuts rest on one base group: there the interval is the stated seed-to-seed "
-            f"noise of one net (+- {rules.noise:g} point), not a measured one; run more seeds, "
-            "splits or targets."
+            "Some cuts rest on a single split and seed: there the interval comes from one net's "
+            "seed noise and the test set's sampling error, not from replicates; run more splits."
         )
-    general = [r["n"] for r in known if _specificity(r).within(rules.margin)]
-    specific = [r["n"] for r in known if _specificity(r).above]
+    general = [r["n"] for r in known if r["features"] == "general"]
+    specific = [r["n"] for r in known if r["features"] == "specific"]
     if general:
         sentences.append(
-            f"At {layers_text(general)} AnB is as good as BnB within +- {rules.margin:g} point "
-            "(two one-sided tests): those features are general."
+            f"At {layers_text(general)} AnB is as good as baseB within +- {rules.margin:g} point "
+            "(two one-sided tests, observation 1's test): those features are general."
+        )
+    if specific:
+        sentences.append(
+            f"At {layers_text(specific)} AnB lies more than {rules.margin:g} point below baseB "
+            "and below BnB: those features are specific to their half."
         )
     for cause, words in (
         ("co-adaptation", "Lost co-adaptation (baseB − BnB)"),
@@ -253,14 +279,14 @@ def transition_text(rows: list[dict], rules: ReportSpec = DEFAULT_RULES) -> str:
         tail += 1
     if tail == 0:
         sentences.append(
-            "The specificity drop is not above zero at the top measured cut, so these records "
-            "show no general-to-specific transition."
+            "The top measured cut is not shown specific, so these records show no "
+            "general-to-specific transition."
         )
     elif tail == len(known):
         sentences.append("The features are specific at every measured cut, even the lowest.")
     else:
         first, before = known[-tail]["n"], known[-tail - 1]["n"]
-        if known[-tail - 1]["n"] not in general:
+        if before not in general:
             sentences.append(
                 f"Specific from cut {first} up; at cut {before} neither general nor specific "
                 "(inconclusive), so the transition is not located more closely."
@@ -308,21 +334,24 @@ def pp(value: float) -> str:
     return f"{value:+.2f}" if math.isfinite(value) else "—"
 
 
-def interval(mean: float, low: float, high: float, n_groups: int) -> str:
-    """'+1.60 [+0.80, +2.40] (4)'; a single group's interval is marked as stated, not measured."""
+def interval(mean: float, low: float, high: float, n_units: int) -> str:
+    """'+1.60 [+0.80, +2.40] (4)': mean [interval] (independent units); * marks a single unit,
+    whose interval comes from the noise model, not from replicates."""
     if not math.isfinite(mean):
         return "—"
-    mark = "*" if n_groups == 1 else ""
-    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]{mark} ({n_groups})"
+    mark = "*" if n_units == 1 else ""
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]{mark} ({n_units})"
 
 
 TABLE1_HEADER = [
     *("layers aggregated", "cuts in the records", "boost over baseB, pooled"),
-    *("boost over BnB+, pooled", "AnB+ nets", "boost over baseB, by group"),
-    "boost over BnB+, by group",
+    *("boost over BnB+, pooled", "AnB+ nets", "boost over baseB, by split"),
+    "boost over BnB+, by split",
 ]
 DECOMPOSITION_HEADER = [
     "n",
+    "transfer drop (baseB − AnB)",
+    "features",
     "co-adaptation drop (baseB − BnB)",
     "specificity drop (BnB − AnB)",
     "dominates",
@@ -334,13 +363,19 @@ TABLE1_NOTE = (
     "selffers in the range, AnA+ counted as "
     "BnB+ (over BnB+); each net counts once; no interval, as the nets share base nets. By group: "
     "per base group (split, seed, target) the mean of its AnB+ nets in the range minus its own "
-    "base net (or its own BnB+ at the same cuts), then mean [90% interval] (groups) over groups; "
-    "* marks a single group, whose interval is the stated seed noise of one net, not measured."
+    "base net (or its own BnB+ at the same cuts), averaged within each split, then mean [90% "
+    "interval] (splits) over splits (over seeds where the study has one split); * marks a "
+    "single split and seed, whose interval comes from one net's seed noise and the test set's "
+    "sampling error, not from replicates. A pooled value is flagged 'confounded' where pooling "
+    "mixes cuts with groups (groups that ran different cuts, or AnB+ nets without a base net): "
+    "there the by-split value is the one to read."
 )
 DECOMPOSITION_NOTE = (
-    "Points, per base group then mean [90% interval] (groups) over groups, random splits. A "
-    "cause dominates only where its drop is above zero; of two, the larger; * marks a single "
-    "group (interval: the stated noise of one net)."
+    "Points, per base group, averaged within each split, then mean [90% interval] (splits) over "
+    "splits, random splits. A cut's features are general where AnB − baseB lies within the "
+    "margin (observation 1's test), specific where AnB lies more than the margin below baseB "
+    "and below BnB. A cause dominates only where its drop is above zero; of two, the larger; * "
+    "marks a single split and seed (interval from the noise model, not replicates)."
 )
 
 
@@ -349,7 +384,7 @@ def table1_cells(rows: list[dict]) -> list[list]:
         [
             r["layers"],
             r["cuts"],
-            pp(r["pooled_vs_base"]),
+            pp(r["pooled_vs_base"]) + (f" ({r['pooled_note']})" if r["pooled_note"] else ""),
             pp(r["pooled_vs_selffer"]),
             r["n_networks"],
             interval(
@@ -373,6 +408,13 @@ def decomposition_cells(rows: list[dict]) -> list[list]:
     return [
         [
             r["n"],
+            interval(
+                r["transfer_drop"],
+                r["transfer_low"],
+                r["transfer_high"],
+                r["n_groups_transfer"],
+            ),
+            r["features"],
             interval(
                 r["coadaptation_drop"],
                 r["coadaptation_low"],

@@ -28,7 +28,12 @@ from pathlib import Path
 from featuretransfer.report import figures, volume
 from featuretransfer.report.estimates import estimates_section
 from featuretransfer.report.evidence import group_key
-from featuretransfer.report.findings import findings, findings_markdown, findings_note
+from featuretransfer.report.findings import (
+    convergence_text,
+    findings,
+    findings_markdown,
+    findings_note,
+)
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import (
     DECOMPOSITION_COLUMNS,
@@ -218,6 +223,8 @@ def figure_caption(study: dict | None, records: list[dict], source: Path) -> str
     split_text = ", ".join(f"{name} ({kind})" for name, kind in splits)
     seeds = sorted({r["seed"] for r in records if r.get("seed") is not None})
     counted = f"{len(groups)} base group" + ("" if len(groups) == 1 else "s")
+    n_splits = len({g[0] for g in groups})
+    counted += f" in {n_splits} split" + ("" if n_splits == 1 else "s")
     if not study:
         where = f"{Path(source).name}: {len(records)} nets"
         seeds_text = ", ".join(map(str, seeds)) or "—"
@@ -303,7 +310,9 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         "transferable layers. Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA "
         f"as AnB; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
         *_mixed_runtime_html(records),
+        *_left_out_html(views["left_out"]),
         "<h2>Findings: the paper's observations in these records</h2>",
+        f"<p>{html.escape(convergence_text(records, views['rules']))}</p>",
         _html_table(FINDINGS_HEADER, [[f[k] for k in FINDING_KEYS] for f in views["findings"]]),
         f"<p>{html.escape(findings_note(views['rules']))} File: "
         "<a href='findings.md'>findings.md</a>.</p>",
@@ -336,9 +345,6 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
     if not_drawn:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in not_drawn)
         parts.append(f"<p>Not drawn:</p><ul>{items}</ul>")
-    if views["left_out"]:
-        items = "".join(f"<li>{html.escape(p)}</li>" for p in views["left_out"])
-        parts.append(f"<h2>Left out of this report</h2><ul>{items}</ul>")
     if diverged := [r for r in records if r["status"] == "diverged"]:
         header = ["row", "job", "split", "network", "n", "seed"]
         rows = [
@@ -354,6 +360,14 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
     head = f"<meta charset='utf-8'><title>{name}: report</title><style>{style}</style>"
     body = "\n".join(parts)
     return f"<!doctype html>\n<html><head>{head}</head><body>\n{body}\n</body></html>\n"
+
+
+def _left_out_html(left_out: list[str]) -> list[str]:
+    """Planned nets that finished but cannot be read (damaged, stale): said at the top."""
+    if not left_out:
+        return []
+    items = "".join(f"<li>{html.escape(p)}</li>" for p in left_out)
+    return [f"<p><b>Left out of this report</b> ({len(left_out)} nets):</p><ul>{items}</ul>"]
 
 
 def _mixed_runtime_html(records: list[dict]) -> list[str]:

@@ -340,6 +340,9 @@ class JobFolder:
             "fine_tuned": spec.fine_tune,
             "seed": spec.seed,
             "n_layers": model.n_layers,
+            "role": spec.role,
+            "n_classes": len(classes),  # of the target half: chance is 1 / n_classes
+            "n_test": len(test_data.y),  # the top-1's binomial error is sqrt(p (1 - p) / n_test)
             "status": "diverged" if diverged else "done",
             "top1": top1,
             "top1_best_k": best_k_mean(val_accs, spec.train.best_k),

@@ -37,7 +37,12 @@ def study_record(study: StudySpec) -> dict:
             del record[section][name]
     if study.source is not None:
         record["source"] = {"sha256": study.source.sha256}  # not where it lies, nor its text
-    for key, empty in (("experiments", ()), ("volume", VolumeSpec()), ("source", None)):
+    for key, empty in (
+        ("experiments", ()),
+        ("volume", VolumeSpec()),
+        ("source", None),
+        ("convergence", 0),
+    ):
         if getattr(study, key) == empty:
             del record[key]
     return record

@@ -11,7 +11,9 @@ a study has
            is one of the k's: those volume nets are the main base nets, the same job ids)
 
 jobs. A transfer or selffer job `needs` the base net it copies from. The order is topological,
-base nets first, then the study's own order. A study with a pretrained
+base nets first, then the study's own order. With [study] convergence = f, every target's base
+net is also trained f times as long (role "longer"): len(seeds) * len(targets) more per split. A
+study with a pretrained
 source ([source]) has one split, target B: per seed baseB and, per cut, its treatments (BnB,
 BnB+, SnB, SnB+, random; SnB copies from the checkpoint and needs no job):
 len(seeds) * (1 + len(cuts) * len(treatments)) jobs.
@@ -62,7 +64,24 @@ def plan_study(study: StudySpec) -> list[JobSpec]:
                 for n in run.cuts:
                     for treatment in run.treatments:
                         jobs.append(treatment_job(study, split, seed, target, n, treatment))
+                if study.convergence:
+                    jobs.append(longer_base(study, split, seed, target))
     return order_jobs(jobs + volume_jobs(study))
+
+
+def longer_base(study: StudySpec, split, seed: int, target: str) -> JobSpec:
+    """The target's base net trained `study.convergence` times as long: every period of the
+    schedule stretched alike (epochs, milestones, warm-up, fixed steps), the rest unchanged."""
+    factor, train = study.convergence, study.train
+    longer = dataclasses.replace(
+        train,
+        epochs=train.epochs * factor,
+        lr_milestones=tuple(m * factor for m in train.lr_milestones),
+        warmup_epochs=train.warmup_epochs * factor,
+        steps=train.steps * factor,
+    )
+    base = treatment_job(study, split, seed, target, 0, "BnB")
+    return dataclasses.replace(base, train=longer, role="longer")
 
 
 def volume_jobs(study: StudySpec) -> list[JobSpec]:
@@ -86,7 +105,7 @@ def volume_jobs(study: StudySpec) -> list[JobSpec]:
                     if volume.schedule == "steps" and k != study.data.n_train_per_class:
                         steps = main_steps(study, by_name[name].classes(half))
                         train = dataclasses.replace(train, steps=steps)
-                    jobs.append(dataclasses.replace(base, data=data, train=train))
+                    jobs.append(dataclasses.replace(base, data=data, train=train, role="volume"))
     return jobs
 
 

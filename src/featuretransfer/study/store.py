@@ -41,6 +41,7 @@ RESULTS_COLUMNS = (
     "n",
     "fine_tuned",
     "seed",
+    "role",  # main, volume (other k), longer (the convergence check)
     "n_layers",
     "status",
     "top1",
@@ -57,6 +58,8 @@ RESULTS_COLUMNS = (
     "device",
     "fused",
     "source_trained_on",  # what a pretrained source "S" was trained on ([source] trained_on)
+    "n_classes",
+    "n_test",
 )
 # Columns that older records lack: every training image (k = 0), no train-set score, no source;
 # where and how a net trained was not recorded before (empty: unknown).
@@ -68,6 +71,9 @@ RESULTS_DEFAULTS = {
     "fused": "",
     "source_trained_on": "",
     "precision": "fp32",  # the only precision on a CPU before "auto"
+    "role": "main",
+    "n_classes": "",  # the target half's classes: chance is 1 / n_classes
+    "n_test": "",  # test images the top-1 is counted on: its binomial error
 }
 
 
@@ -288,6 +294,7 @@ def plan_entries(jobs: list) -> list[dict]:
             "study": job.study,
             "split": job.split.name,
             "split_kind": job.split.kind,
+            "role": job.role,
             "parent": job.parent().id if job.parent() else None,
         }
         for job in jobs
@@ -327,7 +334,7 @@ def load_records(out: Path, plan: list[dict] | None = None) -> list[dict]:
             continue
         if not copied_from_current_parent(out, record, record.get("parent_job_id")):
             continue
-        for key in ("study", "split", "split_kind", "name"):
+        for key in ("study", "split", "split_kind", "name", "role"):
             if key in entry:
                 record[key] = entry[key]
         records.append(record)

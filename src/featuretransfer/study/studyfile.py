@@ -138,6 +138,10 @@ class StudySpec:
     # plan needs them (a [volume] with fixed steps); derived from the data, not a setting
     class_counts: tuple[int, ...] = ()
     source: SourceSpec | None = None  # a pretrained source in the place of baseA
+    # > 1: each target's base net is also trained this many times as long (epochs, milestones,
+    # warm-up, steps), so the report can check that the base nets converged: a control that
+    # gains from longer training is no control (observations 3 and 5); 0: no such check
+    convergence: int = 0
 
     def experiment(self, split: SplitSpec) -> Experiment:
         """The split's treatments, cuts, targets and seeds: its own where set, else the study's."""
@@ -429,8 +433,17 @@ def parse_study(raw: dict, data_path: str | None = None, base: Path | None = Non
     if not isinstance(study, dict):
         raise StudyError("[study] should be a table")
     for key in study:
-        if key not in STUDY_KEYS:
-            raise StudyError(f"unknown key study.{key}; allowed: {', '.join(STUDY_KEYS)}")
+        if key not in (*STUDY_KEYS, "convergence"):
+            allowed = ", ".join((*STUDY_KEYS, "convergence"))
+            raise StudyError(f"unknown key study.{key}; allowed: {allowed}")
+    convergence = study.get("convergence", 0)
+    if not isinstance(convergence, int) or isinstance(convergence, bool) or convergence in (1,):
+        raise StudyError(
+            f"study.convergence = {convergence!r} should be 0 (no check) or a whole factor >= 2 "
+            "(each target's base net trained that many times as long)"
+        )
+    if convergence < 0:
+        raise StudyError(f"study.convergence = {convergence} should be 0 or >= 2")
     n_layers = n_layers_of(net)
     if n_layers < 2:
         raise StudyError(
@@ -443,7 +456,8 @@ def parse_study(raw: dict, data_path: str | None = None, base: Path | None = Non
     except DataError as e:
         raise StudyError(str(e)) from None
     if "source" in raw:
-        return _source_study(raw, name, data, net, train, study, n_layers, names, base)
+        source_study = _source_study(raw, name, data, net, train, study, n_layers, names, base)
+        return dataclasses.replace(source_study, convergence=convergence)
     study_keys = {"cuts": tuple(range(1, n_layers))} | _study_keys(study, "study", n_layers)
     splits = raw.get("splits", [{"seed": 0}])
     if not isinstance(splits, list) or not splits:
@@ -475,6 +489,7 @@ def parse_study(raw: dict, data_path: str | None = None, base: Path | None = Non
         experiments=tuple(experiments),
         volume=(volume := _volume(raw, [s.name for s in split_specs])),
         report=_report(raw),
+        convergence=convergence,
         class_counts=_class_counts(data)
         if volume.n_train_per_class and volume.schedule == "steps"
         else (),
