@@ -70,10 +70,16 @@ NETS_INTERVAL = "95% t-interval over the nets at a cut"  # Figure 3's bars (tabl
 SVG_METADATA = {"Date": None}
 
 
-def plot_figure2(series: list[dict], n_layers: int, stem: Path, caption: str = "") -> list[Path]:
+def plot_figure2(
+    series: list[dict],
+    n_layers: int,
+    stem: Path,
+    caption: str = "",
+    title: str = "Figure 2: random A/B splits",
+) -> list[Path]:
     """Figure 2: every network (top) and the mean of each treatment (bottom) against the cut n."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.5, 9), sharex=True, layout="constrained")
-    add_caption(fig, "Figure 2: random A/B splits", caption)
+    add_caption(fig, title, caption)
     if not any(s["points"] for s in series):
         for ax in (top, bottom):
             no_data(ax, "No networks on random A/B splits in these records")

@@ -142,6 +142,7 @@ def _parse_row(raw: dict, where: str, row: int) -> dict:
         raise bad("fine_tuned", f"expected true/false (or 1/0), got {value['fine_tuned']!r}")
     r["fine_tuned"] = BOOLEANS[value["fine_tuned"].lower()]
     r["seed"] = _int(value.get("seed", ""), bad, "seed", optional=True)
+    r["seconds"] = _number(value.get("seconds", ""), bad, "seconds")
     r["status"] = value.get("status") or "done"
     if r["status"] not in STATUSES:
         raise bad("status", f"unknown status {r['status']!r}, expected done or diverged")
@@ -156,10 +157,11 @@ def _parse_row(raw: dict, where: str, row: int) -> dict:
     r["role"] = value.get("role") or "main"
     if r["role"] not in ROLES:
         raise bad("role", f"unknown role {r['role']!r}, expected {'/'.join(ROLES)}")
-    for column in ("n_classes", "n_test"):  # chance, and the top-1's binomial error
+    # chance, the top-1's binomial error, what freezing saves
+    for column in ("n_classes", "n_test", "n_parameters", "n_trainable"):
         count = _int(value.get(column, ""), bad, column, optional=True)
-        if count is not None and count < 1:
-            raise bad(column, f"a count must be 1 or more, got {count}")
+        if count is not None and count < (0 if column == "n_trainable" else 1):
+            raise bad(column, f"a count must be positive, got {count}")
         r[column] = count
     r["label"] = _label(treatment, r["fine_tuned"], source)
     return r
@@ -174,6 +176,17 @@ def _score(text: str, bad, column: str) -> float:
     if math.isfinite(score) and not 0.0 <= score <= 1.0:
         raise bad(column, f"score {score} is outside [0, 1]: give a fraction, not a percentage")
     return score
+
+
+def _number(text: str, bad, column: str) -> float:
+    """An optional non-negative number (seconds); nan when empty."""
+    try:
+        number = float(text) if text else NAN
+    except ValueError:
+        raise bad(column, f"not a number: {text!r}") from None
+    if number < 0:
+        raise bad(column, f"must be 0 or more, got {number}")
+    return number
 
 
 def _int(text: str, bad, column: str, optional: bool = False) -> int | None:

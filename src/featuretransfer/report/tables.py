@@ -438,3 +438,39 @@ def table1_markdown(rows: list[dict]) -> str:
     lines += ["| " + " | ".join(TABLE1_HEADER) + " |", "|---|---|---:|---:|---:|---:|---:|"]
     lines += ["| " + " | ".join(str(c) for c in cells) + " |" for cells in table1_cells(rows)]
     return "\n".join(lines + ["", TABLE1_NOTE, ""])
+
+
+# A pretrained source's study reads the same tables in its own words: SnB where the paper has
+# AnB, the target split where it has random A/B splits, the source gap where it has specificity.
+SOURCE_WORDS = (
+    (", AnA+ counted as BnB+", ""),
+    ("AnB", "SnB"),
+    ("random A/B splits", "a pretrained source and the target's own nets"),
+    ("random splits only", "the target split"),
+    ("random splits", "the target split"),
+    ("specificity drop", "source gap"),
+    ("specificity", "source gap"),
+    ("Specificity of the features", "The source gap"),
+    ("those features are general", "the source's units serve as well as the target's own"),
+    ("those features are specific to their half", "the source's units serve worse"),
+    ("general-to-specific transition", "point where the source stops serving"),
+)
+SOURCE_FEATURES = {"general": "as good as its own", "specific": "worse than its own"}
+
+
+def for_source(text: str) -> str:
+    """The report's own words for a pretrained-source study (SOURCE_WORDS)."""
+    for paper, source in SOURCE_WORDS:
+        text = text.replace(paper, source)
+    return text
+
+
+def source_rows(rows: list[dict]) -> list[dict]:
+    """Decomposition rows with a source study's labels and column names."""
+    renamed = []
+    for row in rows:
+        row = {k.replace("specificity", "source_gap"): v for k, v in row.items()}
+        row["features"] = SOURCE_FEATURES.get(row["features"], row["features"])
+        row["dominant"] = for_source(row["dominant"])
+        renamed.append(row)
+    return renamed

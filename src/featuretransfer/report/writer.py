@@ -33,6 +33,7 @@ from featuretransfer.report.findings import (
     findings,
     findings_markdown,
     findings_note,
+    is_source_study,
 )
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import (
@@ -45,8 +46,10 @@ from featuretransfer.report.tables import (
     TABLE1_NOTE,
     decomposition,
     decomposition_cells,
+    for_source,
     main_records,
     n_layers,
+    source_rows,
     table1,
     table1_cells,
     table1_markdown,
@@ -124,8 +127,11 @@ def _build(
     records = main_records(all_records)
     top = n_layers(records)
     caption = figure_caption(study, records, source)
+    # a pretrained source's study in its own words: SnB, the target split, the source gap
+    words = for_source if is_source_study(records) else str
     series = figures.figure2_series(records, rules)
-    figures.plot_figure2(series, top, report_dir / "figure2", caption)
+    title = words("Figure 2: random A/B splits")
+    figures.plot_figure2(series, top, report_dir / "figure2", caption, title)
     figures.plot_figure3(
         *figures.figure3_series(records), top, report_dir / "figure3", caption, chance(study)
     )
@@ -135,14 +141,18 @@ def _build(
         f"{title}: only {MAX_FILTER_NETS} nets are drawn" for title, _ in nets[MAX_FILTER_NETS:]
     ]
     rows1, rows_d = table1(records, rules), decomposition(records, rules)
-    found = findings(records, rules)
+    found = findings(all_records, rules)  # with the longer base nets: the convergence check
+    columns, csv_rows = DECOMPOSITION_COLUMNS, rows_d
+    if words is for_source:
+        csv_rows = source_rows(rows_d)
+        columns = tuple(c.replace("specificity", "source_gap") for c in columns)
     _write_csv(report_dir / "table1.csv", TABLE1_COLUMNS, rows1)
-    _write_csv(report_dir / "decomposition.csv", DECOMPOSITION_COLUMNS, rows_d)
-    (report_dir / "table1.md").write_text(table1_markdown(rows1), encoding="utf-8")
+    _write_csv(report_dir / "decomposition.csv", columns, csv_rows)
+    (report_dir / "table1.md").write_text(words(table1_markdown(rows1)), encoding="utf-8")
     (report_dir / "findings.md").write_text(findings_markdown(found, rules), encoding="utf-8")
     rows_v = _write_volume(all_records, report_dir, volume_caption(study, all_records, source))
     views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
-    views["left_out"] = list(left_out)
+    views["left_out"], views["words"] = list(left_out), words
     views["rules"], views["caption"] = rules, caption
     views["estimates"] = estimates_section(
         weights_root / "estimates", report_dir, all_records, rules.noise
@@ -199,6 +209,7 @@ def _write_csv(path: Path, columns: tuple, rows: list[dict]) -> None:
 
 
 FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers", "rule"]
+SOURCE_FINDINGS_HEADER = ["", "question", "answer", "the numbers", "rule"]
 FINDING_KEYS = ("number", "claim", "verdict", "text", "rule")
 
 
@@ -281,6 +292,7 @@ def _splits_text(study: dict) -> str:
 
 
 def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -> str:
+    words = views["words"]  # the paper's words, or a pretrained source study's (for_source)
     study_name = (study or {}).get("name") or (records[0].get("study") if records else "")
     name = html.escape(str(study_name or "a study"))
     counts = defaultdict(int)
@@ -307,33 +319,46 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
         f"<h1>How transferable are features? Report of {name}</h1>",
         f"<p>{html.escape(str((study or {}).get('description', '')))}</p>",
         f"<p>{len(records)} records from {html.escape(str(source))}; L = {n_layers(records)} "
-        "transferable layers. Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA "
-        f"as AnB; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
+        "transferable layers. "
+        + (
+            "Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA as AnB"
+            if words is str
+            else "SnB: units 1..n from the pretrained source; BnB: from the target's own base net"
+        )
+        + f"; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
         *_mixed_runtime_html(records),
         *_left_out_html(views["left_out"]),
-        "<h2>Findings: the paper's observations in these records</h2>",
+        "<h2>Findings: "
+        + ("a pretrained source on this target" if words is not str else "the paper's observations")
+        + " in these records</h2>",
         f"<p>{html.escape(convergence_text(records, views['rules']))}</p>",
-        _html_table(FINDINGS_HEADER, [[f[k] for k in FINDING_KEYS] for f in views["findings"]]),
+        _html_table(
+            FINDINGS_HEADER if words is str else SOURCE_FINDINGS_HEADER,
+            [[f[k] for k in FINDING_KEYS] for f in views["findings"]],
+        ),
         f"<p>{html.escape(findings_note(views['rules']))} File: "
         "<a href='findings.md'>findings.md</a>.</p>",
         "<h2>Settings</h2>",
         settings,
         "<h2>Networks</h2>",
         _html_table(["split kind", "network", "images per class", "status", "count"], counts_cells),
-        "<h2>Figure 2: random A/B splits</h2>",
+        f"<h2>{words('Figure 2: random A/B splits')}</h2>",
         '<img src="figure2.png" alt="Figure 2">',
         f"<p>{html.escape(views['caption'])}. <a href='figure2.svg'>SVG</a></p>",
         "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
         '<img src="figure3.png" alt="Figure 3">',
         f"<p>{html.escape(views['caption'])}. <a href='figure3.svg'>SVG</a></p>",
-        "<h2>Table 1: performance boost of AnB+ over controls</h2>",
-        _html_table(TABLE1_HEADER, table1_cells(rows1)),
-        f"<p>{html.escape(TABLE1_NOTE)} Files: <a href='table1.csv'>table1.csv</a>, "
+        f"<h2>{words('Table 1: performance boost of AnB+ over controls')}</h2>",
+        _html_table([words(h) for h in TABLE1_HEADER], table1_cells(rows1)),
+        f"<p>{html.escape(words(TABLE1_NOTE))} Files: <a href='table1.csv'>table1.csv</a>, "
         "<a href='table1.md'>table1.md</a>.</p>",
         "<h2>Decomposition of the frozen-transfer drop</h2>",
-        _html_table(DECOMPOSITION_HEADER, decomposition_cells(rows_d)),
-        f"<p>{html.escape(transition_text(rows_d, views['rules']))}</p>",
-        f"<p>{html.escape(DECOMPOSITION_NOTE)} File: "
+        _html_table(
+            [words(h) for h in DECOMPOSITION_HEADER],
+            [[words(str(c)) for c in row] for row in decomposition_cells(rows_d)],
+        ),
+        f"<p>{html.escape(words(transition_text(rows_d, views['rules'])))}</p>",
+        f"<p>{html.escape(words(DECOMPOSITION_NOTE))} File: "
         "<a href='decomposition.csv'>decomposition.csv</a>.</p>",
         "<h2>Data volume: base nets trained on k images per class</h2>",
         _volume_html(views["volume"]),

@@ -343,6 +343,9 @@ class JobFolder:
             "role": spec.role,
             "n_classes": len(classes),  # of the target half: chance is 1 / n_classes
             "n_test": len(test_data.y),  # the top-1's binomial error is sqrt(p (1 - p) / n_test)
+            # what freezing saves: the parameters the optimiser held, of all the net's
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "status": "diverged" if diverged else "done",
             "top1": top1,
             "top1_best_k": best_k_mean(val_accs, spec.train.best_k),

@@ -60,6 +60,8 @@ RESULTS_COLUMNS = (
     "source_trained_on",  # what a pretrained source "S" was trained on ([source] trained_on)
     "n_classes",
     "n_test",
+    "n_parameters",
+    "n_trainable",
 )
 # Columns that older records lack: every training image (k = 0), no train-set score, no source;
 # where and how a net trained was not recorded before (empty: unknown).
@@ -74,6 +76,8 @@ RESULTS_DEFAULTS = {
     "role": "main",
     "n_classes": "",  # the target half's classes: chance is 1 / n_classes
     "n_test": "",  # test images the top-1 is counted on: its binomial error
+    "n_parameters": "",
+    "n_trainable": "",  # parameters the optimiser held (frozen ones are not)
 }
 
 
