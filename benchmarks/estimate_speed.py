@@ -5,8 +5,11 @@
 
 Reads the preset's plan, trains its base nets into a temporary folder (or takes a study folder
 that has them, `--study DIR`), and times `estimate_study`: the four estimators at every cut of
-both base nets and the CKA maps (baseA x baseB; in a finished study also every fine-tuned net
-against its parent and every BnB against baseB), with its stages. The study's time is measured:
+each source net and of the target's own base net (the transition cut compares the two), the CKA
+maps with their baselines (baseA x baseB, two untrained nets, two seeds of one half; in a
+finished study also every fine-tuned net against its parent and every BnB against baseB), and
+the agreement and transition tables, with its stages. The estimate runs on one thread
+(analysis/estimate.py `one_thread`). The study's time is measured:
 the summed seconds of the finished nets of `--study DIR`, or of the committed run of the same
 preset in docs/default-study/results.csv when its job ids are the preset's plan (it says so);
 `--study-seconds S` gives it instead. The last line reads

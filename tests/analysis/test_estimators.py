@@ -1,9 +1,11 @@
 """The estimators against independent computations: LogME against a slow direct maximisation
 of the evidence, the H-score's shrinkage against Ledoit and Wolf's formula, k-NN against a
-brute-force vote; label-like features rank above random ones; every estimator is deterministic."""
+brute-force vote; label-like features rank above random ones; every estimator is deterministic;
+a dead layer gets stated values (no error, no silent nan)."""
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -13,8 +15,10 @@ from featuretransfer.analysis.estimators import (
     ESTIMATORS,
     hscore,
     knn,
+    layer_note,
     linear_probe,
     logme,
+    null_scores,
     score_all,
 )
 
@@ -146,3 +150,46 @@ def test_every_estimator_is_deterministic():
     first = score_all(f[:80], labels[:80], f[80:], labels[80:])
     second = score_all(f[:80].copy(), labels[:80], f[80:].copy(), labels[80:])
     assert first == second and set(first) == set(ESTIMATORS)
+
+
+DEAD = {"all zeros": 0.0, "one value": 2.5}
+
+
+@pytest.mark.parametrize("m, d", [(60, 8), (20, 40)])  # more images than features, and fewer
+@pytest.mark.parametrize("dead", DEAD)
+def test_a_dead_layer_gets_stated_values_without_error_or_warning(dead, m, d):
+    labels = np.arange(m) % 3
+    f = np.full((m, d), DEAD[dead])
+    half = m // 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by zero, no log of 0, no nan made quietly
+        scores = score_all(f[:half], labels[:half], f[half:], labels[half:])
+    assert all(math.isfinite(v) for v in scores.values())
+    assert scores["hscore"] == 0.0  # no variance, none of it between classes
+    majority = np.mean(labels[half:] == np.bincount(labels[:half]).argmax())
+    assert scores["linear_probe"] == scores["knn"] == pytest.approx(majority)
+    assert layer_note(f).startswith("a constant layer")
+    assert layer_note(np.random.default_rng(0).normal(size=(m, d))) == ""
+
+
+def test_logme_of_an_all_zero_layer_is_the_evidence_of_the_labels_alone():
+    """Its closed form, 1/2 log(m / m_c) - 1/2 log(2 pi) - 1/2 per image and class, equals the
+    slow direct maximisation (F F^T = 0) and the fixed point, and lies below any features'."""
+    labels = np.array([0] * 10 + [1] * 6 + [2] * 4)
+    zeros = np.zeros((20, 5))
+    by_hand = np.mean(
+        [0.5 * math.log(20 / c) - 0.5 * math.log(2 * math.pi) - 0.5 for c in (10, 6, 4)]
+    )
+    assert null_scores(labels, labels)["logme"] == pytest.approx(by_hand, abs=1e-12)
+    assert logme(zeros, labels) == pytest.approx(by_hand, abs=1e-9)
+    assert slow_logme(zeros, labels) == pytest.approx(by_hand, abs=1e-6)
+    f, _ = data(20, 5, seed=9)
+    assert logme(f, labels) >= by_hand  # the maximum over alpha includes w = 0
+
+
+def test_features_that_are_not_finite_give_nan_with_a_reason():
+    f, labels = data(40, 4, seed=10)
+    f[3, 1] = np.inf
+    scores = score_all(f[:30], labels[:30], f[30:], labels[30:])
+    assert all(math.isnan(v) for v in scores.values())
+    assert "not finite" in layer_note(f)

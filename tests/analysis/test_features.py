@@ -1,19 +1,26 @@
-"""The image sample, the reduction of large layers, and layer features of a saved net."""
+"""The image sample, the reduction of large layers, and layer features of a saved net: for
+built-in nets, an nn.Sequential of units, a user's class whose units do not compose its forward
+pass, and Hugging Face ViT and ResNet, each checked against the unit's output computed by hand."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from featuretransfer.analysis.features import (
     EstimateError,
     layer_features,
+    layer_outputs,
     load_net,
     reduce,
     target_sample,
 )
 from featuretransfer.data.registry import with_fingerprint
+from featuretransfer.nets.factory import resolve_model
 from featuretransfer.nets.registry import build_model
+from featuretransfer.nets.units import wrap
 from featuretransfer.run.job import target_data
 from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
 from featuretransfer.study import store
@@ -88,3 +95,134 @@ def test_load_net_reads_a_saved_net_and_names_a_broken_one(tmp_path, tiny_job):
     (folder / store.WEIGHTS).write_bytes(b"not a weights file")
     with pytest.raises(EstimateError, match="cannot be read"):
         load_net(job, tmp_path, (1, 28, 28))
+
+
+class TwoPaths(nn.Module):
+    """A user's class whose units do not compose its forward: a ReLU and a skip connection in
+    forward, the head a two-part unit ("norm+fc")."""
+
+    def __init__(self, n_classes: int = 3):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.body = nn.Conv2d(4, 4, 3, padding=1)
+        self.norm = nn.LayerNorm(4)
+        self.fc = nn.Linear(4, n_classes)
+
+    def forward(self, x):
+        y = torch.relu(self.stem(x))
+        z = (y + self.body(y)).mean((2, 3))
+        return self.fc(self.norm(z))
+
+
+def test_a_class_based_model_gives_each_units_own_output():
+    model = wrap(TwoPaths(), ("stem", "body", "norm+fc"), 3, 1, 28, seed=0).eval()
+    assert not model.composes  # model(x, start, stop) refuses it: hooks do not need it
+    x = torch.randn(5, 1, 28, 28)
+    feats, shapes = layer_outputs(model, x, "cpu", max_dim=0)
+    inner = model.model
+    with torch.no_grad():
+        stem = inner.stem(x)
+        body = inner.body(torch.relu(stem))
+        logits = model(x)
+    assert torch.allclose(feats[0], stem.flatten(1), atol=1e-6)  # before forward's ReLU
+    assert torch.allclose(feats[1], body.flatten(1), atol=1e-6)
+    assert torch.allclose(feats[2], logits, atol=1e-6)  # "norm+fc": the last part's output
+    assert shapes == [(4, 28, 28), (4, 28, 28), (3,)]
+
+
+def test_a_sequential_of_units_keeps_the_ops_between_them():
+    """The parameter-free children after a unit are what the next unit sees: part of it."""
+    examples = Path(__file__).parents[2] / "examples"
+    units = ["stem", "block1", "block2", "block3", "head"]
+    net = resolve_model(NetSpec(name="my_nets:build"), examples, "my_nets.py", units, {"width": 4})
+    model = build_model(net, 3, seed=0).eval()
+    assert model.composes
+    x = torch.randn(4, 1, 28, 28)
+    feats = layer_features(model, x, "cpu", max_dim=0)
+    for n, f in enumerate(feats, 1):
+        with torch.no_grad():
+            assert torch.allclose(f, model(x, stop=n).flatten(1), atol=1e-5)
+
+
+def test_a_unit_that_runs_twice_or_returns_no_tensor_is_refused_in_one_line():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 2, 3, padding=1)
+            self.block = nn.Conv2d(2, 2, 3, padding=1)
+            self.head = nn.Linear(2, 3)
+
+        def forward(self, x):
+            return self.head(self.block(self.block(self.stem(x))).mean((2, 3)))
+
+    model = wrap(Twice(), ("stem", "block", "head"), 3, 1, 28, seed=0)
+    with pytest.raises(EstimateError, match="unit 'block' ran 2 times in one forward pass"):
+        layer_features(model, torch.randn(2, 1, 28, 28), "cpu", 0)
+
+    class Pair(nn.Module):  # a unit returning (features, extra): its first tensor is taken
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y, y.mean()
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = Pair()
+            self.head = nn.Linear(2, 3)
+
+        def forward(self, x):
+            return self.head(self.stem(x)[0].mean((2, 3)))
+
+    model = wrap(Outer(), ("stem", "head"), 3, 1, 28, seed=0).eval()
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        expected = model.model.stem.conv(x).flatten(1)
+    assert torch.allclose(layer_features(model, x, "cpu", 0)[0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["vit", "resnet"])
+def test_hugging_face_models_give_each_units_output(tmp_path, family):
+    HF = pytest.importorskip("transformers")
+    configs = {
+        "vit": HF.ViTConfig(
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            image_size=28,
+            patch_size=7,
+            num_channels=1,
+            num_labels=3,
+        ),
+        "resnet": HF.ResNetConfig(
+            num_channels=1, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=3
+        ),
+    }
+    HF.AutoModelForImageClassification.from_config(configs[family]).save_pretrained(tmp_path)
+    model = build_model(NetSpec(name="hf:x", path=str(tmp_path)), 3, seed=0).eval()
+    x = torch.randn(3, 1, 28, 28)
+    feats, shapes = layer_outputs(model, x, "cpu", max_dim=0)
+    inner = model.model
+    with torch.no_grad():
+        if family == "vit":
+            h = inner.vit.embeddings(x)
+            expected = [h]
+            for block in inner.vit.layers:
+                h = block(h)
+                h = h[0] if isinstance(h, tuple) else h
+                expected.append(h)
+        else:
+            h = inner.resnet.embedder(x)
+            expected = [h]
+            for stage in inner.resnet.encoder.stages:
+                h = stage(h)
+                expected.append(h)
+        expected.append(model(x))
+    assert len(feats) == model.n_layers == len(expected)
+    for f, e in zip(feats, expected):
+        assert torch.allclose(f, e.flatten(1), atol=1e-5)
+    assert shapes[-1] == (3,)

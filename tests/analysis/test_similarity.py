@@ -70,3 +70,16 @@ def test_cka_matrix_holds_every_pair_of_layers():
     assert matrix.shape == (3, 2)
     assert matrix[1, 1] == pytest.approx(1.0)
     assert matrix[2, 0] == pytest.approx(linear_cka(layers[2], layers[0]))
+
+
+def test_a_constant_layer_gives_nan_with_its_reason_not_a_silent_nan():
+    from featuretransfer.analysis.groups import FeatureNet
+    from featuretransfer.analysis.maps import cell
+
+    dead, live = torch.zeros(30, 6, dtype=torch.float64), features(30, 6, 11)
+    net = FeatureNet("k", "s0:baseA#0", job=None)
+    row = cell("A-B", "s0:A->B#0", net, net, 0, "conv3", "conv3", gram(dead), gram(live))
+    assert np.isnan(row["cka"])
+    assert row["note"] == "CKA undefined: conv3 of s0:baseA#0 does not vary over the images"
+    fine = cell("A-B", "g", net, net, 0, "conv1", "conv1", gram(live), gram(live))
+    assert fine["note"] == "" and fine["cka"] == pytest.approx(1.0)

@@ -12,6 +12,14 @@ number, higher = better transfer expected.
 
 LogME is written from the paper (the PyPI package named "logme" is an unrelated logging tool).
 Everything runs in float64 on the CPU and is deterministic: no estimator draws random numbers.
+
+A layer that does not vary over the images (dead: all zeros, or every feature one value) tells
+no image from another. It gets stated values, never an error or a silent nan (`layer_note`
+says which): H-score 0 (no between-class variance), the probe and k-NN the held-out top-1 of
+the fit images' majority class, LogME its evidence as computed (of the labels from a constant,
+i.e. an intercept; from nothing at all for an all-zero layer). Features that are not finite
+(a diverged net) get nan, with the reason in the note. `null_scores` are the scores of an
+all-zero layer: what each estimator gives for no information at all.
 """
 
 from __future__ import annotations
@@ -83,7 +91,9 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     tiny = np.finfo(np.float64).tiny
     for _ in range(LOGME_MAX_ITER):
         norm2, misfit, gamma = posterior(alpha, beta)
-        new_alpha = gamma / np.maximum(norm2, tiny)
+        # where no direction fits (gamma = 0: an all-zero layer) the evidence does not depend
+        # on alpha (its terms cancel), so alpha keeps its value instead of running to 0
+        new_alpha = np.where(gamma > 0, gamma / np.maximum(norm2, tiny), alpha)
         new_beta = np.minimum((m - gamma) / np.maximum(misfit, tiny), BETA_MAX)
         change = max(np.abs(new_alpha / alpha - 1).max(), np.abs(new_beta / beta - 1).max())
         alpha, beta = new_alpha, new_beta
@@ -110,6 +120,8 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
     units, d near m) and makes the score noise."""
     f = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
+    if is_constant(f):  # S = S_between = 0: no variance, and none of it between classes
+        return 0.0
     shrunk = LedoitWolf(store_precision=False).fit(f)
     classes, index = np.unique(labels, return_inverse=True)
     means = np.stack([f[index == i].mean(0) for i in range(len(classes))])
@@ -124,6 +136,8 @@ def linear_probe(
 ) -> float:
     """Held-out top-1 of multinomial logistic regression (L2, inverse strength c) fitted on the
     standardised fit features: the layers above the cut replaced by one linear layer."""
+    if is_constant(fit_x):
+        return majority_top1(fit_y, held_y)
     scaler = StandardScaler().fit(fit_x)
     probe = LogisticRegression(C=c, max_iter=PROBE_MAX_ITER)
     with warnings.catch_warnings():
@@ -139,10 +153,53 @@ def knn(
 ) -> float:
     """Held-out top-1 of a k-nearest-neighbour vote (Euclidean, on features standardised with
     the fit set's statistics). Ties go to the lowest label, so the score is deterministic."""
+    if is_constant(fit_x):  # every image at distance 0: no neighbour is nearer than another
+        return majority_top1(fit_y, held_y)
     scaler = StandardScaler().fit(fit_x)
     vote = KNeighborsClassifier(n_neighbors=min(k, len(fit_y)), algorithm="brute")
     vote.fit(scaler.transform(fit_x), fit_y)
     return float(vote.score(scaler.transform(held_x), held_y))
+
+
+def is_constant(features: np.ndarray) -> bool:
+    """Whether no feature varies over the images (a dead layer)."""
+    f = np.asarray(features)
+    return len(f) == 0 or not np.ptp(f.reshape(len(f), -1), axis=0).any()
+
+
+def majority_top1(fit_y: np.ndarray, held_y: np.ndarray) -> float:
+    """Held-out top-1 of always answering the fit images' most common label (ties: lowest)."""
+    fit_y, held_y = np.asarray(fit_y), np.asarray(held_y)
+    return float(np.mean(held_y == np.bincount(fit_y).argmax()))
+
+
+def layer_note(fit_x: np.ndarray) -> str:
+    """Why a layer's scores are stated rather than computed, or nan; "" for an ordinary one."""
+    if not np.isfinite(fit_x).all():
+        return "features not finite (a diverged net?): no estimator can score them"
+    if is_constant(fit_x):
+        return (
+            "a constant layer (no feature varies over the images): H-score 0, probe and k-NN "
+            "the majority class, LogME the evidence of the labels from a constant"
+        )
+    return ""
+
+
+def null_scores(fit_y: np.ndarray, held_y: np.ndarray) -> dict[str, float]:
+    """Each estimator's score of an all-zero layer: no information about the images. LogME's
+    is the evidence of the labels alone, mean over classes c of
+    1/2 log(m / m_c) - 1/2 log(2 pi) - 1/2 per image (m_c images of class c of m)."""
+    fit_y = np.asarray(fit_y)
+    counts = np.bincount(fit_y)[np.unique(fit_y)]
+    m = len(fit_y)
+    evidence = 0.5 * np.log(m / counts) - 0.5 * math.log(2 * math.pi) - 0.5
+    majority = majority_top1(fit_y, held_y)
+    return {
+        "logme": float(evidence.mean()),
+        "hscore": 0.0,
+        "linear_probe": majority,
+        "knn": majority,
+    }
 
 
 ESTIMATORS = ("logme", "hscore", "linear_probe", "knn")
@@ -169,7 +226,10 @@ def score_all(
     than they give, and on shared cores they spin: on this 2-core machine under load, the
     linear probe took 0.70 s on one thread against 17 s on two, LogME 32 ms against 1.1 s.
     One thread also makes the probe's result independent of the machine's core count.
+    Features that are not finite give nan for every estimator (`layer_note` says why).
     """
+    if not (np.isfinite(fit_x).all() and np.isfinite(held_x).all()):
+        return dict.fromkeys(ESTIMATORS, math.nan)
     with threadpool_limits(limits=1):
         return {
             "logme": logme(fit_x, fit_y),

@@ -1,36 +1,54 @@
-"""Frozen features after each layer of a trained net, on a fixed, seeded sample of the target
+"""Frozen features at each unit's boundary of a net, on a fixed, seeded sample of the target
 half's images.
 
 `target_sample` draws the images once per (split, target half): n_fit of the training images
 the treatments train on (labels of the target, 0..k-1) and n_held of the validation hold-out,
 each a seeded draw without replacement, so every net of a split is scored on the same images
-and the same seed gives the same sample. `load_net` rebuilds a finished job's net from its
-spec and its saved state_dict. `layer_features` runs a net once over the images, in eval mode
-(dropout off: the input that layer n + 1 of a frozen transfer net sees), and keeps the output
-of every layer, each reduced to at most `max_dim` numbers per image (`reduce`).
+and the same seed gives the same sample. The nets: `load_net` rebuilds a finished job's net
+from its spec and saved state_dict, `load_source_net` a pretrained source's layers 1..L-1 in
+the study's model (as SnB copies them; the head, above every cut, stays new), `untrained_net`
+a fresh net of the study's model from a seed (the CKA maps' baseline).
 
-Reduction: a convolutional map [C, H, W] is average-pooled to the largest g x g grid with
-C g^2 <= max_dim (g <= H, W), so conv1 of the default net (12 x 14 x 14 = 2352) becomes
-12 x 6 x 6 = 432; a vector longer than max_dim (or C > max_dim channels at g = 1) is projected
-by a fixed Gaussian matrix (seeded by its size) to max_dim. max_dim = 0 keeps everything.
+`layer_features` runs a net once over the images, in eval mode (dropout off: the input that
+unit n + 1 of a frozen transfer net sees), with a forward hook on every unit, so any model
+works, not only an nn.Sequential of its units (a user's class, a Hugging Face model). The
+boundary of unit n is the output of its module (for a unit "a+b", of its last part b; for a
+module that returns a tuple or a ModelOutput, its first tensor), followed by the
+parameter-free ops the net itself declares after the unit: a built-in net's `after[name]`
+(ReLU, pooling, LRN), the parameter-free children after a unit of an nn.Sequential. Ops that a
+model's own forward applies between units (an F.relu in its forward) are invisible to a hook
+and so not in the features. A unit that runs more or less than once per forward pass has no
+single boundary and is refused in one line.
+
+Each boundary is reduced to at most `max_dim` numbers per image (`reduce`): a convolutional
+map [C, H, W] is average-pooled to the largest g x g grid with C g^2 <= max_dim (g <= H, W),
+so conv1 of the default net (12 x 14 x 14 = 2352) becomes 12 x 6 x 6 = 432; any other output
+longer than max_dim (tokens x channels, or C > max_dim channels at g = 1) is flattened and
+projected by a fixed Gaussian matrix (seeded by its size) to max_dim. max_dim = 0 keeps all.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from featuretransfer.data.augment import center_crop
 from featuretransfer.data.diskimages import take
 from featuretransfer.data.registry import load_dataset
+from featuretransfer.data.scaling import input_scaling
 from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.registry import build_model
+from featuretransfer.nets.treatments import TreatmentError, check_source, copy_layers
+from featuretransfer.nets.units import UnitNet
 from featuretransfer.specs import DataSpec, JobSpec, TrainSpec, seed_hash
 from featuretransfer.study import store
+from featuretransfer.study.source import SourceError, load_source
 from featuretransfer.study.splits import relabel
 
 BATCH = 1000  # images per forward pass; no autograd, so memory is activations of one batch
@@ -75,7 +93,7 @@ def target_sample(
     data.n_train_per_class of each class where the study keeps only those, as its nets do)
     and validation images. Seeds: seed_hash("estimate", classes, part, seed)."""
     dataset = load_dataset(data)
-    std = dataset.pixel_std if data.normalize == "mean-std" else 1.0
+    mean, std = input_scaling(data, dataset)  # as the nets' training inputs (data/scaling.py)
 
     def part(x, y, n: int, name: str, per_class: int = 0):
         mask, labels = relabel(y, classes)
@@ -95,18 +113,23 @@ def target_sample(
         images = images if isinstance(images, torch.Tensor) else images[torch.arange(len(pick))]
         if train.crop:
             images = center_crop(images, train.crop)
-        return (images.float() - dataset.pixel_mean) / std, labels[pick]
+        return (images.float() - mean) / std, labels[pick]
 
     fit_x, fit_y = part(dataset.train_x, dataset.train_y, n_fit, "training", data.n_train_per_class)
     held_x, held_y = part(dataset.val_x, dataset.val_y, n_held, "validation")
     return TargetSample(fit_x, fit_y, held_x, held_y)
 
 
-def load_net(job: JobSpec, out: Path, image_shape: tuple[int, ...]) -> LayeredNet:
-    """The trained net of a DONE job, in eval mode, on the CPU."""
+def _model(job: JobSpec, image_shape: tuple[int, ...], seed: int) -> LayeredNet:
+    """A fresh net of job's model for the target's classes and the sample's image shape."""
     n_classes = job.net.n_outputs or len(job.split.classes(job.target))
     image_size = job.train.crop or image_shape[1]
-    model = build_model(job.net, n_classes, 0, in_channels=image_shape[0], image_size=image_size)
+    return build_model(job.net, n_classes, seed, in_channels=image_shape[0], image_size=image_size)
+
+
+def load_net(job: JobSpec, out: Path, image_shape: tuple[int, ...]) -> LayeredNet:
+    """The trained net of a DONE job, in eval mode, on the CPU."""
+    model = _model(job, image_shape, 0)
     path = store.weights_file(store.job_dir(out, job.id))
     try:
         model.load_state_dict(store.load_weights(path))
@@ -116,6 +139,24 @@ def load_net(job: JobSpec, out: Path, image_shape: tuple[int, ...]) -> LayeredNe
             f"delete {path.parent} and run the study again"
         ) from None
     return model.eval()
+
+
+def load_source_net(job: JobSpec, image_shape: tuple[int, ...]) -> LayeredNet:
+    """The pretrained source of an SnB job as the study's model: layers 1..L-1 copied from the
+    checkpoint (checked as training checks them), the head new, in eval mode."""
+    model = _model(job, image_shape, 0)
+    try:
+        state = load_source(job.pretrained)
+        check_source(state, model)
+        copy_layers(state, model, model.n_layers - 1)
+    except (SourceError, TreatmentError) as e:
+        raise EstimateError(f"the source checkpoint {job.pretrained.path}: {e}") from None
+    return model.eval()
+
+
+def untrained_net(job: JobSpec, image_shape: tuple[int, ...], seed: int) -> LayeredNet:
+    """A fresh net of job's model, initialised from `seed`, in eval mode."""
+    return _model(job, image_shape, seed).eval()
 
 
 def reduce(features: torch.Tensor, max_dim: int, seed: int = 0) -> torch.Tensor:
@@ -134,19 +175,89 @@ def reduce(features: torch.Tensor, max_dim: int, seed: int = 0) -> torch.Tensor:
     return features
 
 
+def unit_boundaries(model: LayeredNet) -> list[tuple[nn.Module, nn.Module | None]]:
+    """Per unit 1..L: the module whose output a hook takes, and the parameter-free ops the net
+    declares after it (None: none)."""
+    if not isinstance(model, UnitNet):  # a built-in net: forward runs after[name](layer(x))
+        return [(getattr(model, name), model.after[name]) for name in model.layer_names]
+    boundaries = []
+    for i, name in enumerate(model.layer_names):
+        last = model.parts[name][-1]
+        after = None
+        if model.composes:  # the parameter-free children that follow the unit in the Sequential
+            children = list(model.segments[i])
+            at = next(j for j, child in enumerate(children) if child is last)
+            after = nn.Sequential(*children[at + 1 :]) if children[at + 1 :] else None
+        boundaries.append((last, after))
+    return boundaries
+
+
+def first_tensor(output, unit: str) -> torch.Tensor:
+    """A module's output as one tensor: itself, or the first tensor of a tuple, list or
+    Hugging Face ModelOutput (the hidden states, by their convention)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    values = output.values() if isinstance(output, Mapping) else output
+    if isinstance(values, (tuple, list)) or isinstance(output, Mapping):
+        for value in values:
+            if isinstance(value, torch.Tensor):
+                return value
+    raise EstimateError(
+        f"unit {unit!r} returns a {type(output).__name__} without a tensor, so it has no "
+        "features to score; name a submodule that returns a tensor in model.units"
+    )
+
+
+def layer_outputs(
+    model: LayeredNet, x: torch.Tensor, device: str, max_dim: int, seed: int = 0
+) -> tuple[list[torch.Tensor], list[tuple[int, ...]]]:
+    """The boundary of every unit 1..L on images x (module docstring): L tensors [m, d_i],
+    each reduced to <= max_dim (float32, on the CPU), and each boundary's shape per image."""
+    model = model.to(device, memory_format=model.memory_format).eval()
+    names = model.layer_names
+    parts: list[list[torch.Tensor]] = [[] for _ in names]
+    shapes: list[tuple[int, ...]] = [() for _ in names]
+    calls = [0] * len(names)
+
+    def hook(i: int, after: nn.Module | None):
+        def take_boundary(module, inputs, output):
+            calls[i] += 1
+            h = first_tensor(output, names[i])
+            if after is not None:
+                h = after(h)
+            shapes[i] = tuple(h.shape[1:])
+            parts[i].append(reduce(h, max_dim, seed).float().cpu())
+
+        return take_boundary
+
+    handles = [
+        module.register_forward_hook(hook(i, after))
+        for i, (module, after) in enumerate(unit_boundaries(model))
+    ]
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(x), BATCH):
+                h = x[start : start + BATCH].to(device)
+                if h.dim() == 4:
+                    h = h.contiguous(memory_format=model.memory_format)
+                calls[:] = [0] * len(names)
+                model(h)
+                for name, count in zip(names, calls):
+                    if count != 1:
+                        raise EstimateError(
+                            f"unit {name!r} ran {count} times in one forward pass of the model, "
+                            "so it has no single output to score; list units that run once "
+                            "each in model.units"
+                        )
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [torch.cat(p) for p in parts], shapes
+
+
 def layer_features(
     model: LayeredNet, x: torch.Tensor, device: str, max_dim: int, seed: int = 0
 ) -> list[torch.Tensor]:
-    """The output of layers 1..L on images x, each reduced to <= max_dim: L tensors [m, d_i]
-    (float32, on the CPU)."""
-    model = model.to(device, memory_format=model.memory_format)
-    parts: list[list[torch.Tensor]] = [[] for _ in range(model.n_layers)]
-    with torch.inference_mode():
-        for start in range(0, len(x), BATCH):
-            h = x[start : start + BATCH].to(device)
-            if h.dim() == 4:
-                h = h.contiguous(memory_format=model.memory_format)
-            for i in range(model.n_layers):
-                h = model(h, start=i, stop=i + 1)
-                parts[i].append(reduce(h, max_dim, seed).float().cpu())
-    return [torch.cat(p) for p in parts]
+    """The boundary of every unit 1..L on images x, each reduced to <= max_dim: L tensors
+    [m, d_i] (float32, on the CPU)."""
+    return layer_outputs(model, x, device, max_dim, seed)[0]
