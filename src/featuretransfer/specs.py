@@ -93,8 +93,10 @@ class DataSpec:
     # image-folder: side in pixels after resizing (0: 32); 256 for ImageNet
     image_size: int = setting(0, at_least=0, at_most=4096)
     # inputs (x - mean) / std; "mean": x - mean in 0..255 units, as Caffe fed its nets (the
-    # reference init, std 0.01, was chosen for that input scale)
-    normalize: str = setting("mean-std", one_of=("mean-std", "mean"))
+    # reference init, std 0.01, was chosen for that input scale); "model": pixel values in
+    # 0..1, which the model normalises itself (an hf: model by net.mean and net.std: its
+    # pretrained source's image processor's, data/scaling.py)
+    normalize: str = setting("mean-std", one_of=("mean-std", "mean", "model"))
     # "idx": the classes' names in label order; () reads classes.txt beside the files, else
     # names them by index
     class_names: tuple[str, ...] = setting((), free="names")
@@ -125,6 +127,20 @@ class NetSpec:
     # of the factory's module file, or of the hf folder's config.json: an edited model never
     # reuses the nets of the old one
     code_sha256: str = setting("", free="derived")
+    # an hf: model named by a hub id: the commit its revision resolved to when the study was
+    # loaded ("" for a folder), so a moved branch never reuses the nets of the old commit
+    revision: str = setting("", free="derived: a hub commit")
+    # an hf: model's own input normalisation, per channel (or one value for all) in 0..1 units:
+    # (x - mean) / std on pixel values x in 0..1 (data.normalize = "model"), as its pretrained
+    # source's image processor (image_mean, image_std) or the study's [model] mean, std; ()
+    # where the data's own statistics normalise the inputs
+    mean: tuple[float, ...] = setting((), at_least=0, at_most=1)
+    std: tuple[float, ...] = setting((), above=0)
+    # an hf: model with a pretrained hf: source keeps its config's input channels and image size
+    # (the source's tensors fit it unchanged): the images are converted to its channels (grey
+    # repeated, RGB averaged) and a ViT's position embeddings interpolated to the data's size;
+    # False: the architecture is adapted to the data (nets/hf.py)
+    keeps_input_shape: bool = setting(False, free="derived from the source")
     # the model file or hf folder, resolved; not scientific (the content hash is)
     path: str | None = field(default=None, compare=False, metadata={"range": {"free": "a path"}})
 
@@ -215,6 +231,9 @@ class SourceSpec:
     sha256: str  # of the checkpoint file's bytes
     path: str = field(default="", compare=False)  # where it is, resolved
     trained_on: str = field(default="", compare=False)  # free text for the report
+    # a save_pretrained folder or hub repository with pickled weights only (.bin): read them
+    # anyway ([source] allow_pickle = true); the content hash is the same either way
+    allow_pickle: bool = field(default=False, compare=False, metadata={"range": {"free": "bool"}})
 
 
 @dataclass(frozen=True)
@@ -300,6 +319,10 @@ NEUTRAL_FIELDS = {
     ("net", "units"): (),
     ("net", "args"): (),
     ("net", "code_sha256"): "",
+    ("net", "revision"): "",
+    ("net", "mean"): (),
+    ("net", "std"): (),
+    ("net", "keeps_input_shape"): False,
     ("train", "bias_lr_mult"): 1.0,
     ("train", "bias_decay"): True,
     ("train", "crop"): 0,

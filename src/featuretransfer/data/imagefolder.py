@@ -2,7 +2,9 @@
 
 `load_image_folder` reads ROOT/train/<class>/*.{jpg,jpeg,png} and ROOT/test/<class>/... (or
 ROOT/val/<class>/...), resized on the shorter side and centre-cropped to `image_size`, into a
-`data.Dataset` of uint8 [N, 3, S, S] tensors. Pillow is imported only when images are read.
+`data.Dataset` of uint8 [N, C, S, S] tensors: C = 1 where every image is grey (`colour_mode`),
+else 3 (RGB; a grey image among colour ones is repeated to three channels). Pillow is imported
+only when images are read.
 `imagenet_group_split_classes` gives the original study's man-made (A) vs natural (B) split.
 """
 
@@ -20,7 +22,7 @@ import torch
 from featuretransfer.data import fingerprint
 from featuretransfer.data.cifar import colour_dataset
 from featuretransfer.data.dataset import DataError, Dataset
-from featuretransfer.data.diskimages import decode_to_disk
+from featuretransfer.data.diskimages import IndexedImages, decode_to_disk
 from featuretransfer.data.idx import cache_dir
 from featuretransfer.specs import DataSpec
 
@@ -30,6 +32,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # Images from which decoding uses threads (1.6x faster on 2 cores for 500 x 375 JPEGs); below
 # it, a loader of a tiny folder stays single-threaded and simple to debug.
 THREADS_FROM = 2000
+# Pillow's modes of grey images (1-bit, 8-bit, with alpha, 16/32-bit integer, float)
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+CHANNELS = {"RGB": 3, "L": 1}  # a folder's colour mode -> the channels of its tensors
 
 
 # ---- ImageNet class groups --------------------------------------------------------------------
@@ -87,19 +92,53 @@ def read_image(path: Path, size: int) -> np.ndarray:
         raise DataError(f"{path}: cannot read image ({e})") from e
 
 
+def read_grey(path: Path, size: int) -> np.ndarray:
+    """One grey image as uint8 [1, size, size]: channel 0 of `read_image`'s RGB, which Pillow
+    fills with the grey values (so a folder decoded to disk as RGB gives the same tensors)."""
+    return read_image(path, size)[:1]
+
+
+def _is_grey(path: Path) -> bool:
+    """Whether an image is grey, from its header alone (nothing decoded). An unreadable one
+    counts as colour: the scan stops there, and decoding it names the file (`read_image`)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.mode in GREY_MODES
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+_MODES: dict[str, str] = {}  # a folder listing's digest -> its colour mode, once per process
+
+
+def colour_mode(files: list[Path], listing: list[str]) -> str:
+    """The mode "L" where every image of `files` is grey, else "RGB": read from the images'
+    headers, stopping at the first colour one (one header for a colour folder such as
+    ImageNet's, every header for a grey one: about 35 us each), once per listing and process."""
+    key = fingerprint.combine(listing)
+    if key not in _MODES:
+        _MODES[key] = "L" if all(_is_grey(path) for path in files) else "RGB"
+    return _MODES[key]
+
+
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _read_images(files: list[Path], size: int, workers: int) -> torch.Tensor:
+def _read_images(files: list[Path], size: int, workers: int, mode: str = "RGB") -> torch.Tensor:
     # Threads, not processes: Pillow releases the GIL while decoding and resizing, and map keeps
     # the sorted file order, so the result does not depend on `workers`.
+    read = read_image if mode == "RGB" else read_grey
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            images = list(pool.map(read_image, files, [size] * len(files)))
+            images = list(pool.map(read, files, [size] * len(files)))
     else:
-        images = [read_image(path, size) for path in files]
-    return torch.from_numpy(np.stack(images)) if images else torch.empty(0, 3, size, size)
+        images = [read(path, size) for path in files]
+    if not images:
+        return torch.empty(0, CHANNELS[mode], size, size, dtype=torch.uint8)
+    return torch.from_numpy(np.stack(images))
 
 
 def memory_bytes() -> int:
@@ -134,14 +173,20 @@ def image_files(spec: DataSpec) -> tuple[Path, dict[str, list[Path]], dict[str, 
     return root, train_files, test_files
 
 
+def _folder_mode(root: Path, train_files: dict, test_files: dict) -> tuple[str, list[str]]:
+    """The folder's colour mode and its listing (every image by relative path, size, mtime)."""
+    files = [p for part in (train_files, test_files) for ps in part.values() for p in ps]
+    listing = fingerprint.folder_listing(root, files)
+    return colour_mode(files, listing), listing
+
+
 def image_folder_fingerprint(spec: DataSpec) -> str:
     """Every image by relative path, size and mtime, the class names and the colour mode
-    (`read_image` converts to RGB): no image is read (see data/fingerprint.py)."""
+    ("L": all grey, read as 1 channel; "RGB"): only the images' headers are read (see
+    data/fingerprint.py)."""
     root, train_files, test_files = image_files(spec)
-    files = [p for part in (train_files, test_files) for ps in part.values() for p in ps]
-    return fingerprint.combine(
-        "image-folder", "RGB", list(train_files), fingerprint.folder_listing(root, files)
-    )
+    mode, listing = _folder_mode(root, train_files, test_files)
+    return fingerprint.combine("image-folder", mode, list(train_files), listing)
 
 
 def load_image_folder(
@@ -163,10 +208,11 @@ def load_image_folder(
     """
     root, train_files, test_files = image_files(spec)
     classes = tuple(train_files)
+    mode = _folder_mode(root, train_files, test_files)[0]
 
     n_images = sum(map(len, train_files.values())) + sum(map(len, test_files.values()))
     limit = memory_bytes() // 4 if memory_limit is None else memory_limit
-    on_disk = n_images * 3 * image_size**2 > limit
+    on_disk = n_images * CHANNELS[mode] * image_size**2 > limit
 
     def read(files: dict[str, list[Path]]) -> tuple[torch.Tensor, torch.Tensor]:
         paths = [p for name in classes for p in files[name]]
@@ -182,17 +228,20 @@ def load_image_folder(
             images = decode_to_disk(
                 paths, image_size, cache_dir().parent / "decoded", read_image, n_workers
             )
+            if mode == "L":  # decoded as RGB, whose channels all hold the grey values
+                images = IndexedImages(images.array[:, :1], images.index)
             return images, labels
-        return _read_images(paths, image_size, n_workers), labels
+        return _read_images(paths, image_size, n_workers, mode), labels
 
     train_x, train_y = read(train_files)
     test_x, test_y = read(test_files)
     log.info(
-        "%s: %d classes, %d training and %d test images at %d px",
+        "%s: %d classes, %d training and %d test images at %d px, %s",
         root,
         len(classes),
         len(train_x),
         len(test_x),
         image_size,
+        "grey" if mode == "L" else "RGB",
     )
     return colour_dataset(classes, train_x, train_y, test_x, test_y, spec)

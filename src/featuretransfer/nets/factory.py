@@ -144,10 +144,14 @@ def resolve_model(
         pairs.append((key, tuple(value) if isinstance(value, list) else value))
     if net.name.startswith(HF_PREFIX):
         from featuretransfer.nets.hf import describe_hf  # transformers only for hf: models
+        from featuretransfer.nets.hub import resolve_hf
 
         if file is not None or pairs:
-            raise ModelError("model.file and model.args are for a factory; hf: names a folder")
-        folder = (Path(base) / net.name[len(HF_PREFIX) :]).resolve()
+            raise ModelError(
+                "model.file and model.args are for a factory; hf: names a folder or a hub id"
+            )
+        # a folder beside the study file, else a hub id: its config.json, at a resolved commit
+        folder, revision = resolve_hf(net.name[len(HF_PREFIX) :], base, "model.name")
         if not (folder / "config.json").is_file():
             raise ModelError(
                 f"model.name = {net.name!r}: {folder} has no config.json (a folder written by "
@@ -155,11 +159,14 @@ def resolve_model(
             )
         units = units or describe_hf(folder)
         sha = file_sha256(folder / "config.json")
-        return dataclasses.replace(net, units=units, args=(), code_sha256=sha, path=str(folder))
+        return dataclasses.replace(
+            net, units=units, args=(), code_sha256=sha, path=str(folder), revision=revision
+        )
     module_name, _, attr = net.name.partition(":")
     if not module_name or not attr.isidentifier():
         raise ModelError(
-            f"model.name = {net.name!r}: give a built-in name, 'module:factory' or 'hf:FOLDER'"
+            f"model.name = {net.name!r}: give a built-in name, 'module:factory', 'hf:FOLDER' or "
+            "'hf:ORG/NAME'"
         )
     if file is not None:
         if not isinstance(file, str):

@@ -4,8 +4,6 @@ nets/hf.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from featuretransfer.nets.caffe import CaffeNet, ConvNet8
@@ -26,7 +24,7 @@ def build_model(
     if net.name.startswith(HF_PREFIX):
         from featuretransfer.nets.hf import build_hf_model  # transformers only when used
 
-        return build_hf_model(Path(net.path), net.units, n_classes, seed, in_channels, image_size)
+        return build_hf_model(net, n_classes, seed, in_channels, image_size)
     if is_user_model(net.name):
         return build_factory_model(net, n_classes, seed, in_channels, image_size)
     if net.name not in MODELS:

@@ -2,31 +2,50 @@
 
     [source]
     checkpoint = "runs/my-model"   # a weights file (.safetensors, or a state_dict .pt / .bin),
-                                   # a save_pretrained folder (read by transformers), a folder
-                                   # holding model.safetensors (a job folder), or a study's
-                                   # output folder with:
+                                   # a save_pretrained folder (read by transformers), a hub id
+                                   # "hf:ORG/NAME[@REVISION]" (nets/hub.py), a folder holding
+                                   # model.safetensors (a job folder), or a study's output
+                                   # folder with:
     net = "s0:baseA#0"             # which of that study's finished nets (its name in `plan`)
     model = "my_nets:build"        # optional: the model it belongs to, checked against [model]
     trained_on = "Fashion-MNIST, 5 classes"   # free text for the report
     classes = ["Pullover", "Coat"] # the target: these classes of the study's data (default all)
+    allow_pickle = true            # a save_pretrained folder or hub repository with pickled
+                                   # weights only (.bin): read them anyway (default: refused)
 
 The checkpoint's content hash enters the job id of every net that copies from it (SnB, SnB+),
-so a changed file never reuses their results; it is checked again when a net reads it.
+so a changed file never reuses their results; it is checked again when a net reads it. A hub
+snapshot's hash also holds its commit, so a moved branch never reuses them either.
+
+An hf: model with a save_pretrained or hub source takes the source's inputs (`fit_to_source`):
+it keeps its config's channels and image size, and normalises by the source's image processor
+(preprocessor_config.json: image_mean, image_std) unless the study sets model.mean / model.std
+or data.normalize; the processor's size is the image side of an image folder whose study sets
+no data.image_size. study.json records what was used (data.normalize, net.mean, net.std).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
 import torch
 
-from featuretransfer.nets.hf import hf_weights_files
-from featuretransfer.nets.units import ModelError, file_sha256
-from featuretransfer.specs import NetSpec, SourceSpec
+from featuretransfer.data.registry import RESIZED
+from featuretransfer.nets.hf import (
+    check_safe_weights,
+    config_json,
+    hf_input_channels,
+    hf_preprocessing,
+    hf_weights_files,
+)
+from featuretransfer.nets.hub import resolve_hf, snapshot_revision
+from featuretransfer.nets.units import HF_PREFIX, ModelError, file_sha256
+from featuretransfer.specs import DataSpec, NetSpec, SourceSpec
 from featuretransfer.study import store
 
-SOURCE_KEYS = ("checkpoint", "net", "model", "trained_on", "classes")
+SOURCE_KEYS = ("checkpoint", "net", "model", "trained_on", "classes", "allow_pickle")
 SOURCE_TREATMENTS = ("BnB", "BnB+", "SnB", "SnB+", "random")  # S: layers 1..n from the source
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
@@ -55,20 +74,93 @@ def parse_source(table, net: NetSpec, base: Path) -> tuple[SourceSpec, list | No
     classes = table.get("classes")
     if classes is not None and not isinstance(classes, list):
         raise SourceError("source.classes should be a list of class names or indices")
-    path = checkpoint_file(Path(base) / table["checkpoint"], table.get("net"))
+    allow_pickle = table.get("allow_pickle", False)
+    if not isinstance(allow_pickle, bool):
+        raise SourceError(f"source.allow_pickle = {allow_pickle!r} should be true or false")
+    checkpoint = table["checkpoint"]
+    try:
+        if checkpoint.startswith(HF_PREFIX):  # a save_pretrained folder or a hub id
+            if "net" in table:
+                raise SourceError("source.net is for a study's output folder, not an hf: source")
+            ref = checkpoint[len(HF_PREFIX) :]
+            path, _ = resolve_hf(ref, base, "source.checkpoint", True, allow_pickle)
+            if not hf_weights_files(path):
+                raise SourceError(f"source.checkpoint = {checkpoint!r}: {path} holds no weights")
+        else:
+            path = checkpoint_file(Path(base) / checkpoint, table.get("net"))
+        if path.is_dir():  # a save_pretrained folder or a hub snapshot: data, never code
+            config_json(path, "source.checkpoint")
+            check_safe_weights(path, allow_pickle)
+    except ModelError as e:
+        raise SourceError(str(e)) from None
     source = SourceSpec(
         sha256=content_sha256(path),
         path=str(path.resolve()),
         trained_on=table.get("trained_on", ""),
+        allow_pickle=allow_pickle,
     )
     return source, classes
 
 
+def fit_to_source(
+    source: SourceSpec, net: NetSpec, data: DataSpec, normalize_given: bool
+) -> tuple[NetSpec, DataSpec]:
+    """The study's model and data for its source. An hf: model with an hf source (a
+    save_pretrained folder or hub snapshot) keeps its config's input shape, and its inputs are
+    normalised as the source's image processor does, unless the study gives model.mean and
+    model.std (then those) or data.normalize (`normalize_given`: then the data's own
+    statistics); the processor's size is the image side of an image folder without
+    data.image_size. Raises SourceError naming the key."""
+    folder = Path(source.path)
+    pretrained_hf = net.name.startswith(HF_PREFIX) and (folder / "config.json").is_file()
+    try:
+        processor = hf_preprocessing(folder) if pretrained_hf else None
+    except ModelError as e:
+        raise SourceError(f"source.checkpoint: {e}") from None
+    if pretrained_hf:
+        net = dataclasses.replace(net, keeps_input_shape=True)
+    if net.mean:  # the study's own
+        if normalize_given and data.normalize != "model":
+            raise SourceError(
+                f"model.mean and model.std normalise the model's inputs; data.normalize = "
+                f"{data.normalize!r} would normalise them as well: leave data.normalize out"
+            )
+        data = dataclasses.replace(data, normalize="model")
+    elif data.normalize == "model" or (processor and not normalize_given):
+        if not pretrained_hf:
+            raise SourceError(
+                'data.normalize = "model" is for an hf: model whose source is a save_pretrained '
+                "folder or a hub id (its image processor normalises the inputs)"
+            )
+        if processor is None:
+            raise SourceError(
+                'data.normalize = "model": the source has no image processor '
+                "(preprocessor_config.json) to normalise by; give model.mean and model.std"
+            )
+        net = dataclasses.replace(net, mean=processor.mean, std=processor.std)
+        data = dataclasses.replace(data, normalize="model")
+    if processor and processor.size and data.name in RESIZED and not data.image_size:
+        data = dataclasses.replace(data, image_size=processor.size)
+    if net.mean:
+        channels = hf_input_channels(Path(net.path)) if pretrained_hf else 0
+        for key in ("mean", "std"):
+            if channels and len(getattr(net, key)) not in (1, channels):
+                raise SourceError(
+                    f"model.{key} = {list(getattr(net, key))}: give one value or one per "
+                    f"channel of the model ({channels})"
+                )
+    return net, data
+
+
 def content_sha256(path: Path) -> str:
-    """A weights file's hash, or that of a save_pretrained folder's config and weights files."""
+    """A weights file's hash, or that of a save_pretrained folder's config and weights files
+    (and, for a hub snapshot, its commit)."""
     if not path.is_dir():
         return file_sha256(path)
     digest = hashlib.sha256()
+    revision = snapshot_revision(path)
+    if revision:  # a hub snapshot: a moved branch gives other ids, even for the same files
+        digest.update(f"revision:{revision}\n".encode())
     for file in hf_weights_files(path):
         digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
     return digest.hexdigest()
@@ -140,7 +232,7 @@ def load_source(source: SourceSpec) -> dict[str, torch.Tensor]:
         from featuretransfer.nets.hf import load_hf_state  # transformers only when used
 
         try:
-            return load_hf_state(path)
+            return load_hf_state(path, source.allow_pickle)
         except ModelError as e:
             raise SourceError(str(e)) from None
     try:

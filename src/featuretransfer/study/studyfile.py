@@ -4,7 +4,8 @@
     [data]    name, n_val, val_seed, path           -> DataSpec
     [model]   name, width, init, dropout            -> NetSpec
     [model]   name = "pkg.module:factory" | "hf:FOLDER", file, units, args   (your own model)
-    [source]  checkpoint, net, model, trained_on, classes  -> SourceSpec (a pretrained source)
+    [model]   mean, std   (an hf: model with a [source]: its own input normalisation)
+    [source]  checkpoint, net, model, trained_on, classes, allow_pickle  -> SourceSpec
     [train]   epochs, batch_size, lr, ...           -> TrainSpec
     [study]   treatments, cuts, targets, seeds     (what a split runs unless it sets its own)
     [[splits]] seed = 0                             (random halves)
@@ -47,7 +48,7 @@ from featuretransfer.data.registry import (
 )
 from featuretransfer.nets.factory import resolve_model
 from featuretransfer.nets.registry import MODELS
-from featuretransfer.nets.units import ModelError, is_user_model
+from featuretransfer.nets.units import HF_PREFIX, ModelError, is_user_model
 from featuretransfer.specs import (
     HALVES,
     TREATMENTS,
@@ -60,7 +61,12 @@ from featuretransfer.specs import (
     TrainSpec,
     check_settings,
 )
-from featuretransfer.study.source import SOURCE_TREATMENTS, SourceError, parse_source
+from featuretransfer.study.source import (
+    SOURCE_TREATMENTS,
+    SourceError,
+    fit_to_source,
+    parse_source,
+)
 from featuretransfer.study.splits import (
     SplitError,
     builtin_group_split,
@@ -363,6 +369,8 @@ def _volume(raw: dict, split_names: list[str]) -> VolumeSpec:
 
 MODEL_KEYS = ("name", "width", "init", "dropout", "n_outputs")  # NetSpec's keys a study sets
 USER_MODEL_KEYS = ("file", "units", "args")  # a user's model only (nets/units.py)
+# an hf: model's own input normalisation, in place of its pretrained source's image processor
+INPUT_KEYS = ("mean", "std")
 
 
 def _model(raw: dict, base: Path) -> NetSpec:
@@ -370,10 +378,36 @@ def _model(raw: dict, base: Path) -> NetSpec:
     if not isinstance(table, dict):
         raise StudyError("[model] should be a table")
     for key in table:
-        if key not in MODEL_KEYS + USER_MODEL_KEYS:
-            allowed = ", ".join(MODEL_KEYS + USER_MODEL_KEYS)
+        if key not in MODEL_KEYS + USER_MODEL_KEYS + INPUT_KEYS:
+            allowed = ", ".join(MODEL_KEYS + USER_MODEL_KEYS + INPUT_KEYS)
             raise StudyError(f"unknown key model.{key}; allowed: {allowed}")
     net = _section({"model": {k: v for k, v in table.items() if k in MODEL_KEYS}}, "model", NetSpec)
+    given = [key for key in INPUT_KEYS if key in table]
+    normalize = raw.get("data", {}).get("normalize") if isinstance(raw.get("data"), dict) else None
+    if (given or normalize == "model") and "source" not in raw:
+        key = f"model.{given[0]}" if given else 'data.normalize = "model"'
+        raise StudyError(
+            f"{key} is for an hf: model with a pretrained [source]: the inputs are normalised "
+            "as the source was trained; without one, by the data's own statistics"
+        )
+    if given:
+        if len(given) == 1 or not net.name.startswith(HF_PREFIX):
+            raise StudyError(
+                "model.mean and model.std go together, with an hf: model (which normalises its "
+                "own inputs)"
+            )
+        for key in INPUT_KEYS:
+            values = table[key]
+            numbers = isinstance(values, list) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+            )
+            if not numbers or not values:
+                raise StudyError(f"model.{key} = {values!r} should be a list of numbers (0..1)")
+        net = dataclasses.replace(net, **{k: tuple(float(v) for v in table[k]) for k in given})
+        try:
+            check_settings(net, "model", INPUT_KEYS)
+        except ValueError as e:
+            raise StudyError(str(e)) from None
     if not is_user_model(net.name):
         if net.name not in MODELS:
             raise StudyError(
@@ -567,6 +601,8 @@ def _source_study(raw, name, data, net, train, study, n_layers, names, base) -> 
             )
     try:
         source, classes = parse_source(raw["source"], net, base)
+        # an hf source's input shape and image processor (study.json records what is used)
+        net, data = fit_to_source(source, net, data, "normalize" in raw.get("data", {}))
     except SourceError as e:
         raise StudyError(str(e)) from None
     study_keys = _study_keys(study, "study", n_layers, SOURCE_TREATMENTS)
