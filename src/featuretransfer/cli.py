@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from featuretransfer import __version__
-from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
+from featuretransfer.analysis.estimate import EstimateSpec, check_estimate, estimate_study
 from featuretransfer.analysis.features import EstimateError
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names, load_dataset
@@ -134,22 +134,25 @@ def pick_device(args, study: StudySpec) -> str:
     machine with several GPUs gives "cuda:0,cuda:1,...", over which the runner deals jobs."""
     if args.executor == "ray":
         return "cuda" if study.resources.gpus > 0 else "cpu"
-    name = args.device
+    return local_device(args.device)
+
+
+def local_device(name: str, flag: str = "--device") -> str:
+    """Where a local run trains (`pick_device`; api.py's `device=`, named by `flag` in errors)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UsageError(f"--device {name}: use auto, cpu, cuda or cuda:N") from None
+        raise UsageError(f"{flag} {name}: use auto, cpu, cuda or cuda:N") from None
     count = torch.cuda.device_count()
     if device.type == "cuda":
         if not count or (device.index is not None and device.index >= count):
             raise UsageError(
-                f"--device {name}: this machine has {count} CUDA device(s); "
-                "use --device cpu or auto"
+                f"{flag} {name}: this machine has {count} CUDA device(s); use {flag} cpu or auto"
             )
     elif device.type != "cpu":
-        raise UsageError(f"--device {name}: use auto, cpu, cuda or cuda:N")
+        raise UsageError(f"{flag} {name}: use auto, cpu, cuda or cuda:N")
     if name == "cuda" and count > 1:
         return ",".join(f"cuda:{i}" for i in range(count))
     return name
@@ -161,17 +164,9 @@ def cmd_run(args) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: give 1 or more worker processes")
     device = pick_device(args, study)
-    study = resolve_precision(study, device)  # the nets' ids name the precision they train in
-    jobs = plan_study(study)
-    # fail now, with one line, if the data cannot be found or read or do not fit the study
-    check_against_data(study, load_dataset(study.data))
-    check_models(jobs)  # and if a user's model or a pretrained source does not fit them
-    # one writer per folder, from here to the report (released when the command returns)
-    args.hold.enter_context(folder_lock(out, "run"))
-    if args.set_aside:  # only once the study is known to run: nothing moves for a bad one
-        if (aside := set_aside(out, jobs)) is not None:
-            print(f"the earlier study and its other nets are now in {aside}", file=sys.stderr)
-    check_same_study(out, study)
+    study, jobs, aside = prepare_run(study, out, device, args.hold, args.set_aside)
+    if aside is not None:
+        print(f"the earlier study and its other nets are now in {aside}", file=sys.stderr)
     fuse = FUSE_ON_GPU if "cuda" in device else 1
     if args.fuse != "auto":
         if not args.fuse.isdigit() or int(args.fuse) < 1:
@@ -190,7 +185,9 @@ def cmd_run(args) -> int:
     executor = make_executor(args, study)  # last check: a cluster that does not answer
     try:
         with interrupt.stop_on_signals():  # also while the workers wind down
-            summary = train_study(args, study, path, out, jobs, executor, device, fuse, tensorboard)
+            summary = train_study(
+                study, path, out, jobs, executor, device, fuse, tensorboard, not args.quiet
+            )
     except KeyboardInterrupt:  # the second Ctrl-C: out now, workers killed
         print(f"interrupted at once: {to_go(jobs, out)}", file=sys.stderr)
         return 130
@@ -223,7 +220,27 @@ def cmd_run(args) -> int:
     return 1 if summary.failed or summary.blocked else 0
 
 
-def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboard):
+def prepare_run(
+    study: StudySpec, out: Path, device: str, hold: contextlib.ExitStack, aside: bool = False
+) -> tuple[StudySpec, list, Path | None]:
+    """(study, jobs, where --set-aside moved the folder's earlier study): the study resolved
+    for `device`, planned and checked before anything trains, and `out` held by this process
+    until `hold` closes. Shared by `run` and api.run_study."""
+    study = resolve_precision(study, device)  # the nets' ids name the precision they train in
+    jobs = plan_study(study)
+    # fail now, with one line, if the data cannot be found or read or do not fit the study
+    check_against_data(study, load_dataset(study.data))
+    check_models(jobs)  # and if a user's model or a pretrained source does not fit them
+    # one writer per folder, from here to the report (released when the command returns)
+    hold.enter_context(folder_lock(out, "run"))
+    moved = None
+    if aside:  # only once the study is known to run: nothing moves for a bad one
+        moved = set_aside(out, jobs)
+    check_same_study(out, study)
+    return study, jobs, moved
+
+
+def train_study(study, path, out, jobs, executor, device, fuse, tensorboard, show_progress):
     """Write the study into `out`, run its jobs, shut the executor down: gently, or at once
     where anything (a second Ctrl-C, even while the workers wind down) breaks off."""
     try:
@@ -234,7 +251,7 @@ def train_study(args, study, path, out, jobs, executor, device, fuse, tensorboar
             out,
             executor,
             device=device,
-            show_progress=not args.quiet,
+            show_progress=show_progress,
             fuse=fuse,
             tensorboard=tensorboard,
         )
@@ -257,36 +274,16 @@ def to_go(jobs, out: Path) -> str:
 def cmd_estimate(args) -> int:
     """Train only the base nets (or find them DONE), then write DIR/estimates/ and the report."""
     if args.study and Path(args.study).is_dir():  # a study's output folder
-        folder = Path(args.study)
-        if not (folder / "study.toml").is_file():
-            raise UsageError(
-                f"{folder} holds no study (no study.toml): give a folder made by 'run'"
-            )
-        if args.preset:
+        if args.preset and (Path(args.study) / "study.toml").is_file():
             raise UsageError("give a study file, a study folder or --preset, not two of them")
-        path = folder / "study.toml"
-        data = args.data or study_data_path(folder)
-        study = load_study(path, data_path=data, base=study_folder(folder), device=None)
-        out = Path(args.out) if args.out else folder
+        study, path = study_of_folder(Path(args.study), args.data)
+        out = Path(args.out) if args.out else Path(args.study)
     else:
         study, path = study_from_args(args)
         out = output_dir(args, study)
     device = pick_device(args, study)
-    study = resolve_precision(study, device)
-    plan = plan_study(study)
-    # the main experiment's base nets (the data-volume nets on other k are not sources)
-    bases = [job for job in plan if job.treatment == "base" and job.data == study.data]
-    # fail now, with one line, if the data cannot be found or read or do not fit the study
-    check_against_data(study, load_dataset(study.data))
-    args.hold.enter_context(folder_lock(out, "estimate"))
-    check_same_study(out, study)
-    write_study_files(out, path, study, plan)
-    executor = InlineExecutor()
-    try:
-        with interrupt.stop_on_signals():
-            summary = run_jobs(bases, out, executor, device=device, show_progress=not args.quiet)
-    finally:
-        executor.shutdown()
+    study, plan, bases, spec = prepare_estimate(study, path, out, device, args.hold)
+    summary = train_bases(bases, out, device, not args.quiet)
     if summary.interrupted:
         print(f"interrupted: {to_go(bases, out)}", file=sys.stderr)
         return 130
@@ -297,10 +294,51 @@ def cmd_estimate(args) -> int:
     )
     for reason in summary.failed.values():
         print(f"failed: {reason}", file=sys.stderr)
-    folder = estimate_study(plan, out, EstimateSpec(), device)
+    folder = estimate_study(plan, out, spec, device)
     print(f"estimates (not measurements) in {folder}", file=sys.stderr)
     print(f"report in {write_report(out)}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def study_of_folder(folder: Path, data: str | None = None) -> tuple[StudySpec, Path]:
+    """(study, its study file) of a study's output folder, with its data where they lay when
+    it ran (or at `data`). Shared by `estimate DIR` and api.estimate."""
+    if not (folder / "study.toml").is_file():
+        raise FolderError(f"{folder} holds no study (no study.toml): give a folder made by 'run'")
+    path = folder / "study.toml"
+    data = data or study_data_path(folder)
+    return load_study(path, data_path=data, base=study_folder(folder), device=None), path
+
+
+def prepare_estimate(
+    study: StudySpec, path: Path, out: Path, device: str, hold: contextlib.ExitStack
+) -> tuple[StudySpec, list, list, EstimateSpec]:
+    """(study, plan, its base nets, the estimate's settings): the study resolved for `device`,
+    planned and checked before anything trains, written into `out`, which this process holds
+    until `hold` closes. Shared by `estimate` and api.estimate."""
+    study = resolve_precision(study, device)
+    plan = plan_study(study)
+    # the main experiment's base nets (the data-volume nets on other k are not sources)
+    bases = [job for job in plan if job.treatment == "base" and job.data == study.data]
+    # fail now, with one line, if the data cannot be found or read or do not fit the study,
+    # or if the estimate cannot run on this study's model or source: before anything trains
+    check_against_data(study, load_dataset(study.data))
+    spec = EstimateSpec(margin=study.report.margin)
+    check_estimate(plan, spec)
+    hold.enter_context(folder_lock(out, "estimate"))
+    check_same_study(out, study)
+    write_study_files(out, path, study, plan)
+    return study, plan, bases, spec
+
+
+def train_bases(bases: list, out: Path, device: str, show_progress: bool):
+    """Train the base nets an estimate reads, in this process (those DONE are skipped)."""
+    executor = InlineExecutor()
+    try:
+        with interrupt.stop_on_signals():
+            return run_jobs(bases, out, executor, device=device, show_progress=show_progress)
+    finally:
+        executor.shutdown()
 
 
 def cmd_report(args) -> int:

@@ -5,6 +5,7 @@
     cifar10         the official python-format folder (cifar.py); 10 classes
     cifar100        the same for CIFAR-100's 100 fine classes
     image-folder    ROOT/train/<class>/*.png|jpg and ROOT/test/<class>/... (imagefolder.py)
+    csv             image paths and labels in CSV files (csvdata.py)
 
 A study names one of these in `data.name`; `data.path` (or --data) says where it lies, and the
 fingerprint (fingerprint.py) what it is: `load_dataset` refuses data whose content is not the
@@ -24,6 +25,7 @@ from featuretransfer.data.cifar import (
     load_cifar10,
     load_cifar100,
 )
+from featuretransfer.data.csvdata import csv_classes, csv_fingerprint, load_csv
 from featuretransfer.data.dataset import DataError, Dataset
 from featuretransfer.data.idx import FASHION_MNIST_CLASSES, idx_classes, idx_fingerprint, load_idx
 from featuretransfer.data.imagefolder import (
@@ -39,6 +41,7 @@ LOADERS = {
     "cifar10": load_cifar10,
     "cifar100": load_cifar100,
     "image-folder": load_image_folder,
+    "csv": load_csv,  # at data.image_size (default 32), read from the spec
 }
 FINGERPRINTS = {
     "fashion-mnist": idx_fingerprint,
@@ -46,6 +49,7 @@ FINGERPRINTS = {
     "cifar10": cifar_fingerprint,
     "cifar100": cifar_fingerprint,
     "image-folder": image_folder_fingerprint,
+    "csv": csv_fingerprint,
 }
 # Data sets whose class names are fixed by their documentation (the files are not read).
 CLASS_NAMES = {
@@ -55,7 +59,7 @@ CLASS_NAMES = {
 # Every data set whose names are documented, for `featuretransfer split --groups`.
 DOCUMENTED_CLASSES = {"fashion-mnist": FASHION_MNIST_CLASSES, **CLASS_NAMES}
 # Where `data.image_size` (the side images are resized to) applies; elsewhere it has no effect.
-RESIZED = ("image-folder",)
+RESIZED = ("image-folder", "csv")
 
 _CACHE: dict[DataSpec, Dataset] = {}
 
@@ -72,6 +76,8 @@ def class_names(spec: DataSpec) -> tuple[str, ...]:
         return CLASS_NAMES[spec.name]
     if spec.name == "image-folder":
         return tuple(image_files(spec)[1])
+    if spec.name == "csv":
+        return csv_classes(spec)
     return idx_classes(spec)
 
 
