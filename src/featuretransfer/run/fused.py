@@ -16,7 +16,6 @@ of a study's compute); frozen treatments run alone, on their cached prefix.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -26,18 +25,7 @@ from torch.func import functional_call, vmap
 
 from featuretransfer.nets.layered import LayeredNet, dropout_mask
 from featuretransfer.nets.treatments import trainable_parameters
-from featuretransfer.run.interrupt import Interrupted, stop_requested
-from featuretransfer.run.train import (
-    Images,
-    augmenter,
-    autocast,
-    batches,
-    cuda_rng,
-    lr_at,
-    make_optimizer,
-    mid_epoch,
-    set_lr,
-)
+from featuretransfer.run.train import Images, autocast, batches, cuda_rng, fit, make_optimizer
 from featuretransfer.specs import TrainSpec
 
 SaveState = Callable[[int, dict], None]  # (net index, a lone run's checkpoint state)
@@ -50,9 +38,14 @@ def fusable(model: LayeredNet) -> bool:
 
 
 class StackedNets:
-    """K nets of one architecture as stacked parameters [K, ...] and a forward over [K, B, ...]."""
+    """K nets of one architecture as stacked parameters [K, ...] and a forward over [K, B, ...],
+    trained by the same epoch loop as one net (train.fit; see train.LoneNet for the interface):
+    only the step differs."""
 
-    def __init__(self, models: list[LayeredNet], dropout_seeds: list[int], device: str):
+    def __init__(
+        self, models: list[LayeredNet], dropout_seeds: list[int], device: str, spec: TrainSpec
+    ):
+        self.models, self.spec, self.device = models, spec, device
         self.template, self.k = models[0], len(models)
         self.params = {
             name: torch.stack([dict(m.named_parameters())[name].detach() for m in models])
@@ -63,6 +56,38 @@ class StackedNets:
         self.dropout_rngs = [torch.Generator(device).manual_seed(s) for s in dropout_seeds]
         self.layers = {name: vmap(self._layer_call(name)) for name in self.template.layer_names}
         self.first_shared = vmap(self._layer_call(self.template.layer_names[0]), (0, None))
+        self.optimizer = make_optimizer(self.params, spec)
+
+    def train_mode(self) -> None:
+        """The stack has no modes: training is an argument of its forward."""
+
+    def step(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """One SGD step of every net on its own batch; each net's loss (detached). The loss is
+        the sum of the K nets' losses, so each net gets the gradient it would get alone."""
+        x, y = torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
+        with autocast(self.device, self.spec.precision):
+            logits = self.forward(x, training=True)
+            losses = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="none")
+            losses = losses.view(self.k, -1).mean(1)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        return losses.detach()
+
+    def evaluate(self, data: Images) -> list[float]:
+        return evaluate_fused(self, data, self.device, self.spec.precision)
+
+    def state(self, i: int) -> dict:
+        """What a lone run of net i would checkpoint of its net (after `sync`): its weights, its
+        slice of every momentum buffer, its dropout stream."""
+        lone = _lone_state(self.models[i], self, self.optimizer, i, self.spec)
+        return lone | _dropout_state(self.dropout_rngs[i], self.device)
+
+    def restore(self, state: dict) -> None:
+        raise ValueError("a stacked pass starts fresh; an interrupted net resumes alone")
+
+    def sync(self, alive: list[int]) -> None:
+        self.unstack_into({i: self.models[i] for i in alive})
 
     def _layer_call(self, name: str) -> Callable:
         module = getattr(self.template, name)
@@ -133,91 +158,15 @@ def train_fused(
 
     Net i draws its data order from order_seeds[i] and its dropout from dropout_seeds[i], as
     `train.train(models[i], ..., seed=order_seeds[i])` does after torch.manual_seed of
-    dropout_seeds[i]. A net whose loss turns non-finite keeps its history up to there and the
-    weights of that moment; the others go on. `save_state(i, state)` gets after every epoch
-    what a lone run of net i would checkpoint, so an interrupted net resumes alone; once a stop
-    is asked, each net saves such a state before the next step and Interrupted is raised.
+    dropout_seeds[i]: the epoch loop is the same (`train.fit`), only the step is stacked. A net
+    whose loss turns non-finite keeps its history up to there and the weights of that moment;
+    the others go on. `save_state(i, state)` gets after every epoch what a lone run of net i
+    would checkpoint, so an interrupted net resumes alone.
     """
     if not all(fusable(m) for m in models):
         raise ValueError("only nets that train every layer and keep no BN statistics fuse")
-    nets = StackedNets(models, dropout_seeds, device)
-    optimizer = make_optimizer(nets.params, spec)
-    orders = [torch.Generator().manual_seed(s) for s in order_seeds]
-    transforms = [augmenter(spec, s) for s in order_seeds]
-    histories: list[list[dict]] = [[] for _ in models]
-    diverged = [False] * len(models)
-    n = len(train_data.y)
-    steps_per_epoch = math.ceil(n / spec.batch_size)
-
-    def lone_state(i: int) -> dict:
-        state = _lone_state(models[i], nets, optimizer, i, spec, histories[i])
-        state["order_rng"] = orders[i].get_state()
-        state["augment_rng"] = transforms[i][1].get_state()
-        return state | _dropout_state(nets.dropout_rngs[i], device)
-
-    if progress:
-        progress(0, spec.epochs * steps_per_epoch, [])
-    steps = [steps_per_epoch] * spec.epochs
-    for epoch in range(spec.epochs):
-        perms = [torch.randperm(n, generator=order) for order in orders]
-        loss_sums = torch.zeros(nets.k, device=device)
-        for step in range(steps_per_epoch):
-            if stop_requested():
-                alive = [i for i in range(nets.k) if not diverged[i]]
-                nets.unstack_into({i: models[i] for i in alive})
-                for i in alive if save_state else ():
-                    # a lone run's batch order: this epoch's permutation, `step` batches in
-                    order_state = {"perm": perms[i], "pos": step * spec.batch_size}
-                    seen = min(step * spec.batch_size, n)
-                    stopped = mid_epoch(step, loss_sums[i], seen) | {"batches": order_state}
-                    save_state(i, lone_state(i) | stopped)
-                raise Interrupted(f"stopped before step {step + 1} of epoch {epoch + 1}")
-            set_lr(optimizer, lr_at(epoch * steps_per_epoch + step, steps, spec))
-            window = slice(step * spec.batch_size, (step + 1) * spec.batch_size)
-            parts = [
-                train_data.batch(perm[window], device, transform)
-                for perm, (transform, _) in zip(perms, transforms)
-            ]
-            x, y = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
-            with autocast(device, spec.precision):
-                logits = nets.forward(x, training=True)
-                losses = F.cross_entropy(
-                    logits.flatten(0, 1).float(), y.flatten(), reduction="none"
-                )
-                losses = losses.view(nets.k, -1).mean(1)
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()  # each net's gradient is its own loss's
-            optimizer.step()
-            loss_sums += losses.detach() * y.shape[1]
-            if progress and step % 20 == 0:
-                progress(epoch * steps_per_epoch + step, spec.epochs * steps_per_epoch, [])
-        train_losses = (loss_sums / n).tolist()
-        val_accs = evaluate_fused(nets, val_data, device, spec.precision)
-        alive = [i for i in range(nets.k) if not diverged[i]]
-        for i in alive:
-            if not math.isfinite(train_losses[i]):
-                diverged[i] = True
-                continue
-            histories[i].append(
-                {
-                    "epoch": epoch + 1,
-                    "lr": lr_at(epoch * steps_per_epoch, steps, spec),
-                    "train_loss": train_losses[i],
-                    "val_acc": val_accs[i],
-                }
-            )
-        nets.unstack_into({i: models[i] for i in alive})  # a net that diverged keeps its epoch
-        for i in alive:
-            if save_state and not diverged[i] and epoch + 1 < spec.epochs:
-                save_state(i, lone_state(i))
-        if progress:
-            done = (epoch + 1) * steps_per_epoch
-            # this epoch's metrics of each net that finished it; None for the diverged ones
-            latest = [h[-1] if h and h[-1]["epoch"] == epoch + 1 else None for h in histories]
-            progress(done, spec.epochs * steps_per_epoch, latest)
-        if all(diverged):
-            break
-    return list(zip(histories, diverged))
+    nets = StackedNets(models, dropout_seeds, device, spec)
+    return fit(nets, train_data, val_data, spec, order_seeds, device, progress, save_state)
 
 
 def _dropout_state(rng: torch.Generator, device: str) -> dict:
@@ -226,9 +175,7 @@ def _dropout_state(rng: torch.Generator, device: str) -> dict:
     return {"torch_rng": rng.get_state(), **cuda_rng(device)}
 
 
-def _lone_state(
-    model: LayeredNet, nets: StackedNets, optimizer, i: int, spec: TrainSpec, history: list
-) -> dict:
+def _lone_state(model: LayeredNet, nets: StackedNets, optimizer, i: int, spec: TrainSpec) -> dict:
     """The optimiser state a lone run of net i would hold: its slice of every momentum buffer."""
     lone = make_optimizer(trainable_parameters(model), spec)
     stacked = nets.params
@@ -239,4 +186,4 @@ def _lone_state(
             buffer = optimizer.state.get(stacked[by_param[id(p)]], {}).get("momentum_buffer")
             if buffer is not None:
                 lone.state[p]["momentum_buffer"] = buffer[i].clone()
-    return {"model": model.state_dict(), "optimizer": lone.state_dict(), "history": list(history)}
+    return {"model": model.state_dict(), "optimizer": lone.state_dict()}

@@ -27,6 +27,7 @@ import torch
 
 from featuretransfer.data.diskimages import IndexedImages, take
 from featuretransfer.data.registry import load_dataset
+from featuretransfer.data.scaling import input_scaling
 from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.registry import MODELS, build_model
 from featuretransfer.nets.treatments import (
@@ -105,8 +106,7 @@ def target_data(spec: JobSpec) -> tuple[Images, Images, Images, tuple[int, ...]]
                 rank[labels == c] = torch.arange(int((labels == c).sum()))
             x, labels = take(x, rank < per_class), labels[rank < per_class]
         x = x if isinstance(x, IndexedImages) else x.contiguous()
-        std = dataset.pixel_std if spec.data.normalize == "mean-std" else 1.0
-        return Images(x, labels, dataset.pixel_mean, std, spec.train.crop)
+        return Images(x, labels, *input_scaling(spec.data, dataset), spec.train.crop)
 
     per_class = spec.data.n_train_per_class
     return (
@@ -424,8 +424,6 @@ def fuse_key(spec: JobSpec) -> tuple | None:
     Nets that train every layer (base nets, "+" treatments) on the same images and schedule,
     and keep no running statistics (vmap cannot update batch norm's)."""
     if not (spec.treatment == "base" or spec.fine_tune):
-        return None
-    if spec.train.steps:  # fused training passes over the data by epochs only
         return None
     if spec.net.name not in MODELS:  # a user's model: fusion needs the layered forward
         return None
