@@ -37,7 +37,7 @@ def test_presets_and_plan(capsys):
     assert "fashion-mnist-smoke" in capsys.readouterr().out
     assert main(["plan", "--preset", "fashion-mnist"]) == 0
     out = capsys.readouterr().out
-    assert "172 jobs" in out and "s0:A4B+#0" in out
+    assert "155 jobs" in out and "s4:A4B+#0" in out and "s0:baseB-longer#0" in out
 
 
 def study_file(tmp_path, extra: str = "") -> str:
@@ -245,7 +245,7 @@ def test_status_without_a_folder_reads_the_default_study(tmp_path, monkeypatch, 
         (tmp_path / "runs" / preset).mkdir(parents=True)
         shutil.copy(preset_path(preset), tmp_path / "runs" / preset / "study.toml")
     assert main(["status"]) == 0
-    assert "not launched: 172" in capsys.readouterr().out
+    assert "not launched: 155" in capsys.readouterr().out
     assert main(["status", "--preset", "fashion-mnist-smoke"]) == 0
     assert "not launched: 12" in capsys.readouterr().out
 

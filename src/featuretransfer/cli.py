@@ -318,8 +318,8 @@ def prepare_estimate(
     until `hold` closes. Shared by `estimate` and api.estimate."""
     study = resolve_precision(study, device)
     plan = plan_study(study)
-    # the main experiment's base nets (the data-volume nets on other k are not sources)
-    bases = [job for job in plan if job.treatment == "base" and job.data == study.data]
+    # the main experiment's base nets (not the data-volume nor the longer-trained ones)
+    bases = [job for job in plan if job.treatment == "base" and job.role == "main"]
     # fail now, with one line, if the data cannot be found or read or do not fit the study,
     # or if the estimate cannot run on this study's model or source: before anything trains
     check_against_data(study, load_dataset(study.data))

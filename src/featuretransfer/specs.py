@@ -305,7 +305,8 @@ class JobSpec:
 #   1: the first releases (unversioned ids)
 #   2: dropout draws from a seed of its own (it shared the init's); a bf16 cached prefix runs
 #      under the training's autocast
-TRAINING_VERSION = 2
+#   3: LRN computes in fp32 under bf16 autocast (its sums rounded away in bf16)
+TRAINING_VERSION = 3
 
 # Fields added after the first release, with the value that gives the first release's behaviour.
 # A field at that value is left out of the job id, so studies run before the field existed keep
