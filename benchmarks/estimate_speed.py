@@ -39,12 +39,12 @@ import torch.nn.functional as F
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from featuretransfer import store
 from featuretransfer.analysis.estimate import FOLDER, EstimateSpec, estimate_study
 from featuretransfer.analysis.estimators import ESTIMATORS, knn, linear_probe
 from featuretransfer.analysis.features import layer_features, load_net, target_sample
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.studyfile import load_study, preset_path
 

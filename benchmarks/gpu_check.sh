@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of issues 4 and 5, as run on a lent GPU machine that has torch but not this
 # package installed and no network: the package comes from src/, tqdm from a carried wheel, the
-# Fashion-MNIST files from a carried folder (runs/gpu-data, runs/gpu-deps: see the README).
+# Fashion-MNIST files from a carried folder (runs/gpu-data, runs/gpu-deps: see docs/performance.md).
 #   bash benchmarks/gpu_check.sh   # prints the default study with --fuse 1 and 16, then a CLI run
 set -u
 export PYTHONUNBUFFERED=1

@@ -1,6 +1,6 @@
 """Where a full-network training step and a whole job spend their time (CPU).
 
-    python benchmarks/profile_step.py [--steps 30] [--precision fp32|bf16] [--job]
+    python benchmarks/profile_step.py [--steps 30] [--precision bf16|fp32] [--job]
 
 Step: the default study's half-width ConvNet8, batch 128, channels-last, torch.profiler over
 `--steps` steps after a warm-up; prints the ops by self CPU time, forward and backward together.

@@ -38,12 +38,12 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from plain_reference import train_plain  # noqa: E402
 
+from featuretransfer import store  # noqa: E402
 from featuretransfer.nets.registry import build_model  # noqa: E402
 from featuretransfer.run import job as job_module  # noqa: E402
 from featuretransfer.run import train as train_module  # noqa: E402
 from featuretransfer.run.executors import InlineExecutor, cpu_count  # noqa: E402
 from featuretransfer.run.runner import run_jobs  # noqa: E402
-from featuretransfer.study import store  # noqa: E402
 from featuretransfer.study.plan import plan_study  # noqa: E402
 from featuretransfer.study.studyfile import load_study, preset_path  # noqa: E402
 

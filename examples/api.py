@@ -22,10 +22,11 @@ def main(study: str | Path = MY_MODEL, out=None, data=None):
     records = ft.load_results(out)  # one ft.Record per net: typed fields, top-1 as a fraction
     base = {r.target: r.top1 for r in records if r.treatment == "base"}
     print(f"{out}: {len(records)} nets; baseB top-1 {base['B']:.3f}")
-    for r in sorted(records, key=lambda r: (r.n, r.label)):
+    for r in sorted(records, key=lambda r: (r.n_copied, r.label)):
         if r.treatment != "base":
             change = 100 * (r.top1 - base[r.target])
-            print(f"  n = {r.n}  {r.label:5} top-1 {r.top1:.3f}  ({change:+.1f} points vs baseB)")
+            line = f"  n = {r.n_copied}  {r.label:5} top-1 {r.top1:.3f}"
+            print(f"{line}  ({change:+.1f} points vs baseB)")
     estimates = ft.estimate(out)  # the base nets are done: only the estimators run
     print(f"estimates (not measurements) in {estimates}; report in {out / 'report'}")
 

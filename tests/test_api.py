@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import featuretransfer
+from featuretransfer.record import COLUMNS
 from featuretransfer.study.folder import FolderError
-from featuretransfer.study.store import RESULTS_COLUMNS
 from featuretransfer.study.studyfile import StudyError
 
 TINY = """name = "api-tiny"
@@ -79,11 +79,10 @@ def test_run_study_load_results_and_estimate(tmp_path, fake_data):
     )
     assert out == tmp_path / "out" and (out / "report" / "index.html").is_file()
     records = featuretransfer.load_results(out)
-    assert [f.name for f in dataclasses.fields(featuretransfer.Record)] == [
-        *RESULTS_COLUMNS,
-        "label",
-    ]
-    assert sorted((r.treatment, r.source, r.target, r.n) for r in records) == [
+    # one schema: results.csv's header is the Record's fields (record.py)
+    assert [f.name for f in dataclasses.fields(featuretransfer.Record)] == list(COLUMNS)
+    assert (out / "results.csv").read_text().splitlines()[0] == ",".join(COLUMNS)
+    assert sorted((r.treatment, r.source, r.target, r.n_copied) for r in records) == [
         ("base", "A", "A", 0),
         ("base", "B", "B", 0),
         ("transfer", "A", "B", 3),
@@ -91,9 +90,9 @@ def test_run_study_load_results_and_estimate(tmp_path, fake_data):
     assert sorted(r.label for r in records) == ["AnB", "baseB", "baseB"]  # the paper's names
     for r in records:
         assert isinstance(r, featuretransfer.Record)
-        assert 0 <= r.top1 <= 1 and isinstance(r.n, int) and isinstance(r.fine_tuned, bool)
+        assert 0 <= r.top1 <= 1 and isinstance(r.n_copied, int) and isinstance(r.fine_tune, bool)
         assert r.epochs == 1 and r.seed == 0 and r.n_classes == 5 and r.seconds > 0
-        assert isinstance(r.val_top1, float) and math.isnan(r.train_top1) is False
+        assert isinstance(r.val_acc, float) and math.isnan(r.train_top1) is False
     assert featuretransfer.load_results(out / "results.csv") == records
     # a second call finds every net done and trains nothing
     again = featuretransfer.run_study(study, out, data=fake_data, device="cpu", progress=False)
@@ -106,11 +105,11 @@ def test_run_study_load_results_and_estimate(tmp_path, fake_data):
 def test_results_as_a_frame_where_pandas_is_installed(tmp_path):
     table = tmp_path / "results.csv"
     table.write_text(
-        "split,source,target,treatment,n,fine_tuned,top1,n_layers\n"
+        "split,source,target,treatment,n_copied,fine_tune,top1,n_layers\n"
         "s0,B,B,base,0,false,0.62,8\ns0,A,B,transfer,3,true,0.64,8\n"
     )
     records = featuretransfer.load_results(table)  # a table made elsewhere: defaults
-    assert [(r.label, r.n, r.top1, r.seed) for r in records] == [
+    assert [(r.label, r.n_copied, r.top1, r.seed) for r in records] == [
         ("baseB", 0, 0.62, None),
         ("AnB+", 3, 0.64, None),
     ]

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 import featuretransfer
+from featuretransfer import store
 from featuretransfer.cli import main
 from featuretransfer.run.runner import ProgressBars
-from featuretransfer.study import store
-from featuretransfer.study.studyfile import preset_path
+from featuretransfer.study.plan import plan_study
+from featuretransfer.study.studyfile import load_study, preset_path, resolve_precision
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -113,7 +114,7 @@ def test_run_status_and_rerun_end_to_end(tmp_path, fake_data):
 def test_report_from_a_foreign_table(tmp_path, capsys):
     table = tmp_path / "theirs.csv"
     table.write_text(
-        "split,source,target,treatment,n,fine_tuned,top1\n"
+        "split,source,target,treatment,n_copied,fine_tune,top1\n"
         "s0,B,B,base,0,false,0.62\ns0,A,B,transfer,3,true,0.64\n"
         "s0,B,B,selffer,3,true,0.63\n"
     )
@@ -122,7 +123,9 @@ def test_report_from_a_foreign_table(tmp_path, capsys):
     report = ["report", "--results", str(table), "--out", str(tmp_path / "r"), "--layers", "8"]
     assert main(report) == 0
     assert (tmp_path / "r" / "report" / "table1.csv").is_file()
-    table.write_text("split,source,target,treatment,n,fine_tuned,top1\ns0,B,B,base,0,false,high\n")
+    table.write_text(
+        "split,source,target,treatment,n_copied,fine_tune,top1\ns0,B,B,base,0,false,high\n"
+    )
     assert main(report) == 2
     err = capsys.readouterr().err
     assert "row 1" in err and "top1" in err and err.count("\n") == 1
@@ -154,7 +157,12 @@ def test_unwritable_output_and_another_study(tmp_path, fake_data, capsys):
     assert "cannot write to --out" in capsys.readouterr().err
     other = tmp_path / "other"
     other.mkdir()
-    (other / "study.json").write_text('{"name": "someone-else"}')
+    (other / "study.json").write_text('{"name": "someone-else"}')  # no store version
+    assert run_tiny(tmp_path, fake_data, other) == 2
+    err = capsys.readouterr().err
+    assert "written by another version" in err and "--set-aside" in err
+    record = {"name": "someone-else", "store_version": store.STORE_VERSION}
+    (other / "study.json").write_text(json.dumps(record))
     assert run_tiny(tmp_path, fake_data, other) == 2
     err = capsys.readouterr().err
     assert "holds study 'someone-else' with other settings" in err and "--set-aside" in err
@@ -241,9 +249,10 @@ def test_status_without_a_folder_reads_the_default_study(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert main(["status"]) == 2
     assert "runs/fashion-mnist holds no study" in capsys.readouterr().err
-    for preset in ("fashion-mnist", "fashion-mnist-smoke"):
+    for preset in ("fashion-mnist", "fashion-mnist-smoke"):  # planned, as `run` leaves them
         (tmp_path / "runs" / preset).mkdir(parents=True)
-        shutil.copy(preset_path(preset), tmp_path / "runs" / preset / "study.toml")
+        study = resolve_precision(load_study(preset_path(preset)), "cpu")
+        store.write_plan(tmp_path / "runs" / preset, plan_study(study))
     assert main(["status"]) == 0
     assert "not launched: 155" in capsys.readouterr().out
     assert main(["status", "--preset", "fashion-mnist-smoke"]) == 0

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import time
 
+from featuretransfer import store
 from featuretransfer.cli import main
-from featuretransfer.study import store
 
 SLOW = """name = "busy"
 [data]
@@ -109,6 +109,7 @@ def test_report_reads_the_records_not_a_stale_table(tmp_path, fake_data, caplog)
     assert damaged["job_id"] not in table and len(table.splitlines()) == 1 + len(records) - 1
     page = (out / "report" / "index.html").read_text()
     assert "Left out of this report" in page and damaged["name"] in page
+    assert "n_train_per_class" in page  # the study's settings
     (out / "results.csv").unlink()
     assert main(["report", str(out)]) == 0  # rebuilt from the records, not refused
     assert (out / "results.csv").read_text() == table

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from featuretransfer import store
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.job import check_models, run_job
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import TrainSpec
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.studyfile import StudySpec, load_study
 
@@ -67,6 +67,8 @@ def test_the_example_studies_plan_and_the_source_example_runs(tmp_path, fake_dat
     first = load_study(tmp_path / "examples" / "my-model.toml", data_path=str(fake_data))
     assert len(plan_study(first)) == 2 + 4 * 4
     base_a = next(j for j in plan_study(tiny(first)) if j.display_name == "s0:baseA#0")
+    (tmp_path / "runs" / "my-model").mkdir(parents=True)  # a study folder, as `run` leaves one
+    store.write_plan(tmp_path / "runs" / "my-model", [base_a])
     run_job(base_a, tmp_path / "runs" / "my-model")  # the source: the first example's baseA
 
     second = load_study(tmp_path / "examples" / "pretrained-source.toml", str(fake_data))

@@ -14,11 +14,11 @@ pytest.importorskip("huggingface_hub")
 
 from hub_cache import cache_snapshot, commit_of, offline_cache  # noqa: E402
 
+from featuretransfer import store  # noqa: E402
 from featuretransfer.run.executors import InlineExecutor  # noqa: E402
 from featuretransfer.run.job import check_models  # noqa: E402
 from featuretransfer.run.runner import run_jobs  # noqa: E402
 from featuretransfer.specs import TrainSpec  # noqa: E402
-from featuretransfer.study import store  # noqa: E402
 from featuretransfer.study.plan import plan_study  # noqa: E402
 from featuretransfer.study.studyfile import load_study  # noqa: E402
 

@@ -7,7 +7,7 @@
     frame = ft.load_results(out, as_frame=True)      # the same as a pandas DataFrame
     ft.estimate("examples/my-model.toml")            # base nets only, then DIR/estimates/
 
-The command line stays the main entry; these functions take the same steps (cli.py's
+The command line stays the main entry; these functions take the same steps (steps.py's
 `prepare_run`, `train_study`, `prepare_estimate` and `train_bases`: the same checks before
 anything trains, the same files), print what runs in one line and progress bars (`progress=False`:
 none), and raise instead of exiting: bad input raises one of ERRORS (each with a one-line message
@@ -24,19 +24,18 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
-from featuretransfer import cli
+from featuretransfer import steps
 from featuretransfer.analysis.estimate import estimate_study
+from featuretransfer.record import COLUMNS, Record
 from featuretransfer.report.results import load_results as read_results_table
 from featuretransfer.report.writer import write_report
 from featuretransfer.run import interrupt
 from featuretransfer.study.folder import FolderError
 from featuretransfer.study.studyfile import StudySpec, load_study, preset_path
 
-ERRORS = cli.USER_ERRORS  # bad input: the study file, data, model, source or output folder
+ERRORS = steps.USER_ERRORS  # bad input: the study file, data, model, source or output folder
 
 
 class RunError(RuntimeError):
@@ -50,48 +49,6 @@ class RunError(RuntimeError):
             f"{len(failed)} nets failed and {len(blocked)} were not run (they copy from a failed "
             f"net); the others are in {out}; first failure: {first}"
         )
-
-
-@dataclass(frozen=True)
-class Record:
-    """One finished net: a row of results.csv, typed (README, "What comes out").
-
-    Scores are fractions in [0, 1] (nan where not measured); counts are None where the table
-    does not say. `label` is the paper's name of the net: baseB, BnB, BnB+, AnB, AnB+, SnB, ...
-    """
-
-    job_id: str
-    study: str
-    split: str
-    split_kind: str  # random | semantic | source
-    source: str  # the half (or S, a pretrained source) layers 1..n came from; "" for random
-    target: str  # the half the net was trained on
-    treatment: str  # base | selffer | transfer | random
-    n: int  # layers copied (0 for a base net)
-    fine_tuned: bool
-    seed: int | None
-    role: str  # main | volume (other k) | longer (the convergence check)
-    n_layers: int | None
-    status: str  # done | diverged
-    top1: float  # final top-1 on the test set: the reported score
-    top1_best_k: float  # the original study's rule: mean of the k best validation evaluations
-    val_top1: float
-    n_train_per_class: int  # 0: every training image
-    train_top1: float
-    epochs: int | None
-    precision: str
-    seconds: float
-    model: str
-    weights: str  # relative to the output folder
-    threads: str
-    device: str
-    fused: str
-    source_trained_on: str
-    n_classes: int | None
-    n_test: int | None
-    n_parameters: int | None
-    n_trainable: int | None
-    label: str
 
 
 def run_study(
@@ -115,7 +72,7 @@ def run_study(
     fashion-mnist); `data` overrides data.path (a folder, or a CSV file); `device` is auto, cpu,
     cuda or cuda:N; `workers` local processes with `threads` torch threads each; `fuse` nets per
     stacked pass (None: 16 on a GPU, 1 on a CPU); `set_aside` moves an earlier study of other
-    settings in `out` aside first (README, "Interruptions, divergence and shared folders")."""
+    settings in `out` aside first (docs/running.md, "--set-aside")."""
     loaded, path = _load(study, preset, data)
     out = _output(out, loaded)
     for name, value in (("workers", workers), ("threads", threads), ("fuse", fuse)):
@@ -123,19 +80,19 @@ def run_study(
             raise ValueError(f"{name}={value!r}: give a whole number >= 1")
     resolved = _device(device)
     with contextlib.ExitStack() as hold:  # the output folder's lock, until the report is written
-        loaded, jobs, _ = cli.prepare_run(loaded, out, resolved, hold, set_aside)
+        loaded, jobs, _ = steps.prepare_run(loaded, out, resolved, hold, set_aside)
         if fuse is None:
-            fuse = cli.FUSE_ON_GPU if "cuda" in resolved else 1
+            fuse = steps.FUSE_ON_GPU if "cuda" in resolved else 1
         options = argparse.Namespace(
             executor="local", address=None, workers=workers, threads=threads
         )
-        executor = cli.make_executor(options, loaded)
+        executor = steps.make_executor(options, loaded)
         with interrupt.stop_on_signals():
-            summary = cli.train_study(
+            summary = steps.train_study(
                 loaded, path, out, jobs, executor, resolved, fuse, None, progress
             )
         if summary.interrupted:
-            raise KeyboardInterrupt(f"interrupted: {cli.to_go(jobs, out)}")
+            raise KeyboardInterrupt(f"interrupted: {steps.to_go(jobs, out)}")
         if summary.trained or summary.skipped_done:
             write_report(out)
     if summary.failed or summary.blocked:
@@ -161,17 +118,17 @@ def estimate(
     if study is not None and Path(study).is_dir():
         if preset is not None:
             raise ValueError("give a study file, a study folder or preset=, not two of them")
-        loaded, path = cli.study_of_folder(Path(study), None if data is None else str(data))
+        loaded, path = steps.study_of_folder(Path(study), None if data is None else str(data))
         out = Path(out) if out is not None else Path(study)
     else:
         loaded, path = _load(study, preset, data)
         out = _output(out, loaded)
     resolved = _device(device)
     with contextlib.ExitStack() as hold:
-        loaded, plan, bases, spec = cli.prepare_estimate(loaded, path, out, resolved, hold)
-        summary = cli.train_bases(bases, out, resolved, progress)
+        loaded, plan, bases, spec = steps.prepare_estimate(loaded, path, out, resolved, hold)
+        summary = steps.train_bases(bases, out, resolved, progress)
         if summary.interrupted:
-            raise KeyboardInterrupt(f"interrupted: {cli.to_go(bases, out)}")
+            raise KeyboardInterrupt(f"interrupted: {steps.to_go(bases, out)}")
         folder = estimate_study(plan, out, spec, resolved)
         write_report(out)
     if summary.failed:
@@ -198,8 +155,8 @@ def load_results(out: str | Path, *, as_frame: bool = False):
         import pandas
     except ImportError:
         raise ImportError("load_results(as_frame=True) needs pandas: pip install pandas") from None
-    columns = [f.name for f in dataclasses.fields(Record)]
-    return pandas.DataFrame([dataclasses.astuple(r) for r in records], columns=columns)
+    rows = [dataclasses.asdict(r) | {"label": r.label} for r in records]
+    return pandas.DataFrame(rows, columns=[*COLUMNS, "label"])
 
 
 # ---- shared steps ----------------------------------------------------------------------------
@@ -210,24 +167,24 @@ def _load(study, preset, data) -> tuple[StudySpec, Path]:
     except that `data` may be a file (a CSV data set's)."""
     if study is not None and preset is not None:
         raise ValueError("give a study file or preset=, not both")
-    path = Path(study) if study is not None else preset_path(preset or cli.DEFAULT_PRESET)
+    path = Path(study) if study is not None else preset_path(preset or steps.DEFAULT_PRESET)
     data_path = None if data is None else str(data)
     return load_study(path, data_path=data_path, device=None), path
 
 
 def _output(out, study: StudySpec) -> Path:
-    return _usage(cli.output_dir, argparse.Namespace(out=out), study)
+    return _usage(steps.output_dir, argparse.Namespace(out=out), study)
 
 
 def _device(name: str) -> str:
-    return _usage(cli.local_device, name, "device")
+    return _usage(steps.local_device, name, "device")
 
 
 def _usage(function, *args):
     """`function(*args)`, with the command line's UsageError raised as ValueError."""
     try:
         return function(*args)
-    except cli.UsageError as e:
+    except steps.UsageError as e:
         raise ValueError(str(e)) from None
 
 
@@ -237,15 +194,5 @@ def _has_rows(table: Path) -> bool:
 
 
 def _record(row: dict) -> Record:
-    """A Record of a row as report/results.py checked and typed it; the columns it keeps as
-    text (and those a table made elsewhere lacks) are typed here."""
-    values = {}
-    for field in dataclasses.fields(Record):
-        value = row.get(field.name, "")
-        if isinstance(value, str):
-            if field.type == "float":
-                value = float(value) if value.strip() else math.nan
-            elif field.type == "int | None":
-                value = int(float(value)) if value.strip() else None
-        values[field.name] = value
-    return Record(**values)
+    """A Record of a row as report/results.py checked and typed it (by the schema)."""
+    return Record(**{column: row[column] for column in COLUMNS})

@@ -27,55 +27,44 @@ from pathlib import Path
 
 import torch
 
-from featuretransfer import __version__
-from featuretransfer.analysis.estimate import EstimateSpec, check_estimate, estimate_study
-from featuretransfer.analysis.features import EstimateError
+from featuretransfer import __version__, store
+from featuretransfer.analysis.estimate import estimate_study
 from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names, load_dataset
-from featuretransfer.nets.units import ModelError
+from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names
 from featuretransfer.report.evidence import near_chance
-from featuretransfer.report.writer import ReportError, write_report, write_report_from_csv
+from featuretransfer.report.writer import write_report, write_report_from_csv
 from featuretransfer.run import interrupt
-from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
-from featuretransfer.run.job import check_models
-from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import ReportSpec, check_settings
-from featuretransfer.study import lock, store
+from featuretransfer.steps import (
+    DEFAULT_PRESET,
+    FUSE_ON_GPU,
+    USER_ERRORS,
+    UsageError,
+    make_executor,
+    output_dir,
+    pick_device,
+    prepare_estimate,
+    prepare_run,
+    study_of_folder,
+    to_go,
+    train_bases,
+    train_study,
+)
+from featuretransfer.study import lock
 from featuretransfer.study.folder import (
     SET_ASIDE,
-    FolderError,
-    check_same_study,
-    set_aside,
-    study_data_path,
-    study_folder,
-    write_study_files,
 )
-from featuretransfer.study.lock import FolderBusy, folder_lock
-from featuretransfer.study.plan import PlanError, needs, plan_study
-from featuretransfer.study.source import SourceError
-from featuretransfer.study.splits import SplitError, builtin_group_split, random_split
+from featuretransfer.study.lock import folder_lock
+from featuretransfer.study.plan import needs, plan_study
+from featuretransfer.study.splits import builtin_group_split, random_split
 from featuretransfer.study.studyfile import (
     StudyError,
     StudySpec,
-    check_against_data,
     load_study,
     preset_names,
     preset_path,
     resolve_precision,
 )
-
-DEFAULT_PRESET = "fashion-mnist"
-# Nets per stacked pass on a GPU (`--fuse auto`). On the 2-core CPU a stack of 7 half-width nets
-# ran at 0.52-0.62x the speed of the same nets one by one, so CPUs train nets alone.
-FUSE_ON_GPU = 16
-USER_ERRORS = (
-    *(StudyError, DataError, SplitError, PlanError, ReportError),
-    *(ModelError, SourceError, EstimateError, FolderError, FolderBusy),
-)
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit code 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -94,68 +83,6 @@ def study_from_args(args) -> tuple[StudySpec, Path]:
     # train.precision "auto" stays unresolved: each command resolves it for its device
     study = load_study(path, data_path=getattr(args, "data", None), device=None)
     return study, path
-
-
-def output_dir(args, study: StudySpec) -> Path:
-    out = Path(args.out) if args.out else Path("runs") / study.name
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder for the study's output")
-    return out
-
-
-def make_executor(args, study: StudySpec):
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: give 1 or more threads per net")
-    if args.executor == "local":
-        if args.address:
-            raise UsageError("--address needs --executor ray")
-        if args.workers == 1:
-            return InlineExecutor(args.threads)
-        return ProcessExecutor(args.workers, args.threads)
-    if args.threads is not None:
-        raise UsageError(
-            "--threads is for local runs; a Ray task trains with [resources] cpus threads"
-        )
-    try:  # Ray is an optional extra: imported only when asked for
-        from featuretransfer.run.ray_executor import ClusterError, RayExecutor
-    except ImportError:
-        raise UsageError("--executor ray needs Ray: pip install 'featuretransfer[ray]'") from None
-    try:
-        return RayExecutor(
-            args.address, num_cpus=study.resources.cpus, num_gpus=study.resources.gpus
-        )
-    except ClusterError as e:
-        raise UsageError(str(e)) from None
-
-
-def pick_device(args, study: StudySpec) -> str:
-    """Where jobs train. Ray: "cuda" when the study asks for GPUs (Ray hands each task its
-    own). Local: --device, where "auto" takes the GPU if there is one; plain "cuda" on a
-    machine with several GPUs gives "cuda:0,cuda:1,...", over which the runner deals jobs."""
-    if args.executor == "ray":
-        return "cuda" if study.resources.gpus > 0 else "cpu"
-    return local_device(args.device)
-
-
-def local_device(name: str, flag: str = "--device") -> str:
-    """Where a local run trains (`pick_device`; api.py's `device=`, named by `flag` in errors)."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"{flag} {name}: use auto, cpu, cuda or cuda:N") from None
-    count = torch.cuda.device_count()
-    if device.type == "cuda":
-        if not count or (device.index is not None and device.index >= count):
-            raise UsageError(
-                f"{flag} {name}: this machine has {count} CUDA device(s); use {flag} cpu or auto"
-            )
-    elif device.type != "cpu":
-        raise UsageError(f"{flag} {name}: use auto, cpu, cuda or cuda:N")
-    if name == "cuda" and count > 1:
-        return ",".join(f"cuda:{i}" for i in range(count))
-    return name
 
 
 def cmd_run(args) -> int:
@@ -220,57 +147,6 @@ def cmd_run(args) -> int:
     return 1 if summary.failed or summary.blocked else 0
 
 
-def prepare_run(
-    study: StudySpec, out: Path, device: str, hold: contextlib.ExitStack, aside: bool = False
-) -> tuple[StudySpec, list, Path | None]:
-    """(study, jobs, where --set-aside moved the folder's earlier study): the study resolved
-    for `device`, planned and checked before anything trains, and `out` held by this process
-    until `hold` closes. Shared by `run` and api.run_study."""
-    study = resolve_precision(study, device)  # the nets' ids name the precision they train in
-    jobs = plan_study(study)
-    # fail now, with one line, if the data cannot be found or read or do not fit the study
-    check_against_data(study, load_dataset(study.data))
-    check_models(jobs)  # and if a user's model or a pretrained source does not fit them
-    # one writer per folder, from here to the report (released when the command returns)
-    hold.enter_context(folder_lock(out, "run"))
-    moved = None
-    if aside:  # only once the study is known to run: nothing moves for a bad one
-        moved = set_aside(out, jobs)
-    check_same_study(out, study)
-    return study, jobs, moved
-
-
-def train_study(study, path, out, jobs, executor, device, fuse, tensorboard, show_progress):
-    """Write the study into `out`, run its jobs, shut the executor down: gently, or at once
-    where anything (a second Ctrl-C, even while the workers wind down) breaks off."""
-    try:
-        write_study_files(out, path, study, jobs)
-        print(f"study {study.name}: {len(jobs)} nets, output in {out}", file=sys.stderr)
-        summary = run_jobs(
-            jobs,
-            out,
-            executor,
-            device=device,
-            show_progress=show_progress,
-            fuse=fuse,
-            tensorboard=tensorboard,
-        )
-    except BaseException:
-        executor.shutdown(at_once=True)
-        raise
-    try:
-        executor.shutdown()
-    except KeyboardInterrupt:
-        executor.shutdown(at_once=True)
-        raise
-    return summary
-
-
-def to_go(jobs, out: Path) -> str:
-    done = sum(store.job_state(out, job.id) == store.DONE for job in jobs)
-    return f"{done} nets done, {len(jobs) - done} to go; run the same command to resume"
-
-
 def cmd_estimate(args) -> int:
     """Train only the base nets (or find them DONE), then write DIR/estimates/ and the report."""
     if args.study and Path(args.study).is_dir():  # a study's output folder
@@ -298,47 +174,6 @@ def cmd_estimate(args) -> int:
     print(f"estimates (not measurements) in {folder}", file=sys.stderr)
     print(f"report in {write_report(out)}", file=sys.stderr)
     return 1 if summary.failed else 0
-
-
-def study_of_folder(folder: Path, data: str | None = None) -> tuple[StudySpec, Path]:
-    """(study, its study file) of a study's output folder, with its data where they lay when
-    it ran (or at `data`). Shared by `estimate DIR` and api.estimate."""
-    if not (folder / "study.toml").is_file():
-        raise FolderError(f"{folder} holds no study (no study.toml): give a folder made by 'run'")
-    path = folder / "study.toml"
-    data = data or study_data_path(folder)
-    return load_study(path, data_path=data, base=study_folder(folder), device=None), path
-
-
-def prepare_estimate(
-    study: StudySpec, path: Path, out: Path, device: str, hold: contextlib.ExitStack
-) -> tuple[StudySpec, list, list, EstimateSpec]:
-    """(study, plan, its base nets, the estimate's settings): the study resolved for `device`,
-    planned and checked before anything trains, written into `out`, which this process holds
-    until `hold` closes. Shared by `estimate` and api.estimate."""
-    study = resolve_precision(study, device)
-    plan = plan_study(study)
-    # the main experiment's base nets (not the data-volume nor the longer-trained ones)
-    bases = [job for job in plan if job.treatment == "base" and job.role == "main"]
-    # fail now, with one line, if the data cannot be found or read or do not fit the study,
-    # or if the estimate cannot run on this study's model or source: before anything trains
-    check_against_data(study, load_dataset(study.data))
-    spec = EstimateSpec(margin=study.report.margin)
-    check_estimate(plan, spec)
-    hold.enter_context(folder_lock(out, "estimate"))
-    check_same_study(out, study)
-    write_study_files(out, path, study, plan)
-    return study, plan, bases, spec
-
-
-def train_bases(bases: list, out: Path, device: str, show_progress: bool):
-    """Train the base nets an estimate reads, in this process (those DONE are skipped)."""
-    executor = InlineExecutor()
-    try:
-        with interrupt.stop_on_signals():
-            return run_jobs(bases, out, executor, device=device, show_progress=show_progress)
-    finally:
-        executor.shutdown()
 
 
 def cmd_report(args) -> int:
@@ -393,6 +228,7 @@ def cmd_plan(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / study.name
     jobs = plan_study(study)
     name_of = {job.id: job.display_name for job in jobs}
+    states = store.states(out, store.plan_entries(jobs))
     width = max(len(name) for name in name_of.values())
     print(f"study {study.name}: {len(jobs)} nets in dependency order, output in {out}")
     for line in split_lines(study):
@@ -405,7 +241,7 @@ def cmd_plan(args) -> int:
             f"{job.display_name:{width}}  {job.treatment:9} {job.n_copied:>2} "
             f"{str(job.fine_tune).lower():9} {k:>5}  "
             f"{','.join(name_of[n] for n in needs(job)) or '-':{width}}  "
-            f"{store.job_state(out, job.id):12}  {job.id}"
+            f"{states[job.id]:12}  {job.id}"
         )
     print(f"{len(jobs)} jobs")
     return 0
@@ -419,17 +255,9 @@ def cmd_status(args) -> int:
     if not args.dir:
         preset_path(args.preset or DEFAULT_PRESET)  # an unknown preset is an error that says so
     plan = store.read_plan(out)
-    if plan is None:  # a folder of an earlier version: planned again from its study file
-        if not (out / "study.toml").is_file():
-            raise UsageError(f"{out} holds no study (no study.toml): give a folder made by 'run'")
-        plan = store.plan_entries(
-            plan_study(
-                load_study(
-                    out / "study.toml", data_path=study_data_path(out), base=study_folder(out)
-                )
-            )
-        )
-    states = store.plan_states(out, plan)
+    if plan is None:
+        raise UsageError(f"{out} holds no study (no plan.json): give a folder made by 'run'")
+    states = store.states(out, plan)
     if lock.is_locked(out):
         print(f"being written by {lock.describe(lock.holder(out))}")
     beats = {  # an unfinished net that a live process trains now
@@ -478,7 +306,7 @@ def mixed_runtime_lines(records: list[dict]) -> list[str]:
         f"mixed {key}: "
         + ", ".join(f"{value} ({count} nets)" for value, count in counts.items())
         + "; each net's numbers come back bit for bit only under its own setting "
-        "(README, 'Reproducibility')"
+        "(docs/running.md, 'Reproducibility')"
         for key, counts in store.runtime_mix(records).items()
     ]
 

@@ -306,54 +306,25 @@ class JobSpec:
 #   2: dropout draws from a seed of its own (it shared the init's); a bf16 cached prefix runs
 #      under the training's autocast
 #   3: LRN computes in fp32 under bf16 autocast (its sums rounded away in bf16)
-TRAINING_VERSION = 3
-
-# Fields added after the first release, with the value that gives the first release's behaviour.
-# A field at that value is left out of the job id, so studies run before the field existed keep
-# their ids (and their finished jobs) when the code is updated.
-NEUTRAL_FIELDS = {
-    ("data", "image_size"): 0,
-    ("data", "normalize"): "mean-std",
-    ("data", "class_names"): [],
-    ("data", "fingerprint"): "",
-    ("net", "n_outputs"): 0,
-    ("net", "units"): (),
-    ("net", "args"): (),
-    ("net", "code_sha256"): "",
-    ("net", "revision"): "",
-    ("net", "mean"): (),
-    ("net", "std"): (),
-    ("net", "keeps_input_shape"): False,
-    ("train", "bias_lr_mult"): 1.0,
-    ("train", "bias_decay"): True,
-    ("train", "crop"): 0,
-    ("train", "crop_pad"): 0,
-    ("train", "mirror"): False,
-    ("train", "precision"): "fp32",
-    ("train", "steps"): 0,
-    ("train", "schedule"): "step",
-    ("train", "warmup_epochs"): 0,
-}
+#   4: every field in the id (no field left out at a neutral value), Fashion-MNIST named by its
+#      content like any data set
+TRAINING_VERSION = 4
 
 
 def scientific_fields(spec: JobSpec) -> dict:
     """The fields a result depends on: what the data are (not where they lie), the net, the
-    schedule, the classes of each half, the treatment and seed, and the training semantics'
-    version; not the names of the study or the split, nor the split's kind (labels of the
-    report). Later-added fields at their neutral value (NEUTRAL_FIELDS) are left out."""
+    schedule, the classes of each half, the treatment and seed, a pretrained source's content,
+    and the training semantics' version; not the names of the study or the split, the split's
+    kind, the classes' names or the net's role (labels of the report), nor where files lie."""
     fields = json.loads(json.dumps(asdict(spec)))  # tuples as lists, as in the JSON hashed
-    fields.pop("study")
-    fields.pop("role")
+    for label in ("study", "role"):
+        fields.pop(label)
     fields["data"].pop("path")
-    fields["split"] = {"A": fields["split"]["A"], "B": fields["split"]["B"]}
+    fields["data"].pop("class_names")  # labels of the report, as the split's name is
     fields["net"].pop("path")
-    if fields["pretrained"] is None:  # added after the first release: absent, the old ids
-        del fields["pretrained"]
-    else:
+    fields["split"] = {"A": fields["split"]["A"], "B": fields["split"]["B"]}
+    if spec.pretrained is not None:  # its content, not where it lies nor its free text
         fields["pretrained"] = {"sha256": spec.pretrained.sha256}
-    for (section, name), neutral in NEUTRAL_FIELDS.items():
-        if fields[section][name] == json.loads(json.dumps(neutral)):  # () reads back as []
-            del fields[section][name]
     fields["semantics"] = TRAINING_VERSION
     return fields
 

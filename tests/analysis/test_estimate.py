@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
+from featuretransfer import store
 from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
 from featuretransfer.analysis.estimators import ESTIMATORS
 from featuretransfer.analysis.features import target_sample
@@ -21,7 +22,6 @@ from featuretransfer.data.registry import with_fingerprint
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.splits import random_split
 from featuretransfer.study.studyfile import StudySpec
@@ -94,7 +94,7 @@ def test_scores_hold_every_cut_and_the_measured_top1_of_the_records(finished):
     scores = rows(folder / "scores.csv")
     assert len(scores) == 4 * 7  # 4 groups, cuts 1..7 (estimates are cheap: every cut)
     records = {
-        (r["seed"], r["source"], r["n"], r["fine_tuned"]): r
+        (r["seed"], r["source"], r["n_copied"], r["fine_tune"]): r
         for r in store.load_records(out)
         if r["treatment"] in ("transfer", "selffer")
     }

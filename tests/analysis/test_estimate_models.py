@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import write_idx
 
+from featuretransfer import store
 from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
 from featuretransfer.analysis.estimators import ESTIMATORS
 from featuretransfer.cli import main
@@ -193,6 +194,8 @@ def test_a_source_study_estimates_the_source_against_the_targets_own_net(
     first.write_text(f'name = "first"\n[data]\nn_val = 40\npath = "{fake_data}"\n')
     first.write_text(first.read_text() + "[model]\nwidth = 0.1\n" + TRAIN)
     base_a = next(j for j in plan_study(load_study(first)) if j.display_name == "s0:baseA#0")
+    (tmp_path / "runs" / "first").mkdir(parents=True)
+    store.write_plan(tmp_path / "runs" / "first", [base_a])  # a study folder, as `run` leaves one
     run_job(base_a, tmp_path / "runs" / "first")
     second = tmp_path / "second.toml"
     second.write_text(

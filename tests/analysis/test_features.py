@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from featuretransfer import store
 from featuretransfer.analysis.features import (
     EstimateError,
     layer_features,
@@ -23,7 +24,6 @@ from featuretransfer.nets.registry import build_model
 from featuretransfer.nets.units import wrap
 from featuretransfer.run.job import target_data
 from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
-from featuretransfer.study import store
 
 
 def sample(fake_data, seed=0, per_class=0, n_fit=50):

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from conftest import write_idx
 
+from featuretransfer import store
 from featuretransfer.cli import main
 from featuretransfer.data import fingerprint
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import class_names, load_dataset, with_fingerprint
 from featuretransfer.specs import DataSpec
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.studyfile import StudyError, load_study
 

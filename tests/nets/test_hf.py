@@ -8,6 +8,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from featuretransfer import store  # noqa: E402
 from featuretransfer.nets.hf import hf_units  # noqa: E402
 from featuretransfer.nets.registry import build_model  # noqa: E402
 from featuretransfer.nets.treatments import copy_layers, freeze  # noqa: E402
@@ -16,7 +17,6 @@ from featuretransfer.run.job import check_models, fuse_key  # noqa: E402
 from featuretransfer.run.runner import run_jobs  # noqa: E402
 from featuretransfer.run.train import Images, train  # noqa: E402
 from featuretransfer.specs import NetSpec, TrainSpec  # noqa: E402
-from featuretransfer.study import store  # noqa: E402
 from featuretransfer.study.plan import plan_study  # noqa: E402
 from featuretransfer.study.studyfile import StudyError, load_study  # noqa: E402
 

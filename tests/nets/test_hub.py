@@ -20,10 +20,10 @@ from hub_cache import (  # noqa: E402
     save_tiny_model,
 )
 
+from featuretransfer import store  # noqa: E402
 from featuretransfer.run.executors import InlineExecutor  # noqa: E402
 from featuretransfer.run.job import check_models  # noqa: E402
 from featuretransfer.run.runner import run_jobs  # noqa: E402
-from featuretransfer.study import store  # noqa: E402
 from featuretransfer.study.folder import study_record  # noqa: E402
 from featuretransfer.study.plan import plan_study  # noqa: E402
 from featuretransfer.study.studyfile import StudyError, load_study  # noqa: E402

@@ -1,4 +1,5 @@
-"""Rebuild tests/report/fake_store: hand-shaped records like the paper's, for the golden test.
+"""Rebuild tests/report/fake_store: a results table made by hand, shaped like the paper's results,
+with first-layer weights beside it, for the golden test (`report --results`).
 
     .venv/bin/python tests/report/make_fake_store.py
 
@@ -18,12 +19,13 @@ import random
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 ROOT = Path(__file__).parent / "fake_store"
 L = 8  # transferable layers of the reference net
 COLUMNS = (
-    *("job_id", "study", "split", "split_kind", "source", "target", "treatment", "n"),
-    *("fine_tuned", "seed", "n_layers", "status", "top1", "top1_best_k", "val_top1"),
+    *("job_id", "study", "split", "split_kind", "source", "target", "treatment", "n_copied"),
+    *("fine_tune", "seed", "n_layers", "status", "top1", "top1_best_k", "val_acc"),
     *("n_train_per_class", "train_top1", "epochs", "seconds", "model", "weights"),
 )
 # Top-1 accuracy per cut n (index 0 unused), read off the paper's Figure 2 and Figure 3.
@@ -63,14 +65,14 @@ def record(
         "source": source,
         "target": target,
         "treatment": treatment,
-        "n": n,
-        "fine_tuned": str(fine_tuned).lower(),
+        "n_copied": n,
+        "fine_tune": str(fine_tuned).lower(),
         "seed": 0,
         "n_layers": L,
         "status": status,
         "top1": score,
         "top1_best_k": "" if top1 is None else f"{top1 + 0.002:.4f}",
-        "val_top1": "",
+        "val_acc": "",
         "n_train_per_class": per_class,
         "train_top1": "" if train is None else f"{train:.4f}",
         "epochs": 4,
@@ -87,7 +89,7 @@ def make_rows(rng: random.Random) -> list[dict]:
             other = "B" if target == "A" else "A"
             shift = rng.uniform(-0.006, 0.006)  # each split and half is a little easier or harder
             base_id = job_id(split, target, target, "base", 0, False, 0)
-            weights = f"jobs/{base_id}/model.pt" if split == "s0" else ""
+            weights = f"jobs/{base_id}/model.safetensors" if split == "s0" else ""
             rows.append(
                 record(
                     split,
@@ -139,7 +141,7 @@ def make_rows(rng: random.Random) -> list[dict]:
                 0,
                 False,
                 SEMANTIC_BASE[target],
-                weights=f"jobs/{base_id}/model.pt",
+                weights=f"jobs/{base_id}/model.safetensors",
             )
         )
         for n in range(1, L):
@@ -197,19 +199,6 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    study = {
-        "name": "fake-paper",
-        "description": "Hand-made records shaped like the paper's results (tests only).",
-        "data": {"source": "synthetic"},
-        "model": {"name": "convnet8", "width": 1.0},
-        "train": {"steps": 100, "lr": 0.01},
-        "splits": {"random": [0, 1], "semantic": [SEMANTIC]},
-        "treatments": ["base", "selffer", "transfer", "random"],
-        "cuts": list(range(1, L)),
-        "targets": ["A", "B"],
-        "seeds": [0],
-    }
-    (ROOT / "study.json").write_text(json.dumps(study, indent=2, sort_keys=True) + "\n")
     # The semantic split's base B keeps no weights file, so the report must say so, not fail.
     with_weights = [r for r in rows if r["weights"]]
     for seed, r in enumerate(with_weights):
@@ -218,7 +207,7 @@ def main() -> None:
         path = ROOT / r["weights"]
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {"conv1.bias": torch.zeros(16), "conv1.weight": first_layer(seed)}
-        torch.save(state | {"fc8.weight": torch.zeros(4, 16)}, path)
+        save_file(state | {"fc8.weight": torch.zeros(4, 16)}, str(path))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from featuretransfer.report.results import load_results
 from featuretransfer.specs import ReportSpec
 
 ALL_CUTS = range(1, 8)  # the paper's net: L = 8, cuts 1..7
-COLUMNS = ("split", "source", "target", "treatment", "n", "fine_tuned", "top1", "seed")
+COLUMNS = ("split", "source", "target", "treatment", "n_copied", "fine_tune", "top1", "seed")
 COLUMNS += ("split_kind", "n_layers")
 
 
@@ -30,7 +30,14 @@ def study_records(tmp_path: Path, splits=("s0",), cuts=ALL_CUTS, random_weights=
     for i, split in enumerate(splits):
         wobble = 0.004 * i  # the groups differ, so an interval over them has a width
         rows += [
-            {"split": split, "source": h, "target": h, "treatment": "base", "n": 0, "top1": 0.62}
+            {
+                "split": split,
+                "source": h,
+                "target": h,
+                "treatment": "base",
+                "n_copied": 0,
+                "top1": 0.62,
+            }
             for h in "AB"
         ]
         for n in cuts:
@@ -38,20 +45,26 @@ def study_records(tmp_path: Path, splits=("s0",), cuts=ALL_CUTS, random_weights=
                 for fine_tuned in ("false", "true"):
                     drop = 0.0 if fine_tuned == "true" else 0.01 * n
                     rows.append(
-                        {"split": split, "source": source, "target": "B", "n": n}
-                        | {"treatment": treatment, "fine_tuned": fine_tuned}
+                        {"split": split, "source": source, "target": "B", "n_copied": n}
+                        | {"treatment": treatment, "fine_tune": fine_tuned}
                         | {"top1": round(0.62 - drop + wobble * (1 + n % 3), 4)}
                     )
             if random_weights:
                 rows.append(
-                    {"split": split, "source": "", "target": "B", "treatment": "random", "n": n}
+                    {
+                        "split": split,
+                        "source": "",
+                        "target": "B",
+                        "treatment": "random",
+                        "n_copied": n,
+                    }
                     | {"top1": max(0.1, 0.62 - 0.2 * n)}
                 )
     path = tmp_path / "results.csv"
     with path.open("w", newline="") as f:
         table = csv.DictWriter(f, fieldnames=COLUMNS)
         table.writeheader()
-        defaults = {"fine_tuned": "false", "seed": 0, "split_kind": "random", "n_layers": 8}
+        defaults = {"fine_tune": "false", "seed": 0, "split_kind": "random", "n_layers": 8}
         table.writerows(defaults | row for row in rows)
     return load_results(path)
 

@@ -17,7 +17,7 @@ from fake_estimates import write_estimates as write_fake_estimates
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from featuretransfer.report.writer import write_report
+from featuretransfer.report.writer import write_report_from_csv
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DATA = Path(__file__).parent
@@ -55,7 +55,7 @@ def page(tmp_path_factory):
     write_estimates(store / "estimates")
     with pytest.MonkeyPatch.context() as patch:
         text_px = record_text_sizes(patch)
-        report = write_report(store)
+        report = write_report_from_csv(store / "results.csv", store)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, timeout=60_000)
         try:
@@ -224,7 +224,7 @@ def test_the_tables_count_what_results_csv_holds(page):
     anb_plus = [
         r
         for r in rows
-        if (r["treatment"], r["fine_tuned"], r["split_kind"], r["status"])
+        if (r["treatment"], r["fine_tune"], r["split_kind"], r["status"])
         == ("transfer", "true", "random", "done")
     ]
     assert int(table(tab, "Table 1")[0][4]) == len(anb_plus)  # the AnB+ nets of cuts 1-7
@@ -233,5 +233,5 @@ def test_the_tables_count_what_results_csv_holds(page):
 def test_the_page_names_the_figures_and_the_rules(page):
     tab, _, _, _ = page
     text = tab.inner_text("body")
-    assert "Study fake-paper" in text  # the figures' caption under them
+    assert "results.csv: 139 nets; splits" in text  # the figures' caption, the volume nets aside
     assert "docs/statistics.md" in text and "inconclusive" in text.lower()

@@ -18,12 +18,11 @@ from featuretransfer.report import figures, results, tables, volume, writer
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import decomposition, table1
 from featuretransfer.report.writer import write_report, write_report_from_csv
-from featuretransfer.study import store
 
 DATA = Path(__file__).parent
 COLUMNS = (
-    *("job_id", "study", "split", "split_kind", "source", "target", "treatment", "n"),
-    *("fine_tuned", "seed", "n_layers", "status", "top1", "weights"),
+    *("job_id", "study", "split", "split_kind", "source", "target", "treatment", "n_copied"),
+    *("fine_tune", "seed", "n_layers", "status", "top1", "weights"),
     *("n_train_per_class", "train_top1"),
 )
 REPORT_FILES = (
@@ -45,8 +44,8 @@ def make_record(treatment="base", n=0, target="B", top1=0.6, fine_tuned=False, *
         "source": source,
         "target": target,
         "treatment": treatment,
-        "n": n,
-        "fine_tuned": "true" if fine_tuned else "false",
+        "n_copied": n,
+        "fine_tune": "true" if fine_tuned else "false",
         "seed": 0,
         "n_layers": 8,
         "status": "done",
@@ -171,7 +170,7 @@ def test_table1_counts_networks_without_a_control(tmp_path):
     assert row["grouped_vs_selffer"] == pytest.approx(1.0)
 
 
-ORIGINAL_SHAPED = """split,source,target,treatment,n,fine_tuned,top1
+ORIGINAL_SHAPED = """split,source,target,treatment,n_copied,fine_tune,top1
 s0,A,A,base,0,false,0.62
 s0,B,B,base,0,false,0.63
 s1,A,A,base,0,false,0.61
@@ -316,18 +315,18 @@ def bad_row(column, value):
     ("column", "value", "words"),
     [
         ("treatment", "finetune", "unknown treatment 'finetune'"),
-        ("n", "8", "n out of range"),
-        ("n", "0", "n out of range"),
-        ("n", "three", "not an integer"),
+        ("n_copied", "8", "out of range"),
+        ("n_copied", "0", "out of range"),
+        ("n_copied", "three", "not an integer"),
         ("top1", "abc", "non-numeric score 'abc'"),
         ("top1", "62.5", "outside [0, 1]"),
         ("top1", "", "finite score"),
-        ("fine_tuned", "maybe", "true/false"),
-        ("target", "C", "target must be A or B"),
+        ("fine_tune", "maybe", "true/false"),
+        ("target", "C", "unknown target 'C', expected A/B"),
         ("source", "B", "source"),
         ("split_kind", "similar", "unknown split kind"),
         ("status", "crashed", "unknown status"),
-        ("n_train_per_class", "-5", "0 (all) or more"),
+        ("n_train_per_class", "-5", "0 (all images) or more"),
         ("n_train_per_class", "ten", "not an integer"),
         ("train_top1", "97", "outside [0, 1]"),
         ("train_top1", "high", "non-numeric score 'high'"),
@@ -347,8 +346,8 @@ def test_bad_value_names_file_row_and_column(tmp_path, column, value, words):
 
 
 def test_base_net_with_a_cut_is_out_of_range(tmp_path):
-    path = write_results(tmp_path / "results.csv", [make_record(n=2)])
-    with pytest.raises(ReportError, match=r"row 1 \(line 2\), column 'n': n out of range"):
+    path = write_results(tmp_path / "results.csv", [make_record(n=2)])  # a base net
+    with pytest.raises(ReportError, match=r"row 1 \(line 2\), column 'n_copied': out of range"):
         load_results(path)
 
 
@@ -365,7 +364,9 @@ def test_empty_or_absent_table(tmp_path):
     with pytest.raises(ReportError, match="empty.csv: empty file"):
         load_results(tmp_path / "empty.csv")
     with pytest.raises(ReportError, match="no such results file"):
-        write_report(tmp_path / "nowhere")
+        write_report_from_csv(tmp_path / "nowhere.csv", tmp_path / "out")
+    with pytest.raises(ReportError, match=r"holds no study \(no plan.json\)"):
+        write_report(tmp_path)  # a folder that no run made
 
 
 def test_external_table_with_only_the_documented_columns(tmp_path):
@@ -383,12 +384,12 @@ def test_external_table_with_only_the_documented_columns(tmp_path):
     with pytest.raises(ReportError, match="no n_layers column: give .*--layers L"):
         load_results(path)  # the top cut cannot be told from the cuts the table holds
     records = load_results(path, n_layers=6)
-    assert [r["fine_tuned"] for r in records] == [False, True, True, False]
+    assert [r["fine_tune"] for r in records] == [False, True, True, False]
     assert {r["n_layers"] for r in records} == {6}
     assert {r["split_kind"] for r in records} == {"random"}
     assert [r["label"] for r in records] == ["baseB", "AnB+", "BnB+", "BnB"]
     with pytest.raises(
-        ReportError, match=r"row 2 .* n out of range: a transfer net needs n in 1..2"
+        ReportError, match=r"row 2 .* 'n_copied': out of range: a transfer net needs 1..2"
     ):
         load_results(path, n_layers=3)
     folder = write_report_from_csv(path, tmp_path / "out", n_layers=6)
@@ -411,15 +412,13 @@ def test_all_files_written_and_shown(tmp_path):
     rows += [make_record("transfer", 2, t, 0.4, **semantic) for t in "AB"]
     rows += [anb_plus(2, "", status="diverged", job_id="gone1")]
     write_results(tmp_path / "results.csv", rows)
-    (tmp_path / "study.json").write_text('{"name": "tiny", "seeds": [0], "cuts": [1, 2]}')
-    folder = write_report(tmp_path)
+    folder = write_report_from_csv(tmp_path / "results.csv", tmp_path)
     assert folder == tmp_path / "report"
     for name in REPORT_FILES:
         assert (folder / name).stat().st_size > 0, name
     page = (folder / "index.html").read_text()
     for name in ("figure2.png", "figure3.png", "filters.png", "table1.csv", "decomposition.csv"):
         assert f"{name}" in page
-    assert "tiny" in page and "[1, 2]" in page  # the study's settings
     assert "gone1" in page  # diverged networks are listed
     assert "missing weights file" in page  # filters.png says so instead of failing
     header = next(csv.reader((folder / "table1.csv").open()))
@@ -430,13 +429,13 @@ def test_all_files_written_and_shown(tmp_path):
 def test_report_of_a_table_without_rows_is_an_error(tmp_path):
     write_results(tmp_path / "results.csv", [])
     with pytest.raises(ReportError, match="a header but no rows"):
-        write_report(tmp_path)
+        write_report_from_csv(tmp_path / "results.csv", tmp_path)
 
 
 def test_report_needs_no_torch(tmp_path, monkeypatch):
     store = shutil.copytree(DATA / "fake_store", tmp_path / "store")
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
-    folder = write_report(store)
+    folder = write_report_from_csv(store / "results.csv", store)
     assert "torch is not available" in (folder / "index.html").read_text()
     assert (folder / "table1.csv").read_text() == (DATA / "golden" / "table1.csv").read_text()
 
@@ -445,7 +444,7 @@ def test_golden_fake_store(tmp_path):
     # tests/report/fake_store: 2 random splits, a dissimilar split and a random-weights control
     # shaped like the paper, with first-layer weights for three of its six base nets.
     store = shutil.copytree(DATA / "fake_store", tmp_path / "store")
-    folder = write_report(store)
+    folder = write_report_from_csv(store / "results.csv", store)
     # Its 12 data-volume base nets (k = 10, 100, 1000) leave Table 1 and the decomposition as
     # they were before the store had them.
     for name in ("table1.csv", "decomposition.csv", "findings.md", "volume.csv"):
@@ -567,7 +566,7 @@ def test_volume_table_by_hand(tmp_path):
 def test_volume_files_only_when_run(tmp_path):
     rows = main_study() + [volume_base(k, 0.5, 0.9, t) for t in "AB" for k in (10, 100)]
     write_results(tmp_path / "results.csv", rows)
-    folder = write_report(tmp_path)
+    folder = write_report_from_csv(tmp_path / "results.csv", tmp_path)
     for name in VOLUME_FILES:
         assert (folder / name).stat().st_size > 0, name
     page = (folder / "index.html").read_text()
@@ -598,17 +597,6 @@ def test_the_caption_counts_base_groups_not_base_nets(tmp_path):
     )
     # Without the volume nets the same folder loses the stale volume files.
     write_results(tmp_path / "results.csv", main_study())
-    folder = write_report(tmp_path)
+    folder = write_report_from_csv(tmp_path / "results.csv", tmp_path)
     assert not any((folder / name).exists() for name in VOLUME_FILES)
     assert "Not run: no half has base nets" in (folder / "index.html").read_text()
-
-
-def test_results_csv_of_old_records_gets_the_defaults(tmp_path):
-    old = {c: make_record()[c] for c in store.RESULTS_COLUMNS if c in make_record()}
-    old |= {"top1_best_k": 0.6, "val_top1": 0.6, "epochs": 2, "seconds": 1.0, "model": "m"}
-    del old["n_train_per_class"], old["train_top1"]
-    folder = store.job_dir(tmp_path, "old")
-    folder.mkdir(parents=True)
-    store.mark_done(folder, old)
-    (record,) = load_results(store.write_results_csv(tmp_path))
-    assert record["n_train_per_class"] == 0 and record["train_top1"] != record["train_top1"]

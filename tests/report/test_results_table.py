@@ -9,7 +9,7 @@ from featuretransfer.cli import main
 from featuretransfer.report.results import ReportError, load_results
 
 # Another framework's log: the required columns, L, and a study name that is not ASCII.
-TABLE = """split,source,target,treatment,n,fine_tuned,top1,n_layers,study
+TABLE = """split,source,target,treatment,n_copied,fine_tune,top1,n_layers,study
 s0,B,B,base,0,false,0.6,6,étude
 s0,A,B,transfer,3,true,0.63,6,étude
 s0,B,B,selffer,3,true,0.61,6,étude

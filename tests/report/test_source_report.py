@@ -9,7 +9,7 @@ import csv
 from featuretransfer.report.findings import findings
 from featuretransfer.report.writer import write_report_from_csv
 
-COLUMNS = ["split", "split_kind", "source", "target", "treatment", "n", "fine_tuned", "seed"]
+COLUMNS = ["split", "split_kind", "source", "target", "treatment", "n_copied", "fine_tune", "seed"]
 COLUMNS += ["top1", "n_layers", "seconds", "n_parameters", "n_trainable", "n_test"]
 
 

@@ -5,10 +5,10 @@ import json
 
 import torch
 
+from featuretransfer import store
 from featuretransfer.run import job as job_module
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 
 
@@ -23,14 +23,14 @@ def test_damaged_weights_are_redone_and_identical_children_kept(tmp_path, tiny_s
     weights = store.job_dir(tmp_path, base.id) / store.WEIGHTS
     before = weights.read_bytes()
     weights.write_bytes(b"garbage")
-    assert store.job_state(tmp_path, base.id) == store.DAMAGED
+    assert store.states(tmp_path, store.plan_entries([base]))[base.id] == store.DAMAGED
     assert base.id not in {r["job_id"] for r in store.load_records(tmp_path)}
     again = run(jobs, tmp_path)
     assert again.trained == [base.id] and not again.failed
     assert weights.read_bytes() == before  # CPU training is deterministic: bit-identical
     children = [j.id for j in jobs if j.parent() and j.parent().id == base.id]
     assert children and set(children) <= set(again.skipped_done)
-    assert all(store.job_state(tmp_path, j.id) == store.DONE for j in jobs)
+    assert all(s == store.DONE for s in store.states(tmp_path, store.plan_entries(jobs)).values())
 
 
 def test_a_parent_redone_into_other_weights_takes_its_children_along(
@@ -65,6 +65,6 @@ def test_a_child_of_other_weights_is_stale(tmp_path, tiny_study, tiny_job):
     path = store.job_dir(tmp_path, child.id) / "record.json"
     record = json.loads(path.read_text())
     path.write_text(json.dumps(record | {"parent_weights_sha256": "0" * 64}))
-    assert store.study_states(tmp_path, jobs)[child.id] == store.STALE
+    assert store.states(tmp_path, store.plan_entries(jobs))[child.id] == store.STALE
     assert child.id not in {r["job_id"] for r in store.load_records(tmp_path)}
     assert run(jobs, tmp_path).trained == [child.id]

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from featuretransfer import store
 from featuretransfer.nets.caffe import ConvNet8
 from featuretransfer.run import runner
 from featuretransfer.run.executors import InlineExecutor
@@ -15,7 +16,6 @@ from featuretransfer.run.job import fuse_key, run_fused, run_job
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.run.train import Images, train
 from featuretransfer.specs import NetSpec, TrainSpec
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 
 TOLERANCE = 1e-5  # float32 sums in another order; measured differences are ~1e-8

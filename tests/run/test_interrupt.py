@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from featuretransfer import store
 from featuretransfer.run import interrupt
 from featuretransfer.run.job import run_fused, run_job
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 
 TOLERANCE = 1e-5  # fused against lone training: float sums in another order (test_fused.py)
@@ -76,7 +76,7 @@ def test_a_stop_mid_epoch_resumes_to_the_undisturbed_record(tmp_path, tiny_study
     folder = store.job_dir(tmp_path / "stopped", job.id)
     checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert len(checkpoint["history"]) == 1 and checkpoint["epoch_step"] == 1
-    assert store.job_state(tmp_path / "stopped", job.id) == store.INCOMPLETE
+    assert store.states(tmp_path / "stopped", store.plan_entries([job]))[job.id] == store.INCOMPLETE
     assert "interrupted: stopped before step" in (folder / "log.txt").read_text()
     interrupt.reset()
     run_job(job, tmp_path / "stopped")

@@ -3,11 +3,11 @@ import json
 import pytest
 import torch
 
+from featuretransfer import store
 from featuretransfer.run import job as job_module
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.job import MissingParentError, run_job
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 
 
@@ -23,7 +23,7 @@ def test_base_job_writes_its_folder(tmp_path, tiny_job):
         "done",
     }
     record = json.loads((folder / "record.json").read_text())
-    assert record["treatment"] == "base" and record["n"] == 0 and 0 <= record["top1"] <= 1
+    assert record["treatment"] == "base" and record["n_copied"] == 0 and 0 <= record["top1"] <= 1
     assert record["classes"] == [2, 4, 5, 6, 9]  # label i of the net is this data set class
     lines = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2]
@@ -66,7 +66,9 @@ def test_whole_study_then_rerun_trains_nothing(tmp_path, tiny_study):
     summary = run_jobs(jobs, tmp_path, InlineExecutor(), show_progress=False)
     assert len(summary.trained) == len(jobs) == 12 and not summary.failed
     rows = (tmp_path / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("job_id,study,split,split_kind,source,target,treatment,n,fine_tuned")
+    assert rows[0].startswith(
+        "job_id,study,split,split_kind,source,target,treatment,n_copied,fine_tune"
+    )
     assert len(rows) == 13
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("jobs/*/model.safetensors")}
     again = run_jobs(jobs, tmp_path, InlineExecutor(), show_progress=False)
@@ -81,7 +83,10 @@ def test_interrupted_job_is_redone(tmp_path, tiny_study, tiny_job):
     expected = json.loads((victim / "record.json").read_text())
     (victim / "done").unlink()  # as if killed after training, before the marker
     (victim / store.WEIGHTS).write_bytes(b"half a file")
-    assert store.job_state(tmp_path, tiny_job["B2B"].id) == store.INCOMPLETE
+    assert (
+        store.states(tmp_path, store.plan_entries([tiny_job["B2B"]]))[tiny_job["B2B"].id]
+        == store.INCOMPLETE
+    )
     summary = run_jobs(jobs, tmp_path, InlineExecutor(), show_progress=False)
     assert summary.trained == [tiny_job["B2B"].id]
     redone = json.loads((victim / "record.json").read_text())
@@ -104,3 +109,26 @@ def test_failed_job_does_not_stop_the_study(tmp_path, tiny_study, tiny_job, monk
     assert list(summary.failed) == [broken] and "out of memory" in summary.failed[broken]
     assert set(summary.blocked) == transfers  # they need baseA: skipped, not failed
     assert len(summary.trained) == 12 - 1 - len(transfers)
+
+
+def test_every_executor_has_the_interface_the_runner_needs():
+    """What a new executor (submitit, SLURM) must implement is one written Protocol."""
+    from featuretransfer.run.executors import Executor, InlineExecutor, ProcessExecutor
+
+    inline = InlineExecutor(1)
+    assert isinstance(inline, Executor)
+    pool = ProcessExecutor(1, 1)
+    try:
+        assert isinstance(pool, Executor)
+    finally:
+        pool.shutdown()
+    try:
+        from featuretransfer.run.ray_executor import RayExecutor
+    except ImportError:
+        return
+    missing = [
+        name
+        for name in ("progress_for", "submit", "poll", "cancel", "shutdown")
+        if not callable(getattr(RayExecutor, name, None))
+    ]
+    assert not missing, missing

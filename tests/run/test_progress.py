@@ -41,7 +41,7 @@ def test_the_default_net_counts_its_flops_by_layer():
     model = build_model(NetSpec(width=0.5), 5, 0)
     flops = layer_flops(model, (1, 28, 28))
     assert len(flops) == 8 and flops[1] > flops[0] > flops[5] > flops[7] > 0
-    assert 9.0e6 < sum(flops) < 9.5e6  # the README's 9.4 MFLOP per image, less its LRN
+    assert 9.0e6 < sum(flops) < 9.5e6  # the default net's 9.4 MFLOP per image, less its LRN
 
 
 def test_frozen_nets_cost_less_than_fine_tuned_ones(tiny_job):

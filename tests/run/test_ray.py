@@ -107,9 +107,9 @@ class StallOnce:
 
 def run_with_killed_worker(jobs, out: Path, address: str) -> dict:
     """Run the study while the worker of its first base net is killed mid-job."""
+    from featuretransfer import store
     from featuretransfer.run.ray_executor import RayExecutor
     from featuretransfer.run.runner import run_jobs
-    from featuretransfer.study import store
 
     victim = next(job for job in jobs if job.treatment == "base")
     pid_file = out.parent / "victim.pid"
@@ -124,7 +124,7 @@ def run_with_killed_worker(jobs, out: Path, address: str) -> dict:
         for _ in range(KILL_WAIT_S * 10):
             if pid_file.exists() and pid_file.read_text():
                 seen["pid"] = int(pid_file.read_text())
-                seen["state"] = store.job_state(out, victim.id)
+                seen["state"] = store.states(out, store.plan_entries([victim]))[victim.id]
                 os.kill(seen["pid"], signal.SIGKILL)
                 return
             time.sleep(0.1)

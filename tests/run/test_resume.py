@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from featuretransfer import store
 from featuretransfer.run.job import MissingParentError, run_job
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 
 
@@ -160,8 +160,8 @@ def test_planted_pickle_is_refused_and_never_runs(tmp_path, tiny_job):
     base.mkdir(parents=True)
     (base / "model.pt").write_bytes(pickle.dumps(Exploit(), protocol=2))
     (base / "record.json").write_text('{"weights": "jobs/%s/model.pt"}' % tiny_job["baseA"].id)
-    (base / "done").write_text("")  # a folder of an earlier version, as far as anyone can see
-    with pytest.raises(MissingParentError, match="cannot be read"):
+    (base / "done").write_text("")  # a planted folder: its record names no weights it wrote
+    with pytest.raises(MissingParentError, match="which is not done"):
         run_job(tiny_job["A2B"], tmp_path)
     with pytest.raises(store.DamagedError):
         store.load_weights(base / "model.pt")

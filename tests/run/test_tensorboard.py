@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import pytest
 
+from featuretransfer import store
 from featuretransfer.cli import main
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.run.tensorboard import TensorBoardLog, run_names
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 
 pytest.importorskip("tensorboard")

@@ -8,20 +8,19 @@ import math
 import pytest
 import torch
 
+from featuretransfer import store
 from featuretransfer.nets.caffe import ConvNet8
 from featuretransfer.nets.treatments import TreatmentError, trainable_parameters
 from featuretransfer.run.job import cache_cut, run_job
 from featuretransfer.run.train import Images, augmenter, make_optimizer, period_steps, train
 from featuretransfer.specs import TrainSpec, scientific_fields
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.studyfile import load_study, preset_path
 
 
-def test_neutral_fields_stay_out_of_the_id():
-    # a field added later, at its neutral value, is not hashed: studies keep their nets
+def test_every_training_setting_is_in_the_id():
     job = plan_study(load_study(preset_path("fashion-mnist")))[0]
-    assert "mirror" not in scientific_fields(job)["train"]
+    assert scientific_fields(job)["train"]["mirror"] is False  # hashed at its default too
     changed = dataclasses.replace(job, train=dataclasses.replace(job.train, mirror=True))
     assert scientific_fields(changed)["train"]["mirror"] is True and changed.id != job.id
 
@@ -96,7 +95,7 @@ def test_n_outputs_widens_the_classifier(tmp_path, tiny_job):
     narrow = dataclasses.replace(wide, net=dataclasses.replace(wide.net, n_outputs=3))
     with pytest.raises(TreatmentError, match="fewer than the 5 classes"):
         run_job(narrow, tmp_path)
-    assert store.job_state(tmp_path, wide.id) == store.DONE
+    assert store.states(tmp_path, store.plan_entries([wide]))[wide.id] == store.DONE
 
 
 def test_bf16_cached_prefix_computes_what_the_uncached_one_does(tmp_path, tiny_job):

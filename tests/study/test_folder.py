@@ -1,5 +1,5 @@
-"""An output folder knows which study made it: one written before new settings existed, or with an
-edited description, is still the same study; other settings are refused."""
+"""An output folder knows which study made it: one with an edited description is still the same
+study; other settings, or a folder of another store version, are refused."""
 
 import dataclasses
 import json
@@ -10,25 +10,26 @@ from featuretransfer.study.folder import FolderError, check_same_study, study_re
 from featuretransfer.study.studyfile import load_study, preset_path
 
 
-def test_a_folder_from_before_new_settings_is_the_same_study(tmp_path):
-    # the smoke preset: a study the first release could write (no per-split cuts, no volume)
+def test_a_folder_of_another_store_version_is_refused(tmp_path):
     study = load_study(preset_path("fashion-mnist-smoke"))
-    # as on a machine without bf16 units, where "auto" resolves to the first release's fp32
-    study = dataclasses.replace(study, train=dataclasses.replace(study.train, precision="fp32"))
     record = study_record(study)
-    # a study.json as the first release wrote it: none of the later keys
-    assert set(record) == {
-        *("name", "description", "data", "net", "train", "splits", "treatments", "cuts"),
-        *("targets", "seeds", "resources"),
-    }
-    assert set(record["data"]) == {"name", "n_val", "val_seed", "n_train_per_class"}
-    assert set(record["net"]) == {"name", "width", "init", "dropout"}
-    assert set(record["train"]) == {
-        *("epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_milestones"),
-        *("lr_gamma", "best_k"),
-    }
     (tmp_path / "study.json").write_text(json.dumps(record))
-    check_same_study(tmp_path, study)  # no error
+    check_same_study(tmp_path, study)  # the same version: no error
+    (tmp_path / "study.json").write_text(json.dumps(record | {"store_version": 0}))
+    with pytest.raises(FolderError, match="version"):
+        check_same_study(tmp_path, study)
+    del record["store_version"]  # as every release before the store had a version wrote it
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    with pytest.raises(FolderError, match="version"):
+        check_same_study(tmp_path, study)
+
+
+def test_the_record_names_every_setting_but_where_files_lie():
+    study = load_study(preset_path("fashion-mnist-smoke"))
+    record = study_record(study)
+    assert "path" not in record["data"] and "path" not in record["net"]
+    assert "resources" not in record and "report" not in record
+    assert set(record["train"]) == {f.name for f in dataclasses.fields(study.train)}
 
 
 def test_an_edited_description_is_the_same_study(tmp_path):

@@ -58,9 +58,24 @@ def test_the_id_hashes_exactly_the_scientific_fields():
             "n_val": 40,
             "val_seed": 0,
             "n_train_per_class": 0,
+            "image_size": 0,
+            "normalize": "mean-std",
             "fingerprint": "abc",
         },
-        "net": {"name": "convnet8", "width": 0.5, "init": "kaiming", "dropout": 0.5},
+        "net": {
+            "name": "convnet8",
+            "width": 0.5,
+            "init": "kaiming",
+            "dropout": 0.5,
+            "n_outputs": 0,
+            "units": [],
+            "args": [],
+            "code_sha256": "",
+            "revision": "",
+            "mean": [],
+            "std": [],
+            "keeps_input_shape": False,
+        },
         "train": {
             "epochs": 8,
             "batch_size": 128,
@@ -69,7 +84,16 @@ def test_the_id_hashes_exactly_the_scientific_fields():
             "weight_decay": 5e-4,
             "lr_milestones": [6],
             "lr_gamma": 0.1,
+            "schedule": "step",
+            "warmup_epochs": 0,
             "best_k": 3,
+            "bias_lr_mult": 1.0,
+            "bias_decay": True,
+            "crop": 0,
+            "crop_pad": 0,
+            "mirror": False,
+            "precision": "fp32",
+            "steps": 0,
         },
         "split": {"A": [0, 1], "B": [2, 3]},
         "source": "A",
@@ -77,12 +101,17 @@ def test_the_id_hashes_exactly_the_scientific_fields():
         "n_copied": 2,
         "fine_tune": True,
         "seed": 3,
+        "pretrained": None,
         "semantics": TRAINING_VERSION,
     }
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:12]
     assert spec.id == digest
     relabelled = dataclasses.replace(
-        spec, study="other", split=SplitSpec("s9", "random", (0, 1), (2, 3))
+        spec,
+        study="other",
+        split=SplitSpec("s9", "random", (0, 1), (2, 3)),
+        data=dataclasses.replace(spec.data, class_names=("x", "y", "z", "w")),
+        role="longer",
     )
     assert relabelled.id == spec.id  # names and kinds are labels of the report
 

@@ -24,12 +24,13 @@ def test_job_count_is_the_formula(tiny_study):
 
 def test_default_preset_plans_the_main_experiment():
     jobs = plan_study(load_study(preset_path("fashion-mnist")))
-    # 3 splits x 2 seeds x (2 base nets + 2 targets x cuts x 4 treatments): 12 base groups,
-    # with 4 cuts on s0 and 3 on s1 and s2
-    assert len(jobs) == 2 * (2 + 2 * 4 * 4) + 2 * 2 * (2 + 2 * 3 * 4) == 172
+    # 5 random splits x (2 base nets + 7 cuts x 4 treatments towards B + a baseB trained
+    # twice as long, the convergence check)
+    assert len(jobs) == 5 * (2 + 7 * 4 + 1) == 155
     assert {job.treatment for job in jobs} == {"base", "selffer", "transfer"}
-    groups = {(j.split.name, j.seed, j.target) for j in jobs if j.treatment == "base"}
-    assert len(groups) == 12
+    assert {j.split.kind for j in jobs} == {"random"} and len({j.split for j in jobs}) == 5
+    assert {j.n_copied for j in jobs if j.n_copied} == set(range(1, 8))
+    assert sum(j.role == "longer" for j in jobs) == 5
 
 
 def test_needs_are_planned_and_come_first(tiny_study):

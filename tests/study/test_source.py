@@ -9,12 +9,12 @@ import pytest
 import torch
 from conftest import write_idx
 
+from featuretransfer import store
 from featuretransfer.report.figures import figure2_series
 from featuretransfer.report.results import load_results
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.job import check_models, run_job
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.study import store
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.source import SourceError, checkpoint_file
 from featuretransfer.study.studyfile import StudyError, load_study
@@ -56,6 +56,8 @@ def source_run(tmp_path_factory, fake_data):
     path.write_text(f'name = "first"\n[data]\nn_val = 40\npath = "{fake_data}"\n{TINY}')
     study = load_study(path)
     base_a = next(j for j in plan_study(study) if j.display_name == "s0:baseA#0")
+    (root / "runs" / "first").mkdir(parents=True)
+    store.write_plan(root / "runs" / "first", [base_a])  # a study folder, as `run` leaves one
     run_job(base_a, root / "runs" / "first")
     return root
 

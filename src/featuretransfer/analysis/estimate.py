@@ -50,6 +50,7 @@ from pathlib import Path
 import torch
 from threadpoolctl import threadpool_limits
 
+from featuretransfer import store
 from featuretransfer.analysis.cache import FeatureCache, Stopwatch
 from featuretransfer.analysis.compare import (
     AGREEMENT_COLUMNS,
@@ -70,7 +71,6 @@ from featuretransfer.analysis.features import (
 from featuretransfer.analysis.groups import BaseGroup, base_groups
 from featuretransfer.analysis.maps import between_halves, treatment_maps
 from featuretransfer.specs import JobSpec
-from featuretransfer.study import store
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +168,14 @@ def _estimate_study(plan: list[JobSpec], out: Path, spec: EstimateSpec, device: 
     groups = base_groups(plan)
     if not groups:
         check_estimate(plan, spec)  # says why, in one line
-    states = {job.id: store.job_state(out, job.id) for job in plan}
+    states = store.states(out, store.plan_entries(plan))
     done = {job_id for job_id, state in states.items() if state == store.DONE}
     damaged = [job for job in plan if states[job.id] == store.DAMAGED]
-    records = {r["job_id"]: r for r in store.load_records(out) if r["job_id"] in done}
+    records = {
+        r["job_id"]: r
+        for r in store.load_records(out, store.plan_entries(plan))
+        if r["job_id"] in done
+    }
     watch = Stopwatch()
     cache = FeatureCache(out, spec, device, watch)
     main_data = groups[0].own.data

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from featuretransfer import store
 from featuretransfer.data.augment import center_crop
 from featuretransfer.data.diskimages import take
 from featuretransfer.data.registry import load_dataset
@@ -47,7 +48,6 @@ from featuretransfer.nets.registry import build_model
 from featuretransfer.nets.treatments import TreatmentError, check_source, copy_layers
 from featuretransfer.nets.units import UnitNet
 from featuretransfer.specs import DataSpec, JobSpec, TrainSpec, seed_hash
-from featuretransfer.study import store
 from featuretransfer.study.source import SourceError, load_source
 from featuretransfer.study.splits import relabel
 

@@ -39,6 +39,7 @@ from featuretransfer.data.dataset import DataError, Dataset
 from featuretransfer.data.diskimages import decode_to_disk
 from featuretransfer.data.idx import cache_dir
 from featuretransfer.data.imagefolder import (
+    DEFAULT_IMAGE_SIZE,
     THREADS_FROM,
     _cores,
     _read_images,
@@ -50,7 +51,6 @@ from featuretransfer.specs import DataSpec
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test", "val")
-DEFAULT_SIZE = 32  # pixels, image-folder's default side where data.image_size is 0
 INDEX = re.compile(r"[+-]?\d+")  # a label that is a class index
 
 
@@ -260,7 +260,7 @@ def load_csv(
     they take at most `memory_limit` bytes (default a quarter of this machine's), else once to
     a memory-mapped file in the cache folder, as image-folder does (imagefolder.py)."""
     table = csv_table(spec)
-    size = spec.image_size or DEFAULT_SIZE
+    size = spec.image_size or DEFAULT_IMAGE_SIZE
     limit = memory_bytes() // 4 if memory_limit is None else memory_limit
     on_disk = (len(table.train) + len(table.test)) * 3 * size**2 > limit
 

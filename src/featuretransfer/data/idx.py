@@ -209,12 +209,9 @@ def idx_classes(spec: DataSpec) -> tuple[str, ...]:
 
 
 def idx_fingerprint(spec: DataSpec) -> str:
-    """The content of the four IDX files; "" for the canonical Fashion-MNIST (its ids predate
-    fingerprints, and the payload checksums prove it is that data set)."""
+    """The content of the four IDX files (their payloads' SHA-256, computed once per file)."""
     folder = idx_folder(spec)
     digests = [fingerprint.file_digest(_idx_file(folder, stem)) for stem in FASHION_MNIST_FILES]
-    if spec.name == "fashion-mnist" and digests == list(FASHION_MNIST_FILES.values()):
-        return ""
     return fingerprint.combine("idx", digests)
 
 

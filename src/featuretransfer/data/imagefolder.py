@@ -189,9 +189,12 @@ def image_folder_fingerprint(spec: DataSpec) -> str:
     return fingerprint.combine("image-folder", mode, list(train_files), listing)
 
 
+DEFAULT_IMAGE_SIZE = 32  # pixels: the side of decoded images where data.image_size is 0
+
+
 def load_image_folder(
     spec: DataSpec,
-    image_size: int = 32,
+    image_size: int = DEFAULT_IMAGE_SIZE,
     workers: int | None = None,
     memory_limit: int | None = None,
 ) -> Dataset:

@@ -15,6 +15,8 @@ one a job was planned with.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -29,62 +31,68 @@ from featuretransfer.data.csvdata import csv_classes, csv_fingerprint, load_csv
 from featuretransfer.data.dataset import DataError, Dataset
 from featuretransfer.data.idx import FASHION_MNIST_CLASSES, idx_classes, idx_fingerprint, load_idx
 from featuretransfer.data.imagefolder import (
+    DEFAULT_IMAGE_SIZE,
     image_files,
     image_folder_fingerprint,
     load_image_folder,
 )
 from featuretransfer.specs import DataSpec
 
-LOADERS = {
-    "fashion-mnist": load_idx,
-    "idx": load_idx,
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "image-folder": load_image_folder,
-    "csv": load_csv,  # at data.image_size (default 32), read from the spec
+
+@dataclass(frozen=True)
+class DataSet:
+    """One data set a study may name (`data.name`): everything the package knows of it, in one
+    entry, so a new data set is one more entry in DATA_SETS."""
+
+    load: Callable[[DataSpec], Dataset]  # the images, read and held in memory (or on disk)
+    fingerprint: Callable[[DataSpec], str]  # what the files are, by content (fingerprint.py)
+    classes: Callable[[DataSpec], tuple[str, ...]]  # the classes in label order, images unread
+    documented: tuple[str, ...] = ()  # names fixed by its documentation (`split --groups`)
+    resized: bool = False  # data.image_size (the side images are resized to) applies
+
+
+def _image_folder(spec: DataSpec) -> Dataset:
+    return load_image_folder(spec, spec.image_size or DEFAULT_IMAGE_SIZE)
+
+
+DATA_SETS = {
+    "fashion-mnist": DataSet(load_idx, idx_fingerprint, idx_classes, FASHION_MNIST_CLASSES),
+    "idx": DataSet(load_idx, idx_fingerprint, idx_classes),
+    "cifar10": DataSet(
+        load_cifar10, cifar_fingerprint, lambda spec: CIFAR10_CLASSES, CIFAR10_CLASSES
+    ),
+    "cifar100": DataSet(
+        load_cifar100, cifar_fingerprint, lambda spec: CIFAR100_FINE_CLASSES, CIFAR100_FINE_CLASSES
+    ),
+    "image-folder": DataSet(
+        _image_folder,
+        image_folder_fingerprint,
+        lambda spec: tuple(image_files(spec)[1]),
+        resized=True,
+    ),
+    "csv": DataSet(load_csv, csv_fingerprint, csv_classes, resized=True),
 }
-FINGERPRINTS = {
-    "fashion-mnist": idx_fingerprint,
-    "idx": idx_fingerprint,
-    "cifar10": cifar_fingerprint,
-    "cifar100": cifar_fingerprint,
-    "image-folder": image_folder_fingerprint,
-    "csv": csv_fingerprint,
-}
-# Data sets whose class names are fixed by their documentation (the files are not read).
-CLASS_NAMES = {
-    "cifar10": CIFAR10_CLASSES,
-    "cifar100": CIFAR100_FINE_CLASSES,
-}
-# Every data set whose names are documented, for `featuretransfer split --groups`.
-DOCUMENTED_CLASSES = {"fashion-mnist": FASHION_MNIST_CLASSES, **CLASS_NAMES}
-# Where `data.image_size` (the side images are resized to) applies; elsewhere it has no effect.
-RESIZED = ("image-folder", "csv")
+# the data sets whose class names are documented, for `featuretransfer split --groups`
+DOCUMENTED_CLASSES = {name: d.documented for name, d in DATA_SETS.items() if d.documented}
 
 _CACHE: dict[DataSpec, Dataset] = {}
 
 
-def _known(spec: DataSpec) -> None:
-    if spec.name not in LOADERS:
-        raise DataError(f"unknown data set {spec.name!r}; known: {', '.join(LOADERS)}")
+def data_set(spec: DataSpec) -> DataSet:
+    """The registry's entry of `spec`'s data set, or a DataError naming the known ones."""
+    if spec.name not in DATA_SETS:
+        raise DataError(f"unknown data set {spec.name!r}; known: {', '.join(DATA_SETS)}")
+    return DATA_SETS[spec.name]
 
 
 def class_names(spec: DataSpec) -> tuple[str, ...]:
     """The classes of a data set, in label order, without loading its images."""
-    _known(spec)
-    if spec.name in CLASS_NAMES:
-        return CLASS_NAMES[spec.name]
-    if spec.name == "image-folder":
-        return tuple(image_files(spec)[1])
-    if spec.name == "csv":
-        return csv_classes(spec)
-    return idx_classes(spec)
+    return data_set(spec).classes(spec)
 
 
 def fingerprint(spec: DataSpec) -> str:
-    """What the data of `spec` are (see fingerprint.py); "" for the canonical Fashion-MNIST."""
-    _known(spec)
-    return FINGERPRINTS[spec.name](spec)
+    """What the data of `spec` are: a hash of their content (see fingerprint.py)."""
+    return data_set(spec).fingerprint(spec)
 
 
 def with_fingerprint(spec: DataSpec) -> DataSpec:
@@ -95,22 +103,18 @@ def with_fingerprint(spec: DataSpec) -> DataSpec:
 def load_dataset(spec: DataSpec) -> Dataset:
     """The data set of `spec`, read once per process (a worker runs many jobs on it), after
     checking that its content is the one `spec.fingerprint` names."""
-    _known(spec)
     found = fingerprint(spec)
     if found != spec.fingerprint:
         where = spec.path or "the default location"
         raise DataError(
             f"the {spec.name} data at {where} are not the data this job was planned with "
-            f"(content {found or 'canonical'} instead of {spec.fingerprint or 'canonical'}): "
+            f"(content {found} instead of {spec.fingerprint}): "
             "the files changed since the study was loaded; run the study again to plan its "
             "nets for these data"
         )
     key = dataclasses.replace(spec, n_train_per_class=0)  # one copy for every k
     if key not in _CACHE:
-        if spec.name == "image-folder" and spec.image_size:
-            _CACHE[key] = load_image_folder(spec, spec.image_size)
-        else:
-            _CACHE[key] = LOADERS[spec.name](spec)
+        _CACHE[key] = data_set(spec).load(spec)
     return _CACHE[key]
 
 

@@ -9,7 +9,7 @@ reference net's), so the default study can ask the paper's question of a transfo
     head     LN, linear to the classes
 
 Width 1.0 gives dim 128; the fashion-mnist-vit preset uses 0.375 (dim 48, 3 heads, 0.13M
-parameters, 12.2 MFLOP per 28x28 image forward, 1.3x the default net's 9.4). See the README
+parameters, 12.2 MFLOP per 28x28 image forward, 1.3x the default net's 9.4). See docs/models.md
 for how the size was chosen. The stem's batch norm keeps these nets out of --fuse.
 """
 

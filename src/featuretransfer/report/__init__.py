@@ -3,5 +3,6 @@
 (`findings.py`), the figures (`figures.py`), the data-volume view (`volume.py`) and the writer
 of report/ with index.html (`writer.py`).
 
-Imports only `study.store` and the specs, never run, nets, data or torch's training code.
+Imports only the store and the specs (the ground floor), never the study, run, analysis, nets,
+data or torch's training code (pyproject.toml's import contract).
 """

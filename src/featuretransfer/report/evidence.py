@@ -329,7 +329,7 @@ class Groups:
                 if role in ("main", "longer"):
                     (bases if role == "main" else longer)[group_key(r)].append(r)
             else:
-                nets[group_key(r)][paper_label(r)][r["n"]].append(r)
+                nets[group_key(r)][paper_label(r)][r["n_copied"]].append(r)
         self.base = {g: _mean(v) for g, v in bases.items()}
         self.longer = {g: _mean(v) for g, v in longer.items()}  # the convergence check
         self.scores = {

@@ -33,6 +33,7 @@ matplotlib.use("Agg")  # files only: the report runs on headless machines and in
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from featuretransfer import store  # noqa: E402
 from featuretransfer.report.evidence import Groups  # noqa: E402
 from featuretransfer.report.tables import (  # noqa: E402
     DEFAULT_RULES,
@@ -44,7 +45,6 @@ from featuretransfer.report.tables import (  # noqa: E402
     pick,
 )
 from featuretransfer.specs import ReportSpec  # noqa: E402
-from featuretransfer.study import store  # noqa: E402
 
 FIGURE2_LABELS = ("baseB", "BnB", "BnB+", "AnB", "AnB+")
 X_LABEL = "Layer n at which network is chopped and retrained"
@@ -294,7 +294,9 @@ def figure2_series(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> li
         if r["label"] != "baseB" or not targets or (r["split"], r["target"]) in targets
     ]
     label = lambda r: r["label"].replace("SnB", "AnB")  # noqa: E731
-    points = {k: [(r["n"], r["top1"]) for r in done if label(r) == k] for k in FIGURE2_LABELS}
+    points = {
+        k: [(r["n_copied"], r["top1"]) for r in done if label(r) == k] for k in FIGURE2_LABELS
+    }
     from_source = any(r["label"].startswith("SnB") for r in done)
     legend = {"AnB": "SnB (source)", "AnB+": "SnB+ (source)"} if from_source else {}
     base_mean, base_ci = mean_ci([y for _, y in points["baseB"]])
@@ -329,7 +331,7 @@ def figure3_series(records: list[dict]) -> tuple[list, list, list]:
     def from_bases(label, style, nets, pairs, **extra) -> dict:
         base = [(0, y) for pair in pairs for y in bases.get(pair, [])]
         start = (0, *mean_ci([y for _, y in base])) if base else None
-        points = [(r["n"], r["top1"]) for r in nets]
+        points = [(r["n_copied"], r["top1"]) for r in nets]
         return _series(label, style, points, start, base=base, **extra)
 
     dissimilar = []
@@ -342,8 +344,8 @@ def figure3_series(records: list[dict]) -> tuple[list, list, list]:
                 pairs = [(split, target)]
                 dissimilar.append(from_bases(label, "dissimilar", nets, pairs, linestyle=linestyle))
     random_weights = []
-    for fine_tuned, label in ((False, "random weights"), (True, "random weights, fine-tuned")):
-        if nets := pick(records, "random", fine_tuned):
+    for fine_tune, label in ((False, "random weights"), (True, "random weights, fine-tuned")):
+        if nets := pick(records, "random", fine_tune):
             pairs = sorted({(r["split"], r["target"]) for r in nets})
             random_weights.append(from_bases(label, "random", nets, pairs))
     # Each network minus the base net of its split, target and seed; else their mean over seeds.

@@ -493,7 +493,7 @@ def _savings(records: list[dict], cuts: list[int]) -> tuple[str, str, str]:
     }
     parts = []
     for n in cuts:
-        frozen = [r for r in done if r["label"] == "SnB" and r["n"] == n]
+        frozen = [r for r in done if r["label"] == "SnB" and r["n_copied"] == n]
         shares = [
             r["n_trainable"] / r["n_parameters"]
             for r in frozen

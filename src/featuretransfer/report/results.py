@@ -13,14 +13,19 @@ import io
 import math
 from pathlib import Path
 
+from featuretransfer.record import DEFAULTS, REQUIRED, TYPES, label
 from featuretransfer.report.tables import HALVES, NAN
 from featuretransfer.specs import SOURCE
 
-REQUIRED_COLUMNS = ("split", "source", "target", "treatment", "n", "fine_tuned", "top1")
-TREATMENTS = ("base", "selffer", "transfer", "random")
-SPLIT_KINDS = ("random", "semantic", "source")  # source: the target of a pretrained source
-STATUSES = ("done", "diverged")
-ROLES = ("main", "volume", "longer")  # specs.JobSpec.role: Figure 2's, other k, trained longer
+REQUIRED_COLUMNS = REQUIRED  # the schema's (record.Record)
+CHOICES = {
+    "treatment": ("base", "selffer", "transfer", "random"),
+    "target": HALVES,
+    "split_kind": ("random", "semantic", "source"),  # source: a pretrained source's target
+    "status": ("done", "diverged"),
+    "role": ("main", "volume", "longer"),  # specs.JobSpec.role: Figure 2's, other k, longer
+}
+SCORES = ("top1", "top1_best_k", "val_acc", "train_top1")  # top-1 fractions in [0, 1]
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}  # also True/False: lowercased
 
 
@@ -31,17 +36,13 @@ class ReportError(ValueError):
 def load_results(path: Path, n_layers: int | None = None) -> list[dict]:
     """Read and check a results table: one dict per row with typed fields, `row` and `label`.
 
-    `row` is the 1-based data row; `label` the paper's name (baseB, BnB, BnB+, AnB, AnB+, random
-    weights). Optional columns and their defaults: split_kind "random"; seed none; n_layers (L, the
-    number of transferable layers: without the column, `n_layers` must say it, since the top cut
-    L - 1 cannot be told from the cuts a table holds); status "done" ("diverged" rows are listed
-    in the report but left out of every mean); weights "" (a weights path relative to the
-    table's folder); n_train_per_class 0 (training images per class; 0 = all); train_top1 nan
-    (top-1 on the net's own training images); role "main" ("volume": a base net on other k,
-    "longer": a base net trained longer, the convergence check); n_classes and n_test none (the
-    target's classes, for chance; the test images, for the binomial error of top-1). Other
-    columns are kept as text. The file is UTF-8,
-    with or without a byte-order mark. Raises ReportError at the first bad value.
+    The columns are record.Record's: the REQUIRED ones (split, source, target, treatment,
+    n_copied, fine_tune, top1) must be there, the rest take their defaults where a table lacks
+    them (a table made elsewhere). `n_layers` (L) for a table without that column: the top cut
+    L - 1 cannot be told from the cuts a table holds. `row` is the 1-based data row; `label` the
+    paper's name (baseB, BnB, BnB+, AnB, AnB+, SnB, SnB+, random weights). Columns beyond the
+    schema are kept as text. The file is UTF-8, with or without a byte-order mark. Raises
+    ReportError at the first bad value.
     """
     path = Path(path)
     if not path.is_file():
@@ -99,24 +100,37 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_row(raw: dict, where: str, row: int) -> dict:
+    """One row as a record: every column of the schema (record.Record) typed by its field, or
+    its default where the table lacks it; then the checks of what a value may be."""
     value = {k: (v or "").strip() for k, v in raw.items()}
 
     def bad(column: str, problem: str) -> ReportError:
         return ReportError(f"{where}, column '{column}': {problem}")
 
     r = dict(value, row=row)
-    if not value["split"]:
+    for column, kind in TYPES.items():
+        text = value.get(column, "")
+        if not text and column not in REQUIRED:
+            r[column] = DEFAULTS[column]
+        elif kind == "bool":
+            if text.lower() not in BOOLEANS:
+                raise bad(column, f"expected true/false (or 1/0), got {text!r}")
+            r[column] = BOOLEANS[text.lower()]
+        elif kind.startswith("int"):
+            r[column] = _int(text, bad, column)
+        elif kind == "float":
+            number = _score if column in SCORES else _number
+            r[column] = number(text, bad, column)
+        else:
+            r[column] = text
+    if not r["split"]:
         raise bad("split", "empty split name")
-    r["split_kind"] = value.get("split_kind") or "random"
-    if r["split_kind"] not in SPLIT_KINDS:
-        raise bad("split_kind", f"unknown split kind {r['split_kind']!r}, expected random/semantic")
-    treatment = value["treatment"]
-    if treatment not in TREATMENTS:
-        raise bad("treatment", f"unknown treatment {treatment!r}, expected {'/'.join(TREATMENTS)}")
-    target = value["target"]
-    if target not in HALVES:
-        raise bad("target", f"target must be A or B, got {target!r}")
-    source = value["source"] or (target if treatment == "base" else "")
+    for column, allowed in CHOICES.items():
+        if r[column] not in allowed:
+            words = column.replace("_", " ")
+            raise bad(column, f"unknown {words} {r[column]!r}, expected {'/'.join(allowed)}")
+    treatment, target = r["treatment"], r["target"]
+    source = r["source"] or (target if treatment == "base" else "")
     if treatment == "random":
         source = ""  # random weights come from no source net
     elif treatment in ("base", "selffer") and source != target:
@@ -128,42 +142,24 @@ def _parse_row(raw: dict, where: str, row: int) -> dict:
             f"source): {source!r}",
         )
     r["source"] = source
-
-    r["n_layers"] = _int(value.get("n_layers", ""), bad, "n_layers", optional=True)
-    n = r["n"] = _int(value["n"], bad, "n")
-    top = r["n_layers"] - 1 if r["n_layers"] is not None else None
+    n, top = r["n_copied"], (r["n_layers"] - 1 if r["n_layers"] is not None else None)
     if treatment == "base" and n != 0:
-        raise bad("n", f"n out of range: a base net has n = 0, got {n}")
+        raise bad("n_copied", f"out of range: a base net has n_copied = 0, got {n}")
     if treatment != "base" and (n < 1 or (top is not None and n > top)):
         allowed = f"1..{top}" if top is not None else "1 or more"
-        raise bad("n", f"n out of range: a {treatment} net needs n in {allowed}, got {n}")
-
-    if value["fine_tuned"].lower() not in BOOLEANS:
-        raise bad("fine_tuned", f"expected true/false (or 1/0), got {value['fine_tuned']!r}")
-    r["fine_tuned"] = BOOLEANS[value["fine_tuned"].lower()]
-    r["seed"] = _int(value.get("seed", ""), bad, "seed", optional=True)
-    r["seconds"] = _number(value.get("seconds", ""), bad, "seconds")
-    r["status"] = value.get("status") or "done"
-    if r["status"] not in STATUSES:
-        raise bad("status", f"unknown status {r['status']!r}, expected done or diverged")
-    top1 = r["top1"] = _score(value["top1"], bad, "top1")
-    if r["status"] == "done" and not math.isfinite(top1):
+        raise bad("n_copied", f"out of range: a {treatment} net needs {allowed}, got {n}")
+    if r["status"] == "done" and not math.isfinite(r["top1"]):
         raise bad("top1", f"a finished net needs a finite score, got {value['top1']!r}")
-    per_class = _int(value.get("n_train_per_class", ""), bad, "n_train_per_class", optional=True)
-    if per_class is not None and per_class < 0:
-        raise bad("n_train_per_class", f"images per class must be 0 (all) or more, got {per_class}")
-    r["n_train_per_class"] = per_class or 0
-    r["train_top1"] = _score(value.get("train_top1", ""), bad, "train_top1")
-    r["role"] = value.get("role") or "main"
-    if r["role"] not in ROLES:
-        raise bad("role", f"unknown role {r['role']!r}, expected {'/'.join(ROLES)}")
-    # chance, the top-1's binomial error, what freezing saves
-    for column in ("n_classes", "n_test", "n_parameters", "n_trainable"):
-        count = _int(value.get(column, ""), bad, column, optional=True)
-        if count is not None and count < (0 if column == "n_trainable" else 1):
-            raise bad(column, f"a count must be positive, got {count}")
-        r[column] = count
-    r["label"] = _label(treatment, r["fine_tuned"], source)
+    if r["n_train_per_class"] < 0:
+        raise bad(
+            "n_train_per_class", f"must be 0 (all images) or more, got {r['n_train_per_class']}"
+        )
+    if r["n_trainable"] is not None and r["n_trainable"] < 0:
+        raise bad("n_trainable", f"must be 0 or more, got {r['n_trainable']}")
+    for column in ("n_classes", "n_test", "n_parameters"):
+        if r[column] is not None and r[column] < 1:
+            raise bad(column, f"a count must be 1 or more, got {r[column]}")
+    r["label"] = label(treatment, r["fine_tune"], source)
     return r
 
 
@@ -189,18 +185,8 @@ def _number(text: str, bad, column: str) -> float:
     return number
 
 
-def _int(text: str, bad, column: str, optional: bool = False) -> int | None:
-    if optional and not text:
-        return None
+def _int(text: str, bad, column: str) -> int:
     try:
         return int(text)
     except ValueError:
         raise bad(column, f"not an integer: {text!r}") from None
-
-
-def _label(treatment: str, fine_tuned: bool, source: str = "") -> str:
-    """The paper's name of a network: AnA is folded into BnB and BnA into AnB, as the paper does;
-    a net whose layers come from a pretrained source is SnB."""
-    transfer = "SnB" if source == SOURCE else "AnB"
-    names = {"base": "baseB", "selffer": "BnB", "transfer": transfer, "random": "random weights"}
-    return names[treatment] + ("+" if fine_tuned and treatment != "base" else "")

@@ -1,7 +1,7 @@
 """The tables of a layer-transfer study, computed from its records alone.
 
 Pure functions on the record dicts that results.load_results returns (fields split, split_kind,
-source, target, treatment, n, fine_tuned, seed, n_layers, status, top1, n_train_per_class,
+source, target, treatment, n_copied, fine_tune, seed, n_layers, status, top1, n_train_per_class,
 train_top1, label): the records of the main view (main_records: not the data-volume base nets),
 Table 1 of Yosinski et al. (2014) (the AnB+ boost) by the paper's pooled rule and by base groups,
 the co-adaptation / specificity decomposition per cut, and the sentences that describe its
@@ -55,14 +55,14 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 SOURCE_AS = ("random", "source")
 
 
-def pick(records, treatment: str, fine_tuned: bool | None = None, kind: str | None = None):
+def pick(records, treatment: str, fine_tune: bool | None = None, kind: str | None = None):
     """The finished networks of a treatment; diverged ones never enter a mean."""
     return [
         r
         for r in records
         if r["status"] == "done"
         and r["treatment"] == treatment
-        and (fine_tuned is None or r["fine_tuned"] == fine_tuned)
+        and (fine_tune is None or r["fine_tune"] == fine_tune)
         and (kind is None or r["split_kind"] == kind or (kind, r["split_kind"]) == SOURCE_AS)
     ]
 
@@ -77,7 +77,7 @@ def group_scores(records, *keys: str) -> dict[tuple, list[float]]:
 def minus_control(nets, controls: dict, *keys: str) -> list[tuple[int, float]]:
     """(n, top1 - mean of its controls) for each net that has a control under the same keys."""
     return [
-        (r["n"], r["top1"] - statistics.fmean(controls[k]))
+        (r["n_copied"], r["top1"] - statistics.fmean(controls[k]))
         for r in nets
         if (k := tuple(r[key] for key in keys)) in controls
     ]
@@ -141,14 +141,14 @@ def table1(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dict]
     groups = Groups(records, "random", rules)
     rows = []
     for start in [k for k in TABLE1_STARTS if k <= top]:
-        in_range = [r for r in done if r["n"] >= start and r["fine_tuned"]]
+        in_range = [r for r in done if r["n_copied"] >= start and r["fine_tune"]]
         transfer = [r for r in in_range if r["treatment"] == "transfer"]
         transfers = [r["top1"] for r in transfer]
         selffers = [r["top1"] for r in in_range if r["treatment"] == "selffer"]
-        cuts = sorted({r["n"] for r in transfer})
+        cuts = sorted({r["n_copied"] for r in transfer})
         by_group = defaultdict(set)
         for r in transfer:
-            by_group[group_key(r)].add(r["n"])
+            by_group[group_key(r)].add(r["n_copied"])
         note = ""
         if len({frozenset(c) for c in by_group.values()}) > 1:
             note = "confounded: groups ran different cuts here; read the by-split value"

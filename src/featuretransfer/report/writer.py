@@ -11,7 +11,7 @@ uses only the networks trained on the treatments' number of images per class (ma
     featuretransfer report DIR                             # a study folder made by `run`
     featuretransfer report --results FILE.csv --out DIR    # a table made elsewhere
 
-A results table needs the columns split, source, target, treatment, n, fine_tuned, top1; the
+A results table needs the columns split, source, target, treatment, n_copied, fine_tune, top1; the
 optional ones are described in results.load_results. Notation follows the paper: AnA is counted
 as BnB and BnA as AnB, whichever half is the target. Never imports training code.
 """
@@ -25,6 +25,7 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
+from featuretransfer import store
 from featuretransfer.report import figures, volume
 from featuretransfer.report.estimates import estimates_section
 from featuretransfer.report.evidence import group_key
@@ -56,7 +57,6 @@ from featuretransfer.report.tables import (
     transition_text,
 )
 from featuretransfer.specs import ReportSpec  # noqa: E402
-from featuretransfer.study import store
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +64,28 @@ MAX_FILTER_NETS = 16  # base nets in filters.png; more would give unreadably sma
 
 
 def write_report(out_dir: Path) -> Path:
-    """Write out_dir/report/ from the study's plan (out_dir/plan.json) and its nets' records,
-    as `run` builds results.csv: results.csv is written anew from them first, so a damaged net
-    never enters the report through a stale row, and a missing results.csv is rebuilt. Damaged
-    and stale nets are left out and listed. out_dir/study.json, if present, says how verdicts
-    are decided ("report" settings). A folder without plan.json is read from its results.csv."""
+    """Write out_dir/report/ for a study's output folder, from its plan (out_dir/plan.json) and
+    its nets' records, as `run` builds results.csv: results.csv is written anew from them first,
+    so a damaged net never enters the report through a stale row, and a missing results.csv is
+    rebuilt. Damaged and stale nets are left out and listed. out_dir/study.json says how
+    verdicts are decided (its "report" settings). A table made elsewhere goes through
+    write_report_from_csv."""
     out_dir = Path(out_dir)
-    results = out_dir / "results.csv"
-    left_out = []
-    if (plan := store.read_plan(out_dir)) is not None:
-        store.write_results_csv(out_dir, plan)
-        states = store.plan_states(out_dir, plan)
-        left_out = [
-            f"{e['name']} ({e['id']}): {states[e['id']]}, {LEFT_OUT[states[e['id']]]}"
-            for e in plan
-            if states[e["id"]] in LEFT_OUT
-        ]
-        for line in left_out:
-            log.warning("report: left out %s", line)
+    plan = store.read_plan(out_dir)
+    if plan is None:
+        raise ReportError(
+            f"{out_dir} holds no study (no {store.PLAN}): give a folder made by 'run', or a "
+            "table made elsewhere with --results FILE.csv --out DIR"
+        )
+    results = store.write_results_csv(out_dir, plan)
+    states = store.states(out_dir, plan)
+    left_out = [
+        f"{e['name']} ({e['id']}): {states[e['id']]}, {LEFT_OUT[states[e['id']]]}"
+        for e in plan
+        if states[e["id"]] in LEFT_OUT
+    ]
+    for line in left_out:
+        log.warning("report: left out %s", line)
     study = _read_study(out_dir / "study.json")
     rules = _rules((study or {}).get("report", {}), out_dir / "study.json")
     records = load_results(results)
@@ -373,7 +377,7 @@ def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -
     if diverged := [r for r in records if r["status"] == "diverged"]:
         header = ["row", "job", "split", "network", "n", "seed"]
         rows = [
-            [r["row"], r.get("job_id", ""), r["split"], r["label"], r["n"], r["seed"]]
+            [r["row"], r.get("job_id", ""), r["split"], r["label"], r["n_copied"], r["seed"]]
             for r in diverged
         ]
         parts += ["<h2>Diverged networks (left out of every mean)</h2>", _html_table(header, rows)]
@@ -397,7 +401,7 @@ def _left_out_html(left_out: list[str]) -> list[str]:
 
 def _mixed_runtime_html(records: list[dict]) -> list[str]:
     """A warning where nets trained under different threads, devices or stacked passes: their
-    numbers are not those one rerun under a single setting gives (README, Reproducibility)."""
+    numbers are not those one rerun under a single setting gives (docs/running.md)."""
     mixed = store.runtime_mix(records)
     if not mixed:
         return []

@@ -1,9 +1,10 @@
-"""Executors behind one interface: `submit(fn, *args) -> Future`, plus progress reporting.
+"""Executors behind one interface (`Executor`): `submit(fn, *args) -> Future`, plus progress.
 
 InlineExecutor runs each call at once in this process (tests, debugging). ProcessExecutor runs
 calls in worker processes, each with its share of the CPU threads; workers send progress through
-a queue that the caller drains with `poll()`. `cancel()` asks running calls to stop at their
-next training step (interrupt.py); `shutdown(at_once=True)` kills what still runs.
+a queue that the caller drains with `poll()`. The Ray executor (ray_executor.py) runs each call
+as a task on a cluster. `cancel()` asks running calls to stop at their next training step
+(interrupt.py); `shutdown(at_once=True)` kills what still runs.
 """
 
 from __future__ import annotations
@@ -15,10 +16,39 @@ import queue
 import signal
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from featuretransfer.run import interrupt
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What the runner (runner.run_jobs) needs of an executor: all a new one (submitit, a SLURM
+    array) must implement. A call is a Python function and its arguments, `run_job(spec, out,
+    progress, device)` or `run_fused(...)`, which writes its job folders and returns paths, never
+    weights: the output folder is the only state, so the executor needs none of its own."""
+
+    max_workers: int  # calls that may run at once
+    # set by the runner: gets (job_id, step, total, metrics) for every progress event
+    callback: Callable | None
+
+    def progress_for(self, job_id: str) -> Callable:
+        """A progress callback (step, total, metrics) for the job's call to take with it; it
+        must reach `callback` in this process, at once or by the next `poll()`."""
+
+    def submit(self, fn: Callable, *args) -> Future:
+        """Start fn(*args); the future holds its result or its exception."""
+
+    def poll(self) -> None:
+        """Hand the progress events received since the last poll to `callback`."""
+
+    def cancel(self) -> None:
+        """Ask every running call to stop at its next training step (its checkpoint saved)."""
+
+    def shutdown(self, at_once: bool = False) -> None:
+        """Wait for running calls to end, or with `at_once` end them now."""
 
 
 def cpu_count() -> int:

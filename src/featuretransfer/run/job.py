@@ -14,6 +14,7 @@ random stream by accident.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import pickle
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from featuretransfer import store
 from featuretransfer.data.diskimages import IndexedImages, take
 from featuretransfer.data.registry import load_dataset
 from featuretransfer.data.scaling import input_scaling
@@ -38,6 +40,7 @@ from featuretransfer.nets.treatments import (
     freeze,
 )
 from featuretransfer.nets.units import UnitNet, is_user_model
+from featuretransfer.record import Record
 from featuretransfer.run.fused import train_fused
 from featuretransfer.run.interrupt import Interrupted, stop_requested
 from featuretransfer.run.train import (
@@ -49,7 +52,6 @@ from featuretransfer.run.train import (
     train,
 )
 from featuretransfer.specs import SOURCE, JobSpec, seed_hash
-from featuretransfer.study import store
 from featuretransfer.study.source import SourceError, load_source
 from featuretransfer.study.splits import relabel
 
@@ -145,7 +147,7 @@ def build_net(spec: JobSpec, n_classes: int, image_shape: tuple[int, ...], out: 
     parent = spec.parent()
     if parent is not None:
         folder = store.job_dir(out, parent.id)
-        if store.job_state(out, parent.id) != store.DONE:
+        if store.states(out, store.plan_entries([parent]))[parent.id] != store.DONE:
             raise MissingParentError(
                 f"{spec.display_name} needs base{parent.target} ({parent.id}), which is not "
                 f"done in {out}: run the study so that base nets train first"
@@ -245,7 +247,7 @@ class JobFolder:
             store.write_json(self.folder / "spec.json", self.spec_dict | extra)
         self.started = time.perf_counter() - (self.resume["seconds"] if self.resume else 0.0)
         # the weights its layers 1..n were copied from: if the parent is ever redone into other
-        # weights, this net is stale (store.study_states) and is redone too
+        # weights, this net is stale (store.states) and is redone too
         parent = spec.parent()
         self.parent_sha = (self.resume or {}).get("parent_weights_sha256") or (
             store.file_sha256(store.weights_file(store.job_dir(out, parent.id)))
@@ -325,46 +327,45 @@ class JobFolder:
         self.logfile.write(f"test top1 {top1:.4f}{' (diverged)' if diverged else ''}\n")
         store.save_weights(model.state_dict(), self.folder / store.WEIGHTS)
         val_accs = [h["val_acc"] for h in history]
-        record = {
-            "job_id": spec.id,
-            "study": spec.study,
+        row = Record(  # the results.csv row: record.py's schema
+            job_id=spec.id,
+            study=spec.study,
+            split=spec.split.name,
+            split_kind=spec.split.kind,
+            source="" if spec.source == "random" else spec.source,
+            target=spec.target,
+            treatment=spec.treatment,
+            n_copied=spec.n_copied,
+            fine_tune=spec.fine_tune,
+            seed=spec.seed,
+            role=spec.role,
+            n_layers=model.n_layers,
+            status="diverged" if diverged else "done",
+            top1=top1,
+            top1_best_k=best_k_mean(val_accs, spec.train.best_k),
+            val_acc=val_accs[-1] if val_accs else NAN,
+            n_train_per_class=spec.data.n_train_per_class,
+            train_top1=train_top1,
+            epochs=len(history),
+            precision=spec.train.precision,  # "auto" resolved: what the net trained in
+            seconds=round(time.perf_counter() - self.started, 2),
+            model=spec.net.name,
+            weights=str(Path("jobs") / spec.id / store.WEIGHTS),
+            # "2", or "2+1" for a net resumed under another thread count: see runtime()
+            **{key: runtime_text(self.runtimes, key) for key in RUNTIME_KEYS},
+            source_trained_on=spec.pretrained.trained_on if spec.pretrained else "",
+            n_classes=len(classes),
+            n_test=len(test_data.y),
+            n_parameters=sum(p.numel() for p in model.parameters()),
+            n_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        )
+        record = dataclasses.asdict(row) | {
             "name": spec.display_name,
-            "split": spec.split.name,
-            "split_kind": spec.split.kind,
-            "source": "" if spec.source == "random" else spec.source,
-            # what the pretrained source "S" was trained on (free text of [source])
-            "source_trained_on": spec.pretrained.trained_on if spec.pretrained else "",
-            "target": spec.target,
-            "treatment": spec.treatment,
-            "n": spec.n_copied,
-            "fine_tuned": spec.fine_tune,
-            "seed": spec.seed,
-            "n_layers": model.n_layers,
-            "role": spec.role,
-            "n_classes": len(classes),  # of the target half: chance is 1 / n_classes
-            "n_test": len(test_data.y),  # the top-1's binomial error is sqrt(p (1 - p) / n_test)
-            # what freezing saves: the parameters the optimiser held, of all the net's
-            "n_parameters": sum(p.numel() for p in model.parameters()),
-            "n_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "status": "diverged" if diverged else "done",
-            "top1": top1,
-            "top1_best_k": best_k_mean(val_accs, spec.train.best_k),
-            "train_top1": train_top1,
-            "n_train_per_class": spec.data.n_train_per_class,
-            "val_top1": val_accs[-1] if val_accs else NAN,
-            "epochs": len(history),
-            "precision": spec.train.precision,  # "auto" resolved: what the net trained in
-            "seconds": round(time.perf_counter() - self.started, 2),
-            "model": spec.net.name,
-            "weights": str(Path("jobs") / spec.id / store.WEIGHTS),
             **store.weights_identity(self.folder / store.WEIGHTS),
             "parent_job_id": spec.parent().id if spec.parent() else None,
             "parent_weights_sha256": self.parent_sha,
-            # "2", or "2+1" for a net resumed under another thread count: see runtime()
-            **{key: runtime_text(self.runtimes, key) for key in RUNTIME_KEYS},
             "runtimes": self.runtimes,
-            # label i of this net is class classes[i] of the data set
-            "classes": list(classes),
+            "classes": list(classes),  # label i of this net is class classes[i] of the data set
             "history": history,
             "spec": self.spec_dict,
         }

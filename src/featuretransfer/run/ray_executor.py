@@ -30,8 +30,8 @@ import ray
 import torch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from featuretransfer import store
 from featuretransfer.run import interrupt
-from featuretransfer.study import store
 
 log = logging.getLogger(__name__)
 

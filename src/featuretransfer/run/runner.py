@@ -21,11 +21,12 @@ from pathlib import Path
 from tqdm import autonotebook, std
 from tqdm.auto import tqdm
 
+from featuretransfer import store
 from featuretransfer.run import interrupt
 from featuretransfer.run.cost import StudyEta, prior_costs
+from featuretransfer.run.executors import Executor
 from featuretransfer.run.job import fuse_key, run_fused, run_job
 from featuretransfer.specs import JobSpec
-from featuretransfer.study import store
 from featuretransfer.study.plan import needs
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ class ProgressBars:
 def run_jobs(
     jobs: list[JobSpec],
     out: Path,
-    executor,
+    executor: Executor,
     device: str = "cpu",
     show_progress: bool = True,
     fuse: int = 1,
@@ -216,8 +217,11 @@ def run_jobs(
     """
     devices = itertools.cycle(device.split(","))
     out = Path(out)
+    if store.read_plan(out) is None:  # a folder no study was written into: these jobs are its
+        out.mkdir(parents=True, exist_ok=True)  # plan (`run` and `estimate` write the study's)
+        store.write_plan(out, jobs)
     summary = RunSummary()
-    states = store.study_states(out, jobs)
+    states = store.states(out, store.plan_entries(jobs))
     # Kept: current nets whose parent is current too. A net whose parent is redone waits for
     # it, and is kept after all if the redone parent has the weights it copied (bit-identical).
     done = _kept(jobs, states)
@@ -304,8 +308,7 @@ def run_jobs(
         bars.close()
         # the study's plan (plan.json) decides what results.csv holds, not the jobs of this
         # call: `estimate` runs the base nets alone and must not drop the study's other rows
-        plan = store.read_plan(out)
-        store.write_results_csv(out, plan if plan is not None else store.plan_entries(jobs))
+        store.write_results_csv(out)
     return summary
 
 

@@ -23,8 +23,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from featuretransfer import store
 from featuretransfer.specs import JobSpec
-from featuretransfer.study import store
 
 SCALARS = ("val_acc", "train_loss", "lr")  # keys of a history entry; the step is its epoch
 
@@ -111,7 +111,7 @@ class TensorBoardLog:
         them, so no progress comes), from their records, where none are written yet. Returns
         lines that say what was written, and for which nets it could not be and why."""
         written, there, unreadable, failed = [], [], [], None
-        for job_id, state in store.plan_states(self.out, self.plan).items():
+        for job_id, state in store.states(self.out, self.plan).items():
             if state != store.DONE:
                 continue
             folder = self.folder / self.names[job_id]

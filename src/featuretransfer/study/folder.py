@@ -9,10 +9,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from featuretransfer import store
 from featuretransfer.data.registry import class_names
-from featuretransfer.specs import NEUTRAL_FIELDS
-from featuretransfer.study import store
-from featuretransfer.study.studyfile import StudySpec, VolumeSpec
+from featuretransfer.study.studyfile import StudySpec
 
 SET_ASIDE = "set-aside"  # where --set-aside moves an earlier study of the output folder
 LOCATION = "study-location.json"  # where the study file and its data lay when it ran
@@ -23,29 +22,19 @@ class FolderError(Exception):
 
 
 def study_record(study: StudySpec) -> dict:
-    """What identifies a study's output folder: its settings, less where the data lies and how
-    the report decides (not scientific), and less settings added in later versions while they
-    hold their neutral value, so a folder written before they existed still counts as the same
-    study."""
+    """What identifies a study's output folder: its settings, less where the data and the model
+    lie, how the report decides and what a cluster gives each net (none of them scientific),
+    and the store's version."""
     record = json.loads(json.dumps(asdict(study)))
     record["data"].pop("path")
+    record["data"].pop("class_names")  # labels: the names shown are stored beside (shown)
     record.pop("report")
+    record.pop("resources")  # what a cluster gives each net: in no job id
     record.pop("class_counts")  # read from the data, which the fingerprint names already
     record["net"].pop("path")  # where a user's model file lies; its content hash stays
-    for (section, name), neutral in NEUTRAL_FIELDS.items():
-        if section in record and record[section][name] == json.loads(json.dumps(neutral)):
-            del record[section][name]
     if study.source is not None:
         record["source"] = {"sha256": study.source.sha256}  # not where it lies, nor its text
-    for key, empty in (
-        ("experiments", ()),
-        ("volume", VolumeSpec()),
-        ("source", None),
-        ("convergence", 0),
-    ):
-        if getattr(study, key) == empty:
-            del record[key]
-    return record
+    return record | {"store_version": store.STORE_VERSION}
 
 
 def differences(old, new, prefix: str = "") -> list[str]:
@@ -70,6 +59,8 @@ def check_same_study(out: Path, study: StudySpec) -> None:
             f"{out / 'study.json'} cannot be read; give another --out, or --set-aside to move "
             "the folder's study and nets aside"
         )
+    if existing.get("store_version") != store.STORE_VERSION:
+        raise FolderError(store.other_version(out, existing.get("store_version")))
     # free text (how verdicts are shown, names, the description) does not make another study
     for key in ("report", "class_names", "description"):
         existing.pop(key, None)
@@ -122,8 +113,8 @@ def write_study_files(out: Path, path: Path, study: StudySpec, jobs: list) -> No
     try:
         out.mkdir(parents=True, exist_ok=True)
         text = path.read_text()  # the folder's own study.toml, for `estimate DIR`
-        (out / "study.toml").write_text(text)
         if path.resolve() != (out / "study.toml").resolve():
+            (out / "study.toml").write_text(text)
             # the study file's folder (its model file, hf folder and checkpoint are relative to
             # it) and where the data lay: `estimate DIR` and `status` plan the study again
             data = str(Path(study.data.path).resolve()) if study.data.path else None
@@ -142,11 +133,14 @@ def write_study_files(out: Path, path: Path, study: StudySpec, jobs: list) -> No
 
 def study_folder(out: Path) -> Path:
     """Where the study file of an output folder lay when it ran (paths in it are relative to
-    that folder); the output folder itself for folders written before this was recorded."""
+    that folder)."""
     try:
         return Path(json.loads((out / LOCATION).read_text())["folder"])
     except (OSError, ValueError, KeyError, TypeError):
-        return out
+        raise FolderError(
+            f"{out / LOCATION} is missing or unreadable: give a folder made by 'run', or run "
+            "the study file again into it"
+        ) from None
 
 
 def study_data_path(out: Path) -> str | None:

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-from featuretransfer.data.registry import RESIZED
+from featuretransfer import store
+from featuretransfer.data.registry import DATA_SETS
 from featuretransfer.nets.hf import (
     check_safe_weights,
     config_json,
@@ -43,7 +44,6 @@ from featuretransfer.nets.hf import (
 from featuretransfer.nets.hub import resolve_hf, snapshot_revision
 from featuretransfer.nets.units import HF_PREFIX, ModelError, file_sha256
 from featuretransfer.specs import DataSpec, NetSpec, SourceSpec
-from featuretransfer.study import store
 
 SOURCE_KEYS = ("checkpoint", "net", "model", "trained_on", "classes", "allow_pickle")
 SOURCE_TREATMENTS = ("BnB", "BnB+", "SnB", "SnB+", "random")  # S: layers 1..n from the source
@@ -139,7 +139,7 @@ def fit_to_source(
             )
         net = dataclasses.replace(net, mean=processor.mean, std=processor.std)
         data = dataclasses.replace(data, normalize="model")
-    if processor and processor.size and data.name in RESIZED and not data.image_size:
+    if processor and processor.size and DATA_SETS[data.name].resized and not data.image_size:
         data = dataclasses.replace(data, image_size=processor.size)
     if net.mean:
         channels = hf_input_channels(Path(net.path)) if pretrained_hf else 0
@@ -188,7 +188,7 @@ def checkpoint_file(path: Path, net: str | None) -> Path:
     if path.is_dir() and (path / "config.json").is_file() and hf_weights_files(path):
         return path  # a save_pretrained folder: read through transformers (nets/hf.py)
     if path.is_dir():
-        for name in (store.WEIGHTS, "pytorch_model.bin", store.LEGACY_WEIGHTS):
+        for name in (store.WEIGHTS, "pytorch_model.bin", "model.pt"):
             if (path / name).is_file():
                 return path / name
         raise SourceError(

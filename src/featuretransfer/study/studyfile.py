@@ -40,8 +40,7 @@ import torch
 
 from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import (
-    LOADERS,
-    RESIZED,
+    DATA_SETS,
     class_names,
     train_counts,
     with_fingerprint,
@@ -449,14 +448,15 @@ def parse_study(raw: dict, data_path: str | None = None, base: Path | None = Non
         data = dataclasses.replace(data, path=str(Path(data_path).expanduser()))
     elif data.path is not None:  # relative to the study file, as every path in it
         data = dataclasses.replace(data, path=str(base / Path(data.path).expanduser()))
-    if data.name not in LOADERS:
-        raise StudyError(f"data.name = {data.name!r} is unknown; known: {', '.join(LOADERS)}")
+    if data.name not in DATA_SETS:
+        raise StudyError(f"data.name = {data.name!r} is unknown; known: {', '.join(DATA_SETS)}")
     net = _model(raw, base)
     train = _train(raw)
-    if data.image_size and data.name not in RESIZED:
+    if data.image_size and not DATA_SETS[data.name].resized:
         raise StudyError(
             f"data.image_size = {data.image_size} has no effect on {data.name}, whose images "
-            f"keep their size; remove it (it applies to {', '.join(RESIZED)})"
+            f"keep their size; remove it (it applies to "
+            f"{', '.join(name for name, d in DATA_SETS.items() if d.resized)})"
         )
     if data.class_names and data.name != "idx":
         raise StudyError(

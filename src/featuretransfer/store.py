@@ -2,14 +2,14 @@
 
 <out>/jobs/<id>/spec.json      the JobSpec and code version, written first
                /results.jsonl   one JSON line per evaluation, each carrying job id and spec
-               /model.safetensors  final weights (conv1.weight, ...); folders written
-                                before safetensors hold model.pt (torch.save) instead
+               /model.safetensors  final weights (conv1.weight, ...)
                /log.txt         human log
                /record.json     the final record
                /heartbeat.json  while it trains: epoch, step, pid, host, time (status reads it)
                /done            written last, atomically: the job is DONE
-<out>/plan.json                 the study's jobs (ids, names, parents), written by `run`
-<out>/results.csv               every finished job of the plan, one row each, from the folders
+<out>/plan.json                 the store version and the study's jobs (ids, names, parents)
+<out>/results.csv               every finished job of the plan, one row each (record.Record's
+                                columns), from the folders
 """
 
 from __future__ import annotations
@@ -23,62 +23,18 @@ import socket
 import time
 from pathlib import Path
 
+from featuretransfer.record import COLUMNS
+
 log = logging.getLogger(__name__)
+
+# The version of an output folder's layout (plan.json, records, weights): a folder of another
+# version is refused in one line rather than read half-right. Bump it for any change of layout.
+STORE_VERSION = 1
 
 DONE, INCOMPLETE, NOT_LAUNCHED = "done", "incomplete", "not launched"
 DAMAGED = "damaged"  # marked done, but its record or weights cannot be read: redone by `run`
 STALE = "stale"  # done, but its parent was redone into other weights: redone by `run`
 PLAN = "plan.json"
-
-RESULTS_COLUMNS = (
-    "job_id",
-    "study",
-    "split",
-    "split_kind",
-    "source",
-    "target",
-    "treatment",
-    "n",
-    "fine_tuned",
-    "seed",
-    "role",  # main, volume (other k), longer (the convergence check)
-    "n_layers",
-    "status",
-    "top1",
-    "top1_best_k",
-    "val_top1",
-    "n_train_per_class",
-    "train_top1",
-    "epochs",
-    "precision",
-    "seconds",
-    "model",
-    "weights",
-    "threads",
-    "device",
-    "fused",
-    "source_trained_on",  # what a pretrained source "S" was trained on ([source] trained_on)
-    "n_classes",
-    "n_test",
-    "n_parameters",
-    "n_trainable",
-)
-# Columns that older records lack: every training image (k = 0), no train-set score, no source;
-# where and how a net trained was not recorded before (empty: unknown).
-RESULTS_DEFAULTS = {
-    "n_train_per_class": 0,
-    "train_top1": float("nan"),
-    "threads": "",
-    "device": "",
-    "fused": "",
-    "source_trained_on": "",
-    "precision": "fp32",  # the only precision on a CPU before "auto"
-    "role": "main",
-    "n_classes": "",  # the target half's classes: chance is 1 / n_classes
-    "n_test": "",  # test images the top-1 is counted on: its binomial error
-    "n_parameters": "",
-    "n_trainable": "",  # parameters the optimiser held (frozen ones are not)
-}
 
 
 def job_dir(out: Path, job_id: str) -> Path:
@@ -100,7 +56,10 @@ def write_json(path: Path, obj) -> None:
 
 
 WEIGHTS = "model.safetensors"  # the format model hubs share: tensors only, no code runs on load
-LEGACY_WEIGHTS = "model.pt"  # torch.save pickles of earlier versions, read with weights_only=True
+
+
+class StoreError(ValueError):
+    """An output folder this version cannot read; one line, exit code 2."""
 
 
 class DamagedError(ValueError):
@@ -108,10 +67,8 @@ class DamagedError(ValueError):
 
 
 def weights_file(folder: Path) -> Path:
-    """The weights of a job folder: model.safetensors, or an earlier version's model.pt."""
-    folder = Path(folder)
-    legacy = folder / LEGACY_WEIGHTS
-    return legacy if legacy.is_file() and not (folder / WEIGHTS).is_file() else folder / WEIGHTS
+    """The weights of a job folder."""
+    return Path(folder) / WEIGHTS
 
 
 def save_weights(state: dict, path: Path) -> None:
@@ -162,7 +119,7 @@ def read_record(out: Path, job_id: str) -> dict | None:
 
     Intact: record.json parses, and the weights file is the one the record names (same size; the
     same SHA-256 unless its mtime is the one the `done` marker noted, so an untouched file is
-    not read). Records of earlier versions, which named no hash, need a non-empty weights file.
+    not read).
     """
     folder = job_dir(out, job_id)
     if not (folder / "done").exists():
@@ -173,9 +130,7 @@ def read_record(out: Path, job_id: str) -> dict | None:
         stat = weights.stat()
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if "weights_sha256" not in record:
-        return record if stat.st_size > 0 else None
-    if stat.st_size != record["weights_bytes"]:
+    if stat.st_size != record.get("weights_bytes"):
         return None
     try:
         noted = json.loads((folder / "done").read_text())["weights_mtime_ns"]
@@ -227,7 +182,7 @@ def running(out: Path, job_id: str) -> dict | None:
     return beat if time.time() - float(beat.get("time", 0)) < HEARTBEAT_FRESH else None
 
 
-def job_state(out: Path, job_id: str) -> str:
+def _state(out: Path, job_id: str) -> str:
     """DONE (finished, its files intact), DAMAGED (marked done, but its record or weights cannot
     be read or are not the ones it wrote), INCOMPLETE (a folder without `done`), NOT_LAUNCHED."""
     folder = job_dir(out, job_id)
@@ -245,32 +200,35 @@ def copied_from_current_parent(out: Path, record: dict, parent_id: str | None) -
     return parent is not None and parent.get("weights_sha256") == record["parent_weights_sha256"]
 
 
-def study_states(out: Path, jobs: list) -> dict[str, str]:
-    """The state of each of a plan's jobs (JobSpecs, parents first): see plan_states."""
-    return plan_states(out, plan_entries(jobs))
-
-
-def plan_states(out: Path, plan: list[dict]) -> dict[str, str]:
-    """The state of each job of plan.json's entries (parents first): job_state, with STALE for
-    a DONE net whose parent is DONE with other weights than those it copied."""
-    states = {}
+def states(out: Path, plan: list[dict]) -> dict[str, str]:
+    """The state of each job of a plan (plan.json's entries, or plan_entries of JobSpecs;
+    parents first), read from disk, the one place every command reads it: DONE (finished, its
+    files intact), DAMAGED (marked done, but its record or weights cannot be read or are not
+    the ones it wrote), STALE (done, but its parent is done with other weights than those it
+    copied), INCOMPLETE (a folder without `done`; `running` tells a live one) or NOT_LAUNCHED.
+    Only the jobs of `plan` are returned."""
+    found = {}
     for entry in plan:
-        state, parent = job_state(out, entry["id"]), entry.get("parent")
-        if state == DONE and parent is not None and states.get(parent) == DONE:
-            if not copied_from_current_parent(out, read_record(out, entry["id"]), parent):
+        state, parent = _state(out, entry["id"]), entry.get("parent")
+        if state == DONE and parent is not None:
+            if parent not in found:  # a parent outside the plan given: read it too
+                found[parent] = _state(out, parent)
+            # a parent redone into other weights: the child copied weights that are gone (a
+            # parent not done yet decides nothing: redone bit-identically, it keeps its child)
+            if found[parent] == DONE and not copied_from_current_parent(
+                out, read_record(out, entry["id"]), parent
+            ):
                 state = STALE
-        states[entry["id"]] = state
-    return states
+        found[entry["id"]] = state
+    return {entry["id"]: found[entry["id"]] for entry in plan}
 
 
 def is_current(out: Path, job) -> bool:
-    """DONE, intact, and (for a net with copied layers) copied from its parent's current
-    weights: a job that `run` keeps."""
-    record = read_record(out, job.id)
+    """DONE, and (for a net with copied layers) copied from its parent's current weights, the
+    parent DONE too: a job that `run` keeps. states() of the job and its parent."""
     parent = job.parent()
-    return record is not None and copied_from_current_parent(
-        out, record, parent.id if parent else None
-    )
+    found = states(out, plan_entries([parent, job] if parent else [job]))
+    return found[job.id] == DONE and (parent is None or found[parent.id] == DONE)
 
 
 def clear_job(out: Path, job_id: str) -> None:
@@ -306,29 +264,46 @@ def plan_entries(jobs: list) -> list[dict]:
 
 
 def write_plan(out: Path, jobs: list) -> None:
-    """<out>/plan.json: the study's jobs in dependency order, so that status, results.csv and
-    the report know which nets are this study's without the data or the study file."""
-    write_json(Path(out) / PLAN, plan_entries(jobs))
+    """<out>/plan.json: the store's version and the study's jobs in dependency order, so that
+    status, results.csv and the report know which nets are this study's without the data or
+    the study file."""
+    write_json(Path(out) / PLAN, {"store_version": STORE_VERSION, "jobs": plan_entries(jobs)})
 
 
 def read_plan(out: Path) -> list[dict] | None:
+    """The jobs of the folder's plan.json; None where there is none (no study ran here).
+    Raises StoreError for a plan of another store version, or one that cannot be read."""
+    path = Path(out) / PLAN
     try:
-        plan = json.loads((Path(out) / PLAN).read_text())
-    except (OSError, ValueError):
+        plan = json.loads(path.read_text())
+    except FileNotFoundError:
         return None
-    return plan if isinstance(plan, list) else None
+    except (OSError, ValueError) as e:
+        raise StoreError(f"{path} cannot be read ({e}); run the study again into it") from None
+    version = plan.get("store_version") if isinstance(plan, dict) else None
+    if version != STORE_VERSION:
+        raise StoreError(other_version(out, version))
+    return plan["jobs"]
+
+
+def other_version(out: Path, version) -> str:
+    """The one line for a folder that another version of featuretransfer wrote."""
+    return (
+        f"{out} was written by another version of featuretransfer (store version "
+        f"{version if version is not None else 'before 1'}; this one reads {STORE_VERSION}): "
+        "give another --out, or run the study with --set-aside to move its files aside"
+    )
 
 
 def load_records(out: Path, plan: list[dict] | None = None) -> list[dict]:
     """The final record of every DONE, intact job of `plan` (plan.json's entries; default: the
-    folder's plan.json, else every job folder), in plan order. Each record is labelled by its
-    plan entry (study, split name and kind), which a net shared by two studies may name
-    differently; a net whose parent was redone into other weights is left out."""
+    folder's plan.json), in plan order. Each record is labelled by its plan entry (study, split
+    name and kind, role), which a net shared by two studies may name differently; a net whose
+    parent was redone into other weights is left out."""
     if plan is None:
         plan = read_plan(out)
-    if plan is None:  # a folder of an earlier version: every finished job, by id
-        ids = sorted(p.parent.name for p in (Path(out) / "jobs").glob("*/done"))
-        plan = [{"id": i} for i in ids]
+    if plan is None:
+        raise StoreError(f"{out} holds no study (no {PLAN}): give a folder made by 'run'")
     records = []
     for entry in plan:
         record = read_record(out, entry["id"])
@@ -357,13 +332,10 @@ def other_jobs(out: Path, plan: list[dict]) -> list[str]:
 def write_results_csv(out: Path, plan: list[dict] | None = None) -> Path:
     """Gather the study's finished jobs into <out>/results.csv, one row each, in plan order."""
     path = Path(out) / "results.csv"
-    rows = [
-        {c: _csv_value(r[c] if c in r else RESULTS_DEFAULTS[c]) for c in RESULTS_COLUMNS}
-        for r in load_records(out, plan)
-    ]
+    rows = [{c: _csv_value(r[c]) for c in COLUMNS} for r in load_records(out, plan)]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULTS_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
