@@ -15,7 +15,8 @@ from matplotlib.container import ErrorbarContainer
 
 from featuretransfer.report import figures, writer
 from featuretransfer.report.results import load_results
-from featuretransfer.specs import ReportSpec
+from featuretransfer.specs import NetSpec, ReportSpec, TrainSpec
+from featuretransfer.studyinfo import StudyInfo
 
 ALL_CUTS = range(1, 8)  # the paper's net: L = 8, cuts 1..7
 COLUMNS = ("split", "source", "target", "treatment", "n_copied", "fine_tune", "top1", "seed")
@@ -212,7 +213,7 @@ def test_line_notes_name_each_treatment_gap_and_the_mixed_bars():
     ],
 )
 def test_the_caption_shows_a_width_only_for_built_in_nets(tmp_path, name, shown):
-    study = {"name": "s", "net": {"name": name, "width": 0.5}, "train": {"epochs": 2}}
+    study = StudyInfo(name="s", net=NetSpec(name=name, width=0.5), train=TrainSpec(epochs=2))
     caption = writer.figure_caption(study, study_records(tmp_path), tmp_path)
     assert f"; {shown};" in caption
     assert ("width" in caption) == (":" not in name)

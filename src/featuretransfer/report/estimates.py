@@ -39,6 +39,7 @@ from featuretransfer.report.estimates_html import (
 )
 from featuretransfer.report.results import ReportError, _read_text
 from featuretransfer.report.tables import DEFAULT_RULES, NAN
+from featuretransfer.studyinfo import StudyInfoError, read_study_info
 
 RANKING_COLUMNS = ("treatment", "estimator", "unit", "n_units", "n_groups", "n_points")
 RANKING_COLUMNS += ("spearman", "spearman_low", "spearman_high", "kendall", "kendall_p")
@@ -113,9 +114,10 @@ def read_summary(path: Path) -> dict:
 def read_margin(path: Path) -> float:
     """The study's [report] margin from study.json, nan where there is none."""
     try:
-        return float(json.loads(_read_text(path))["report"]["margin"])
-    except (ReportError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        study = read_study_info(path)
+    except StudyInfoError:
         return NAN
+    return study.report.margin if study else NAN
 
 
 # --- the ranking ----------------------------------------------------------------------------

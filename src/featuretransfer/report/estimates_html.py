@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from featuretransfer.report.estimates_figures import ESTIMATORS, NAMES, treatment
+from featuretransfer.report.page import html_table
 
 NAN = float("nan")
 DEPTH_PRIOR, CEILING = "depth_prior", "seed_to_seed"
@@ -357,11 +358,3 @@ def figures_html(drawn: dict, summary: dict) -> list[str]:
         )
         parts.append(f"<p>CKA baselines:</p><ul>{items}</ul>")
     return parts
-
-
-def html_table(header: list[str], rows: list[list]) -> str:
-    def cells(tag, row):
-        return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
-
-    body = "".join(f"<tr>{cells('td', row)}</tr>\n" for row in rows)
-    return f"<table>\n<tr>{cells('th', header)}</tr>\n{body}</table>"

@@ -19,44 +19,30 @@ as BnB and BnA as AnB, whichever half is the target. Never imports training code
 from __future__ import annotations
 
 import csv
-import html
-import json
 import logging
-from collections import defaultdict
 from pathlib import Path
 
 from featuretransfer import store
 from featuretransfer.report import figures, volume
 from featuretransfer.report.estimates import estimates_section
 from featuretransfer.report.evidence import group_key
-from featuretransfer.report.findings import (
-    convergence_text,
-    findings,
-    findings_markdown,
-    findings_note,
-    is_source_study,
-)
+from featuretransfer.report.findings import findings, findings_markdown, is_source_study
+from featuretransfer.report.page import index_html
 from featuretransfer.report.results import ReportError, load_results
 from featuretransfer.report.tables import (
     DECOMPOSITION_COLUMNS,
-    DECOMPOSITION_HEADER,
-    DECOMPOSITION_NOTE,
     DEFAULT_RULES,
     TABLE1_COLUMNS,
-    TABLE1_HEADER,
-    TABLE1_NOTE,
     decomposition,
-    decomposition_cells,
     for_source,
     main_records,
     n_layers,
     source_rows,
     table1,
-    table1_cells,
     table1_markdown,
-    transition_text,
 )
-from featuretransfer.specs import ReportSpec  # noqa: E402
+from featuretransfer.specs import ReportSpec
+from featuretransfer.studyinfo import StudyInfo, StudyInfoError, read_study_info
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +72,11 @@ def write_report(out_dir: Path) -> Path:
     ]
     for line in left_out:
         log.warning("report: left out %s", line)
-    study = _read_study(out_dir / "study.json")
-    rules = _rules((study or {}).get("report", {}), out_dir / "study.json")
+    try:
+        study = read_study_info(out_dir / "study.json")
+    except StudyInfoError as err:
+        raise ReportError(str(err)) from None
+    rules = study.report if study else DEFAULT_RULES
     records = load_results(results)
     return _build(records, study, results, out_dir, out_dir / "report", rules, left_out)
 
@@ -110,13 +99,6 @@ def write_report_from_csv(
     results_csv = Path(results_csv)
     records = load_results(results_csv, n_layers)
     return _build(records, None, results_csv, results_csv.parent, Path(out_dir) / "report", rules)
-
-
-def _rules(settings: dict, where: Path) -> ReportSpec:
-    try:
-        return ReportSpec(**settings)
-    except TypeError as err:
-        raise ReportError(f"{where}: bad report settings {settings!r} ({err})") from None
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -161,17 +143,17 @@ def _build(
     views["estimates"] = estimates_section(
         weights_root / "estimates", report_dir, all_records, rules.noise
     )
-    page = _index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
+    page = index_html(all_records, study, source, rows1, rows_d, not_drawn, views)
     (report_dir / "index.html").write_text(page, encoding="utf-8")
     log.info("wrote the report of %d records to %s", len(all_records), report_dir)
     return report_dir
 
 
-def volume_caption(study: dict | None, records: list[dict], source: Path) -> str:
+def volume_caption(study: StudyInfo | None, records: list[dict], source: Path) -> str:
     """The data-volume figure's caption: the base nets it draws and how their schedule was set."""
     nets = [r for nets in volume.volume_nets(records).values() for r in nets]
     caption = figure_caption(study, nets, source) if nets else ""
-    schedule = ((study or {}).get("volume") or {}).get("schedule")
+    schedule = study.volume_schedule if study else ""
     if caption and schedule == "steps":
         caption += "; every k trained for the same number of steps as on all images"
     elif caption and schedule == "epochs":
@@ -192,18 +174,6 @@ def _write_volume(records: list[dict], report_dir: Path, caption: str = "") -> l
     return rows
 
 
-def _read_study(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        study = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ReportError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(study, dict):
-        raise ReportError(f"{path}: expected a JSON object of study settings")
-    return study
-
-
 def _write_csv(path: Path, columns: tuple, rows: list[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
@@ -212,21 +182,7 @@ def _write_csv(path: Path, columns: tuple, rows: list[dict]) -> None:
             writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
 
 
-FINDINGS_HEADER = ["", "observation of Yosinski et al. (2014)", "verdict", "the numbers", "rule"]
-SOURCE_FINDINGS_HEADER = ["", "question", "answer", "the numbers", "rule"]
-FINDING_KEYS = ("number", "claim", "verdict", "text", "rule")
-
-
-def _html_table(header: list[str], rows: list[list]) -> str:
-    body = "".join(f"<tr>{_html_cells('td', row)}</tr>\n" for row in rows)
-    return f"<table>\n<tr>{_html_cells('th', header)}</tr>\n{body}</table>"
-
-
-def _html_cells(tag: str, row: list) -> str:
-    return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
-
-
-def figure_caption(study: dict | None, records: list[dict], source: Path) -> str:
+def figure_caption(study: StudyInfo | None, records: list[dict], source: Path) -> str:
     """What a figure shows, in one line: study, data, model, schedule, seeds, splits, groups."""
 
     # a base group is a target's base net with the nets trained against it (baseA of a study
@@ -240,203 +196,24 @@ def figure_caption(study: dict | None, records: list[dict], source: Path) -> str
     counted = f"{len(groups)} base group" + ("" if len(groups) == 1 else "s")
     n_splits = len({g[0] for g in groups})
     counted += f" in {n_splits} split" + ("" if n_splits == 1 else "s")
-    if not study:
+    if study is None:
         where = f"{Path(source).name}: {len(records)} nets"
         seeds_text = ", ".join(map(str, seeds)) or "—"
         return f"{where}; splits {split_text or '—'}; seeds {seeds_text}; {counted}"
-    data, net, train = (
-        study.get(k) if isinstance(study.get(k), dict) else {} for k in ("data", "net", "train")
-    )
-    parts = [f"Study {study.get('name', '?')}"]
-    if "name" in data:
-        k = data.get("n_train_per_class") or 0
-        parts.append(data["name"] + (f", {k} images per class" if k else ""))
-    if "name" in net:
-        # only the built-in nets have a width; a user's model ("module:factory", "hf:FOLDER":
-        # nets/units.is_user_model, which the report may not import) has its own arguments
-        user = ":" in net["name"]
-        parts.append(net["name"] if user else f"{net['name']} width {net.get('width', '?')}")
-    if "epochs" in train:
-        steps = f" ({train['steps']} steps)" if train.get("steps") else ""
-        precision = f", {train['precision']}" if train.get("precision") else ""
-        parts.append(f"{train['epochs']} epochs{steps}{precision}")
+    data, net, train = study.data, study.net, study.train
+    k = data.n_train_per_class
+    parts = [f"Study {study.name or '?'}", data.name + (f", {k} images per class" if k else "")]
+    # only the built-in nets have a width; a user's model ("module:factory", "hf:FOLDER":
+    # nets/units.is_user_model, which the report may not import) has its own arguments
+    parts.append(net.name if ":" in net.name else f"{net.name} width {net.width:g}")
+    steps = f" ({train.steps} steps)" if train.steps else ""
+    precision = f", {train.precision}" if train.precision != "auto" else ""
+    parts.append(f"{train.epochs} epochs{steps}{precision}")
     parts += [f"seeds {', '.join(map(str, seeds)) or '—'}", f"splits {split_text or '—'}"]
     return "; ".join([*parts, counted])
 
 
-def chance(study: dict | None) -> tuple[float, ...]:
+def chance(study: StudyInfo | None) -> tuple[float, ...]:
     """1 / classes of each half of the study's splits (none known for a table made elsewhere)."""
-    halves = [s[h] for s in _split_entries(study) for h in ("A", "B") if s.get(h)]
-    return tuple(sorted({1 / len(classes) for classes in halves}))
-
-
-def _split_entries(study: dict | None) -> list[dict]:
-    """study.json's splits as a run writes them (a study.json made by hand may differ)."""
-    splits = (study or {}).get("splits")
-    ok = isinstance(splits, list) and all(
-        isinstance(s, dict) and isinstance(s.get("A"), list) and isinstance(s.get("B"), list)
-        for s in splits
-    )
-    return splits if ok else []
-
-
-def _splits_text(study: dict) -> str:
-    """Each split's halves by class name (study.json's class_names), not by index."""
-    names = study.get("class_names") or []
-    parts = []
-    if not _split_entries(study):
-        return json.dumps(study.get("splits"), sort_keys=True)
-    for split in _split_entries(study):
-        halves = [
-            f"{h} = {', '.join(names[c] if c < len(names) else str(c) for c in split[h])}"
-            for h in ("A", "B")
-        ]
-        parts.append(f"{split.get('name')} ({split.get('kind')}): {'; '.join(halves)}")
-    return " | ".join(parts)
-
-
-def _index_html(records, study, source, rows1, rows_d, not_drawn, views: dict) -> str:
-    words = views["words"]  # the paper's words, or a pretrained source study's (for_source)
-    study_name = (study or {}).get("name") or (records[0].get("study") if records else "")
-    name = html.escape(str(study_name or "a study"))
-    counts = defaultdict(int)
-    for r in records:
-        # base nets by the half they learnt (baseA, baseB); treatments by the paper's labels
-        label = f"base{r['target']}" if r["treatment"] == "base" else r["label"]
-        counts[(r["split_kind"], label, r["n_train_per_class"], r["status"])] += 1
-    # Images per class rising, 0 (every image) last and shown as "all".
-    order = sorted(counts, key=lambda key: (key[:2], key[2] == 0, key[2], key[3]))
-    counts_cells = [
-        [kind, label, k or "all", status, counts[kind, label, k, status]]
-        for kind, label, k, status in order
-    ]
-    if study:
-        rows = [
-            [k, _splits_text(study) if k == "splits" else json.dumps(v, sort_keys=True)]
-            for k, v in study.items()
-            if k != "class_names"
-        ]
-        settings = _html_table(["setting", "value"], rows)
-    else:
-        settings = f"<p>No study.json: built from {html.escape(str(source))}.</p>"
-    parts = [
-        f"<h1>How transferable are features? Report of {name}</h1>",
-        f"<p>{html.escape(str((study or {}).get('description', '')))}</p>",
-        f"<p>{len(records)} records from {html.escape(str(source))}; L = {n_layers(records)} "
-        "transferable layers. "
-        + (
-            "Notation of Yosinski et al. (2014): AnA is counted as BnB and BnA as AnB"
-            if words is str
-            else "SnB: units 1..n from the pretrained source; BnB: from the target's own base net"
-        )
-        + f"; + means fine-tuned.{_not_main_note(views['not_main'])}</p>",
-        *_mixed_runtime_html(records),
-        *_left_out_html(views["left_out"]),
-        "<h2>Findings: "
-        + ("a pretrained source on this target" if words is not str else "the paper's observations")
-        + " in these records</h2>",
-        f"<p>{html.escape(convergence_text(records, views['rules']))}</p>",
-        _html_table(
-            FINDINGS_HEADER if words is str else SOURCE_FINDINGS_HEADER,
-            [[f[k] for k in FINDING_KEYS] for f in views["findings"]],
-        ),
-        f"<p>{html.escape(findings_note(views['rules']))} File: "
-        "<a href='findings.md'>findings.md</a>.</p>",
-        "<h2>Settings</h2>",
-        settings,
-        "<h2>Networks</h2>",
-        _html_table(["split kind", "network", "images per class", "status", "count"], counts_cells),
-        f"<h2>{words('Figure 2: random A/B splits')}</h2>",
-        '<img src="figure2.png" alt="Figure 2">',
-        f"<p>{html.escape(views['caption'])}. <a href='figure2.svg'>SVG</a></p>",
-        "<h2>Figure 3: dissimilar split, random weights, normalised</h2>",
-        '<img src="figure3.png" alt="Figure 3">',
-        f"<p>{html.escape(views['caption'])}. <a href='figure3.svg'>SVG</a></p>",
-        f"<h2>{words('Table 1: performance boost of AnB+ over controls')}</h2>",
-        _html_table([words(h) for h in TABLE1_HEADER], table1_cells(rows1)),
-        f"<p>{html.escape(words(TABLE1_NOTE))} Files: <a href='table1.csv'>table1.csv</a>, "
-        "<a href='table1.md'>table1.md</a>.</p>",
-        "<h2>Decomposition of the frozen-transfer drop</h2>",
-        _html_table(
-            [words(h) for h in DECOMPOSITION_HEADER],
-            [[words(str(c)) for c in row] for row in decomposition_cells(rows_d)],
-        ),
-        f"<p>{html.escape(words(transition_text(rows_d, views['rules'])))}</p>",
-        f"<p>{html.escape(words(DECOMPOSITION_NOTE))} File: "
-        "<a href='decomposition.csv'>decomposition.csv</a>.</p>",
-        "<h2>Data volume: base nets trained on k images per class</h2>",
-        _volume_html(views["volume"]),
-        "<h2>Estimates: predicting the transfer curve cheaply</h2>",
-        views["estimates"],
-        "<h2>First-layer filters of the base nets</h2>",
-        '<img src="filters.png" alt="First-layer filters of the base nets">',
-    ]
-    if not_drawn:
-        items = "".join(f"<li>{html.escape(p)}</li>" for p in not_drawn)
-        parts.append(f"<p>Not drawn:</p><ul>{items}</ul>")
-    if diverged := [r for r in records if r["status"] == "diverged"]:
-        header = ["row", "job", "split", "network", "n", "seed"]
-        rows = [
-            [r["row"], r.get("job_id", ""), r["split"], r["label"], r["n_copied"], r["seed"]]
-            for r in diverged
-        ]
-        parts += ["<h2>Diverged networks (left out of every mean)</h2>", _html_table(header, rows)]
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px}"
-        "img{max-width:100%}"
-    )
-    head = f"<meta charset='utf-8'><title>{name}: report</title><style>{style}</style>"
-    body = "\n".join(parts)
-    return f"<!doctype html>\n<html><head>{head}</head><body>\n{body}\n</body></html>\n"
-
-
-def _left_out_html(left_out: list[str]) -> list[str]:
-    """Planned nets that finished but cannot be read (damaged, stale): said at the top."""
-    if not left_out:
-        return []
-    items = "".join(f"<li>{html.escape(p)}</li>" for p in left_out)
-    return [f"<p><b>Left out of this report</b> ({len(left_out)} nets):</p><ul>{items}</ul>"]
-
-
-def _mixed_runtime_html(records: list[dict]) -> list[str]:
-    """A warning where nets trained under different threads, devices or stacked passes: their
-    numbers are not those one rerun under a single setting gives (docs/running.md)."""
-    mixed = store.runtime_mix(records)
-    if not mixed:
-        return []
-    said = "; ".join(
-        f"{key} " + ", ".join(f"{value} ({count} nets)" for value, count in counts.items())
-        for key, counts in mixed.items()
-    )
-    return [
-        f"<p><b>Mixed training settings</b>: {html.escape(said)}. Each net's numbers come "
-        "back bit for bit only under its own setting; across settings they agree to float "
-        "tolerance.</p>"
-    ]
-
-
-def _not_main_note(count: int) -> str:
-    if not count:
-        return ""
-    return (
-        f" {count} networks trained on another number of images per class than the treatments "
-        "(the data-volume base nets) are left out of all but the data-volume view."
-    )
-
-
-def _volume_html(rows: list[dict] | None) -> str:
-    if rows is None:
-        return (
-            "<p>Not run: no half has base nets trained on two or more numbers of images per "
-            "class. The experiment trains base nets on several k (n_train_per_class) and "
-            "compares their test and train top-1.</p>"
-        )
-    header = list(volume.VOLUME_HEADER)
-    return (
-        '<img src="volume.png" alt="Top-1 against training images per class">'
-        '<p><a href="volume.svg">SVG</a></p>\n'
-        + _html_table(header, volume.volume_cells(rows))
-        + f"<p>{html.escape(volume.VOLUME_NOTE)} Files: <a href='volume.csv'>volume.csv</a>, "
-        "<a href='volume.md'>volume.md</a>.</p>"
-    )
+    halves = [s.classes(h) for s in (study.splits if study else ()) for h in ("A", "B")]
+    return tuple(sorted({1 / len(classes) for classes in halves if classes}))
