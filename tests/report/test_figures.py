@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.container import ErrorbarContainer
 
-from featuretransfer.report import figures, writer
+from featuretransfer.report import drawing, figures, writer
 from featuretransfer.report.results import load_results
 from featuretransfer.specs import NetSpec, ReportSpec, TrainSpec
 from featuretransfer.studyinfo import StudyInfo
@@ -137,7 +137,7 @@ def test_no_data_hides_only_its_own_ticks():
     empty = fig.add_subplot(1, 2, 1)
     full = fig.add_subplot(1, 2, 2, sharex=empty, sharey=empty)  # as Figure 3's top panels
     full.plot([0, 1, 2], [0.1, 0.5, 0.9])
-    figures.no_data(empty, "nothing here")
+    drawing.no_data(empty, "nothing here")
     fig.canvas.draw()
     assert tick_numbers(full) and [t for t in full.get_xticklabels() if t.get_text()]
     assert tick_numbers(empty) == []
@@ -187,7 +187,7 @@ def test_line_notes_name_each_treatment_gap_and_the_mixed_bars():
         return {"label": f"{label} (2 nets per cut)", "line": line}
 
     nan = math.nan
-    notes = figures.line_notes(
+    notes = drawing.line_notes(
         [
             series("AnB", [(0, 0.0, nan), (1, -1.0, 0.5), (2, -2.0, nan), (3, -3.0, 0.5)]),
             series("BnB", [(0, 0.0, nan), (1, -1.0, 0.5), (3, -2.0, 0.4)]),
@@ -199,8 +199,8 @@ def test_line_notes_name_each_treatment_gap_and_the_mixed_bars():
         "bars: an interval; none where a cut has one net",
         "no BnB nets at n = 2, so no line crosses them",
     ]
-    assert figures.cut_text([3, 4, 5, 7]) == "n = 3-5, 7"
-    assert figures.line_notes([], "an interval", "net") == []
+    assert drawing.cut_text([3, 4, 5, 7]) == "n = 3-5, 7"
+    assert drawing.line_notes([], "an interval", "net") == []
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,9 @@ from featuretransfer.report.evidence import (
     Noise,
     estimate,
     holm,
-    seed_noise,
 )
 from featuretransfer.report.findings import convergence_text, findings, findings_markdown
+from featuretransfer.report.groups import seed_noise
 from featuretransfer.report.tables import decomposition
 from featuretransfer.specs import ReportSpec
 

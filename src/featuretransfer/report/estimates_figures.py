@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from featuretransfer.report.figures import save_figure  # noqa: E402
+from featuretransfer.report.drawing import save_figure  # noqa: E402
 
 NAN = float("nan")
 ESTIMATORS = ("logme", "hscore", "linear_probe", "knn")
@@ -38,7 +38,6 @@ MIN_POINTS = 7.0  # the smallest text of these figures
 FONT = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7}
 FONT |= {"ytick.labelsize": 7, "legend.fontsize": 7, "figure.titlesize": 9}
 FIGURES = ("estimates_curves", "cka_halves", "cka_treatments")
-EARLIER = ("cka_A-B", "cka_fine-tuned", "cka_selffer")  # figures of earlier versions: removed
 
 
 def treatment(row: dict, fine_tune: bool) -> str:
@@ -324,7 +323,7 @@ def plot_treatments(similarity: list[dict], stem: Path) -> list[str]:
 
 def remove_stale(report_dir: Path, drawn: set[str]) -> None:
     """Delete this module's figures of an earlier report that this one did not draw."""
-    for name in FIGURES + EARLIER:
+    for name in FIGURES:
         if name not in drawn:
             for suffix in (".png", ".svg"):
                 (report_dir / f"{name}{suffix}").unlink(missing_ok=True)

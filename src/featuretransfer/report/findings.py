@@ -21,16 +21,20 @@ from featuretransfer.report.evidence import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
-    NAN,
     NOT_JUDGED,
     NOT_MEASURED,
     Estimate,
-    Groups,
-    Side,
+    at_cuts,
     holm,
     kind_of,
     unit_values,
     welch,
+)
+from featuretransfer.report.groups import Groups, Side
+from featuretransfer.report.source_findings import (
+    SOURCE_QUESTIONS,
+    is_source_study,
+    source_findings,
 )
 from featuretransfer.report.tables import DEFAULT_RULES, cuts_text, main_records, n_layers
 from featuretransfer.specs import ReportSpec
@@ -141,10 +145,6 @@ def _equality(estimates: dict[int, Estimate], rules: ReportSpec) -> str:
     return INCONCLUSIVE
 
 
-def _at(estimates: dict[int, Estimate]) -> str:
-    return "; ".join(f"n = {n}: {e.text()}" for n, e in estimates.items())
-
-
 # --- the control ---------------------------------------------------------------------------
 
 
@@ -191,7 +191,7 @@ def _general_bottom(groups: Groups, rules: ReportSpec) -> dict:
     if not cuts:
         return _finding(1, NOT_MEASURED, _needs("frozen AnB nets at n = 1 or 2"), rule)
     found = {n: groups.estimate(groups.vs_base("AnB", n), rules) for n in cuts}
-    return _finding(1, _equality(found, rules), f"AnB − baseB: {_at(found)}.", rule)
+    return _finding(1, _equality(found, rules), f"AnB − baseB: {at_cuts(found)}.", rule)
 
 
 def _coadaptation_dip(groups: Groups, top: int, rules: ReportSpec) -> dict:
@@ -402,125 +402,3 @@ def _random_weights(groups: Groups, rules: ReportSpec) -> tuple[str, str]:
     if any(e.below for e in margins.values()):
         return FAILS, text
     return INCONCLUSIVE, text
-
-
-# --- a pretrained source's own question ----------------------------------------------------
-
-SOURCE_QUESTIONS = {
-    1: "How deep are the source's frozen features as good as the target's own?",
-    2: "What does fine-tuning recover at each cut?",
-    3: "What does freezing save?",
-}
-
-
-def is_source_study(records: list[dict]) -> bool:
-    """A study whose transfer nets copy from a pretrained source (SnB), not from baseA."""
-    return any(r["split_kind"] == "source" for r in records)
-
-
-def source_findings(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> list[dict]:
-    """The user's question of a pretrained source, in place of the paper's six A/B observations:
-    up to which unit the source's frozen features serve the target as well as its own base net
-    (non-inferiority: SnB − baseB above −margin at that cut and every shallower one), what
-    fine-tuning recovers at each cut, and what freezing saves in parameters and time. The units
-    are the seeds of the one target split: the claims are about this data set."""
-    records = main_records(records, keep_longer=True)
-    groups = Groups(records, "random", rules)
-    m = rules.margin
-    cuts = groups.cuts("AnB")  # SnB is read as AnB by the statistics
-    est = {n: groups.estimate(groups.vs_base("AnB", n), rules) for n in cuts}
-    rule1 = (
-        f"non-inferiority: SnB − baseB lies above −{m:g} point (the interval's low end) at the "
-        "cut and at every shallower cut run; SnB above baseB is as good or better"
-    )
-    if not cuts:
-        first = _source_finding(1, NOT_MEASURED, "Needs frozen SnB nets with baseB.", rule1)
-    else:
-        good = 0
-        for n in cuts:
-            if est[n].low <= -m:
-                break
-            good = n
-        worse = [n for n in cuts if est[n].beyond_below(m)]
-        text = f"SnB − baseB: {_at(est)}."
-        if good:
-            verdict = f"up to n = {good}"
-            text = (
-                f"The source's frozen units 1-{good} are as good as the target's own base net "
-                f"(within {m:g} point or better): at n = {good}, {est[good].text()}. " + text
-            )
-        else:
-            verdict = "none"
-            text = f"Even the source's first unit is not shown as good as the target's own. {text}"
-        if worse:
-            text += f" Worse by more than the margin from n = {worse[0]}."
-        first = _source_finding(1, verdict, text, rule1)
-    plus = groups.cuts("AnB+")
-    recovers = {
-        n: groups.estimate(groups.contrast(("AnB+", n), ("AnB", n)), rules)
-        for n in plus
-        if n in cuts
-    }
-    versus_base = {n: groups.estimate(groups.vs_base("AnB+", n), rules) for n in plus}
-    rule2 = "per cut: SnB+ − SnB (what fine-tuning the copied units adds), and SnB+ − baseB"
-    if not plus:
-        second = _source_finding(2, NOT_MEASURED, "Needs fine-tuned SnB+ nets.", rule2)
-    else:
-        parts = [
-            f"n = {n}: fine-tuning adds {recovers[n].text()}; SnB+ − baseB {versus_base[n].text()}"
-            if n in recovers
-            else f"n = {n}: SnB+ − baseB {versus_base[n].text()}"
-            for n in plus
-        ]
-        second = _source_finding(2, "measured", "; ".join(parts) + ".", rule2)
-    third = _source_finding(3, *_savings(records, cuts))
-    return [first, second, third]
-
-
-def _savings(records: list[dict], cuts: list[int]) -> tuple[str, str, str]:
-    """(verdict, text, rule) of what a frozen SnB net saves against baseB: trainable parameters
-    (the records' n_trainable of n_parameters) and measured training seconds, mean over seeds."""
-    rule = (
-        "per cut: the share of the net's parameters a frozen SnB net trains, and its training "
-        "seconds against its seed's baseB (as measured here, with its frozen units cached where "
-        "the model allows)"
-    )
-    done = [r for r in records if r["status"] == "done" and r.get("role", "main") == "main"]
-    base_seconds = {
-        (r["split"], r.get("seed")): r.get("seconds", NAN)
-        for r in done
-        if r["treatment"] == "base" and r["target"] == "B"
-    }
-    parts = []
-    for n in cuts:
-        frozen = [r for r in done if r["label"] == "SnB" and r["n_copied"] == n]
-        shares = [
-            r["n_trainable"] / r["n_parameters"]
-            for r in frozen
-            if r.get("n_parameters") and r.get("n_trainable") is not None
-        ]
-        times = [
-            r["seconds"] / base_seconds[(r["split"], r.get("seed"))]
-            for r in frozen
-            if base_seconds.get((r["split"], r.get("seed")), 0) > 0 and r["seconds"] == r["seconds"]
-        ]
-        words = []
-        if shares:
-            words.append(f"trains {100 * sum(shares) / len(shares):.0f}% of the parameters")
-        if times:
-            words.append(f"took {100 * sum(times) / len(times):.0f}% of baseB's time")
-        if words:
-            parts.append(f"n = {n}: {' and '.join(words)}")
-    if not parts:
-        return NOT_MEASURED, "The records hold no parameter counts or times of frozen nets.", rule
-    return "measured", "Freezing units 1..n: " + "; ".join(parts) + ".", rule
-
-
-def _source_finding(number: int, verdict: str, text: str, rule: str) -> dict:
-    return {
-        "number": number,
-        "claim": SOURCE_QUESTIONS[number],
-        "verdict": verdict,
-        "text": text,
-        "rule": rule,
-    }

@@ -11,15 +11,17 @@ from collections import defaultdict
 from featuretransfer import store
 from featuretransfer.report import volume
 from featuretransfer.report.findings import convergence_text, findings_note
-from featuretransfer.report.tables import (
+from featuretransfer.report.table_text import (
     DECOMPOSITION_HEADER,
     DECOMPOSITION_NOTE,
     TABLE1_HEADER,
     TABLE1_NOTE,
     decomposition_cells,
-    n_layers,
     table1_cells,
     transition_text,
+)
+from featuretransfer.report.tables import (
+    n_layers,
 )
 from featuretransfer.studyinfo import StudyInfo
 

@@ -16,8 +16,8 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from featuretransfer.report.figures import MARKER_AREA, add_caption, no_data, plt, save_figure
-from featuretransfer.report.tables import k_of, mean_ci, pick
+from featuretransfer.report.drawing import MARKER_AREA, add_caption, no_data, plt, save_figure
+from featuretransfer.report.tables import mean_ci, pick
 
 VOLUME_COLUMNS = (
     *("n_train_per_class", "half", "n_networks", "test_top1_pct", "test_ci95_pct"),
@@ -53,7 +53,11 @@ def volume_nets(records: list[dict]) -> dict[str, list[dict]]:
     by_half = defaultdict(list)
     for r in pick(records, "base"):
         by_half[half(r)].append(r)
-    return {h: nets for h, nets in sorted(by_half.items()) if len({k_of(r) for r in nets}) >= 2}
+    return {
+        h: nets
+        for h, nets in sorted(by_half.items())
+        if len({r["n_train_per_class"] for r in nets}) >= 2
+    }
 
 
 def _k_order(k: int) -> tuple:
@@ -64,8 +68,8 @@ def volume_rows(records: list[dict]) -> list[dict]:
     """One row per half and k, in percent (points for the gap); empty if no half has two k."""
     rows = []
     for h, nets in volume_nets(records).items():
-        for k in sorted({k_of(r) for r in nets}, key=_k_order):
-            at_k = [r for r in nets if k_of(r) == k]
+        for k in sorted({r["n_train_per_class"] for r in nets}, key=_k_order):
+            at_k = [r for r in nets if r["n_train_per_class"] == k]
             scored = [r for r in at_k if math.isfinite(r.get("train_top1", math.nan))]
             test, test_ci = mean_ci([100 * r["top1"] for r in at_k])
             train, train_ci = mean_ci([100 * r["train_top1"] for r in scored])
@@ -126,7 +130,7 @@ def plot_volume(records: list[dict], stem: Path, caption: str = "") -> list[Path
         for ax in (top, bottom):
             no_data(ax, "No half has base nets trained on two or more k")
         return save_figure(fig, stem)
-    ks = sorted({k_of(r) for nets in halves.values() for r in nets}, key=_k_order)
+    ks = sorted({r["n_train_per_class"] for nets in halves.values() for r in nets}, key=_k_order)
     # Log axis: k = 0 ("all") cannot sit at 0, so it goes right of the largest k.
     x_all = max([k for k in ks if k > 0], default=1) * ALL_SPACING
     where = {k: k or x_all for k in ks}
@@ -178,7 +182,7 @@ def _gap(r: dict) -> float:
 def _by_k(nets: list[dict]) -> dict[int, list[dict]]:
     by_k = defaultdict(list)
     for r in nets:
-        by_k[k_of(r)].append(r)
+        by_k[r["n_train_per_class"]].append(r)
     return by_k
 
 

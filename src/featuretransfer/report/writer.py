@@ -23,23 +23,25 @@ import logging
 from pathlib import Path
 
 from featuretransfer import store
-from featuretransfer.report import figures, volume
+from featuretransfer.report import figures, filters, volume
 from featuretransfer.report.estimates import estimates_section
 from featuretransfer.report.evidence import group_key
 from featuretransfer.report.findings import findings, findings_markdown, is_source_study
 from featuretransfer.report.page import index_html
 from featuretransfer.report.results import ReportError, load_results
+from featuretransfer.report.table_text import (
+    for_source,
+    source_rows,
+    table1_markdown,
+)
 from featuretransfer.report.tables import (
     DECOMPOSITION_COLUMNS,
     DEFAULT_RULES,
     TABLE1_COLUMNS,
     decomposition,
-    for_source,
     main_records,
     n_layers,
-    source_rows,
     table1,
-    table1_markdown,
 )
 from featuretransfer.specs import ReportSpec
 from featuretransfer.studyinfo import StudyInfo, StudyInfoError, read_study_info
@@ -121,8 +123,8 @@ def _build(
     figures.plot_figure3(
         *figures.figure3_series(records), top, report_dir / "figure3", caption, chance(study)
     )
-    nets = figures.filter_nets(records, weights_root)
-    not_drawn = figures.plot_filters(nets[:MAX_FILTER_NETS], report_dir / "filters.png")
+    nets = filters.filter_nets(records, weights_root)
+    not_drawn = filters.plot_filters(nets[:MAX_FILTER_NETS], report_dir / "filters.png")
     not_drawn += [
         f"{title}: only {MAX_FILTER_NETS} nets are drawn" for title, _ in nets[MAX_FILTER_NETS:]
     ]
