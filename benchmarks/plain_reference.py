@@ -17,7 +17,7 @@ from torch import nn
 
 from featuretransfer.nets.registry import build_model
 from featuretransfer.run.job import target_data
-from featuretransfer.run.train import lr_at
+from featuretransfer.run.schedule import lr_at
 from featuretransfer.specs import JobSpec, seed_hash
 
 

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from featuretransfer.nets.registry import build_model
-from featuretransfer.run.train import autocast, keep_freed_memory
+from featuretransfer.run.images import autocast
+from featuretransfer.run.train import keep_freed_memory
 from featuretransfer.specs import NetSpec
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.studyfile import load_study, preset_path

@@ -40,7 +40,10 @@ from plain_reference import train_plain  # noqa: E402
 
 from featuretransfer import store  # noqa: E402
 from featuretransfer.nets.registry import build_model  # noqa: E402
+from featuretransfer.run import images as images_module  # noqa: E402
 from featuretransfer.run import job as job_module  # noqa: E402
+from featuretransfer.run import jobfolder as jobfolder_module  # noqa: E402
+from featuretransfer.run import schedule as schedule_module  # noqa: E402
 from featuretransfer.run import train as train_module  # noqa: E402
 from featuretransfer.run.executors import InlineExecutor, cpu_count  # noqa: E402
 from featuretransfer.run.runner import run_jobs  # noqa: E402
@@ -88,11 +91,11 @@ def profiled():
     profile = Profile()
     patches = [
         (job_module, "train", "training steps"),
-        (job_module, "evaluate", "evaluation"),
+        (jobfolder_module, "evaluate", "evaluation"),
         (train_module, "evaluate", "evaluation"),
         (job_module, "prefix_features", "caching"),
         (job_module, "target_data", "data"),
-        (train_module.Images, "batch", "data"),
+        (images_module.Images, "batch", "data"),
         (job_module, "build_net", "building nets"),
         (job_module.JobFolder, "save_state", "checkpoints and records"),
         (store, "save_weights", "checkpoints and records"),
@@ -144,13 +147,13 @@ def synchronize(device: str) -> None:
 def step_rate(job, precision: str, steps: int = 40) -> float:
     """Images per second of a full-network training step of the job's net (batch as trained)."""
     model = build_model(job.net, 5, 0).to(memory_format=torch.channels_last).train()
-    optimizer = train_module.make_optimizer(dict(model.named_parameters()), job.train)
+    optimizer = schedule_module.make_optimizer(dict(model.named_parameters()), job.train)
     size = job.train.batch_size
     x = torch.randn(size, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 5, (size,))
 
     def step():
-        with train_module.autocast("cpu", precision):
+        with images_module.autocast("cpu", precision):
             loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -46,8 +46,8 @@ def test_a_bf16_prefix_is_kept_in_bf16(tiny_job):
     """Half the memory of an fp32 cache, and exactly what the next layer's autocast reads."""
     import torch
 
+    from featuretransfer.run.images import prefix_features
     from featuretransfer.run.job import target_data
-    from featuretransfer.run.train import prefix_features
 
     job = tiny_job["A5B"]
     train_data = target_data(job)[0]

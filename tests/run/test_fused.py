@@ -12,9 +12,10 @@ from featuretransfer.nets.caffe import ConvNet8
 from featuretransfer.run import runner
 from featuretransfer.run.executors import InlineExecutor
 from featuretransfer.run.fused import train_fused
+from featuretransfer.run.images import Images
 from featuretransfer.run.job import fuse_key, run_fused, run_job
 from featuretransfer.run.runner import run_jobs
-from featuretransfer.run.train import Images, train
+from featuretransfer.run.train import train
 from featuretransfer.specs import NetSpec, TrainSpec
 from featuretransfer.study.plan import plan_study
 

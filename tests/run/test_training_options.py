@@ -11,8 +11,10 @@ import torch
 from featuretransfer import store
 from featuretransfer.nets.caffe import ConvNet8
 from featuretransfer.nets.treatments import TreatmentError, trainable_parameters
+from featuretransfer.run.images import Images, augmenter
 from featuretransfer.run.job import cache_cut, run_job
-from featuretransfer.run.train import Images, augmenter, make_optimizer, period_steps, train
+from featuretransfer.run.schedule import make_optimizer, period_steps
+from featuretransfer.run.train import train
 from featuretransfer.specs import TrainSpec, scientific_fields
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.studyfile import load_study, preset_path
@@ -71,8 +73,8 @@ def test_every_net_records_train_top1(tmp_path, tiny_job):
     """The fit to its own training images, for base nets and treatments alike; a frozen net's,
     scored on its cached features, is what the whole net gives on the images."""
     from featuretransfer.nets.registry import build_model
+    from featuretransfer.run.images import evaluate
     from featuretransfer.run.job import target_data
-    from featuretransfer.run.train import evaluate
     from featuretransfer.specs import seed_hash
 
     base = json.loads((run_job(tiny_job["baseB"], tmp_path) / "record.json").read_text())
@@ -176,7 +178,7 @@ def test_fixed_steps_pass_a_small_set_many_times_and_resume_exactly():
 def test_lr_schedules():
     """step: constant within an epoch, x gamma after each milestone; cosine: a linear warm-up
     over the first epochs, then down to 0 at the last step, never above the peak."""
-    from featuretransfer.run.train import lr_at
+    from featuretransfer.run.schedule import lr_at
 
     step = TrainSpec(epochs=3, lr=0.1, lr_milestones=(2,), lr_gamma=0.1)
     assert [lr_at(i, [4, 4, 4], step) for i in (0, 3, 4, 7, 8, 11)] == [0.1] * 4 + [0.1 * 0.1] * 2

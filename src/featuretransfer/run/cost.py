@@ -26,7 +26,7 @@ from torch import nn
 
 from featuretransfer.data.registry import load_dataset
 from featuretransfer.nets.layered import LayeredNet
-from featuretransfer.nets.registry import build_model
+from featuretransfer.nets.registry import job_model
 from featuretransfer.run.job import cache_cut
 from featuretransfer.specs import DataSpec, JobSpec
 
@@ -135,7 +135,7 @@ def prior_costs(jobs: list[JobSpec]) -> dict[str, float] | None:
             n_outputs = job.net.n_outputs or len(job.split.classes(job.target))
             key = (job.net, shape, size, n_outputs)
             if key not in models:
-                model = build_model(job.net, n_outputs, 0, shape[0], size)
+                model = job_model(job, shape, 0)
                 models[key] = model, layer_flops(model, (shape[0], size, size))
             model, flops = models[key]
             costs[job.id] = job_flops(job, flops, cache_cut(model, job), image_counts(job, *counts))

@@ -25,7 +25,9 @@ from torch.func import functional_call, vmap
 
 from featuretransfer.nets.layered import LayeredNet, dropout_mask
 from featuretransfer.nets.treatments import trainable_parameters
-from featuretransfer.run.train import Images, autocast, batches, cuda_rng, fit, make_optimizer
+from featuretransfer.run.images import Images, autocast, batches
+from featuretransfer.run.schedule import make_optimizer
+from featuretransfer.run.train import cuda_rng, fit
 from featuretransfer.specs import TrainSpec
 
 SaveState = Callable[[int, dict], None]  # (net index, a lone run's checkpoint state)

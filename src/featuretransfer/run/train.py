@@ -1,171 +1,27 @@
-"""Training and evaluation of one net on in-memory tensors; knows nothing of files or studies.
-
-SGD with momentum and weight decay and a step schedule, the same for every treatment (the original
-study fine-tuned with the base learning rate). Batches are drawn by indexing uint8 tensors.
+"""The epoch loop, once for every net: `fit` runs the schedule, the batches, divergence,
+evaluation after each period and the checkpoints, for one net (LoneNet, via `train`) or K stacked
+nets (fused.StackedNets), which differ only in their step, evaluation and state. Works on
+in-memory tensors (images.py); knows nothing of files or studies.
 """
 
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from featuretransfer.data.augment import augment, center_crop
 from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.treatments import trainable_parameters
+from featuretransfer.run.images import Images, augmenter, autocast, evaluate
 from featuretransfer.run.interrupt import Interrupted, stop_requested
-from featuretransfer.specs import TrainSpec, seed_hash
-
-EVAL_BATCH = 2048  # images per forward pass at evaluation; no autograd there, so memory is small
+from featuretransfer.run.schedule import BatchOrder, lr_at, make_optimizer, period_steps, set_lr
+from featuretransfer.specs import TrainSpec
 
 Progress = Callable[[int, int, dict], None]  # (steps done, steps in all, latest metrics)
-
-
-@dataclass(frozen=True)
-class Images:
-    """Inputs of a net and int64 labels: uint8 images [N, C, H, W], scaled per batch by mean and
-    std (uint8 units), or float features of a frozen prefix, used as they are. With `crop`,
-    evaluation sees the centre crop x crop window; training draws its own (`augmenter`)."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    mean: float = 0.0
-    std: float = 1.0
-    crop: int = 0
-
-    def batch(
-        self, idx: torch.Tensor, device: str, transform: Callable | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images idx on `device`: `transform`ed (a training augmentation) or centre-cropped."""
-        x = self.x[idx.to(self.x.device)].to(device, non_blocking=True)
-        if transform is not None:
-            x = transform(x)
-        elif self.crop:
-            x = center_crop(x, self.crop)
-        if x.dtype == torch.uint8:
-            x = (x.float() - self.mean) / self.std
-        return x, self.y[idx.to(self.y.device)].to(device, non_blocking=True)
-
-    def to(self, device: str) -> Images:
-        """The same images kept on `device` (a GPU: no host-to-device copy per batch)."""
-        return dataclasses.replace(self, x=self.x.to(device), y=self.y.to(device))
-
-
-def batches(n: int, size: int = EVAL_BATCH):
-    for start in range(0, n, size):
-        yield torch.arange(start, min(start + size, n))
-
-
-def autocast(device: str, precision: str):
-    """bfloat16 autocast for precision "bf16" (matmuls and convolutions in bf16, reductions and
-    the loss in fp32), else a no-op."""
-    device_type = torch.device(device).type
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def evaluate(
-    model: LayeredNet, data: Images, device: str, start: int = 0, precision: str = "fp32"
-) -> float:
-    """Top-1 accuracy on `data` (the output of layer `start`), in eval mode, in large batches."""
-    was_training = model.training
-    model.eval()
-    correct = torch.zeros((), dtype=torch.int64, device=device)  # one sync at the end
-    with torch.inference_mode(), autocast(device, precision):
-        for idx in batches(len(data.y)):
-            x, y = data.batch(idx, device)
-            correct += (model(x, start=start).argmax(1) == y).sum()
-    model.train(was_training)
-    return correct.item() / len(data.y)
-
-
-def prefix_features(
-    model: LayeredNet, data: Images, cut: int, device: str, precision: str = "fp32"
-) -> Images:
-    """The output of layers 1..cut for every image, computed once (eval mode, no autograd),
-    under the autocast the training uses, so a cached prefix computes what an uncached one does.
-
-    Only valid where those layers are frozen and deterministic in training mode (no dropout):
-    then training on these features gives the same net as training on the images.
-    """
-    was_training = model.training
-    model.eval()
-    # not inference_mode: training reads these tensors under autograd
-    with torch.no_grad(), autocast(device, precision):
-        parts = [model(data.batch(idx, device)[0], stop=cut) for idx in batches(len(data.y))]
-    model.train(was_training)
-    # in the net's layout: NCHW features made a step at n = 1..4 1.02-1.12x slower (2 cores)
-    layout = model.memory_format if parts[0].dim() == 4 else torch.contiguous_format
-    return Images(torch.cat(parts).contiguous(memory_format=layout), data.y.to(device))
-
-
-def lr_at(step: int, steps: list[int], spec: TrainSpec) -> float:
-    """The learning rate of SGD step `step` (from 0) of a run whose periods (epochs) take
-    `steps` steps each. "step": lr times gamma for every milestone epoch already passed (the
-    same within an epoch); "cosine": linear warm-up to lr over the first `warmup_epochs`
-    periods, then half a cosine down to 0 at the end (Loshchilov & Hutter 2017)."""
-    if spec.schedule == "step":
-        epoch, first = 0, steps[0] if steps else 0
-        while epoch + 1 < len(steps) and step >= first:
-            epoch, first = epoch + 1, first + steps[epoch + 1]
-        return spec.lr * spec.lr_gamma ** sum(epoch >= m for m in spec.lr_milestones)
-    warm, total = sum(steps[: spec.warmup_epochs]), sum(steps)
-    if step < warm:
-        return spec.lr * (step + 1) / warm
-    return spec.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-
-def param_groups(params: dict[str, torch.nn.Parameter], spec: TrainSpec) -> list[dict]:
-    """SGD groups: weights, and biases with their own lr multiple and decay (Caffe's original
-    gave biases 2x the lr and no decay). One group where biases are treated like weights."""
-    if spec.bias_lr_mult == 1.0 and spec.bias_decay:
-        return [{"params": list(params.values()), "lr_mult": 1.0}]
-    biases = [p for name, p in params.items() if name.endswith("bias")]
-    weights = [p for name, p in params.items() if not name.endswith("bias")]
-    return [
-        {"params": weights, "lr_mult": 1.0},
-        {
-            "params": biases,
-            "lr_mult": spec.bias_lr_mult,
-            "weight_decay": spec.weight_decay if spec.bias_decay else 0.0,
-        },
-    ]
-
-
-def make_optimizer(params: dict[str, torch.nn.Parameter], spec: TrainSpec) -> torch.optim.SGD:
-    """SGD with the fused kernel where torch has one for the device: one pass over each
-    parameter (~90 us a step for the half-width net on 2 cores, against ~350 us for the
-    per-parameter loop; 1.07x on a step that trains only fc6..fc8)."""
-    groups = param_groups(params, spec)
-    hyper = {"lr": spec.lr, "momentum": spec.momentum, "weight_decay": spec.weight_decay}
-    try:
-        return torch.optim.SGD(groups, fused=True, **hyper)
-    except RuntimeError:  # no fused SGD for this device in this torch (CPU before 2.4 or so)
-        return torch.optim.SGD(param_groups(params, spec), **hyper)
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group["lr_mult"]
-
-
-def augmenter(spec: TrainSpec, seed: int) -> tuple[Callable | None, torch.Generator]:
-    """The training transform of `spec` (random crop and/or mirror; None without augmentation)
-    and its random stream, seeded from the data-order seed."""
-    rng = torch.Generator().manual_seed(seed_hash(seed, "augment"))
-    if not spec.augments:
-        return None, rng
-
-    def transform(x: torch.Tensor) -> torch.Tensor:
-        crop = spec.crop or min(x.shape[-2:])
-        return augment(x, crop, spec.crop_pad, rng, spec.mirror)
-
-    return transform, rng
 
 
 def keep_freed_memory() -> None:
@@ -190,39 +46,6 @@ def cuda_rng(device: str) -> dict:
     if torch.device(device).type != "cuda":
         return {}
     return {"cuda_rng": torch.cuda.get_rng_state(device)}
-
-
-class BatchOrder:
-    """Batches of image indices in a seeded random order: a fresh permutation of the n images
-    whenever the last is used up. With `train.epochs` a period is one permutation (the last
-    batch may be short); with `train.steps`, periods take their share of the steps across
-    permutations, so a small data set is passed many times, as the original's fixed-iteration
-    solvers did. `state` is what a checkpoint keeps to go on with the same batches."""
-
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator, state: dict | None):
-        self.n, self.batch_size, self.generator = n, batch_size, generator
-        self.perm, self.pos = (state["perm"], state["pos"]) if state else (None, n)
-
-    def next(self) -> torch.Tensor:
-        if self.pos >= self.n:
-            self.perm, self.pos = torch.randperm(self.n, generator=self.generator), 0
-        idx = self.perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
-        return idx
-
-    def state(self) -> dict:
-        return {"perm": self.perm, "pos": self.pos}
-
-
-def period_steps(n: int, spec: TrainSpec) -> list[int]:
-    """SGD steps in each of the `epochs` periods: a pass over the n images each, or
-    `train.steps` spread evenly over them."""
-    if spec.steps == 0:
-        return [math.ceil(n / spec.batch_size)] * spec.epochs
-    return [
-        (p + 1) * spec.steps // spec.epochs - p * spec.steps // spec.epochs
-        for p in range(spec.epochs)
-    ]
 
 
 class LoneNet:
