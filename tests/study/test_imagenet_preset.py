@@ -4,7 +4,8 @@ import pytest
 
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.splits import random_split
-from featuretransfer.study.studyfile import StudyError, load_study, preset_path
+from featuretransfer.study.studyfile import load_study, preset_path
+from featuretransfer.study.studyspec import StudyError
 
 
 @pytest.fixture(scope="module")

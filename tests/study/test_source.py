@@ -17,7 +17,8 @@ from featuretransfer.run.job import check_models, run_job
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.source import SourceError, checkpoint_file
-from featuretransfer.study.studyfile import StudyError, load_study
+from featuretransfer.study.studyfile import load_study
+from featuretransfer.study.studyspec import StudyError
 
 CONV = ("conv1", "conv2", "conv3", "conv4", "conv5")
 TINY = """
@@ -78,7 +79,7 @@ def test_plan_of_a_source_study(source_run, other_data):
     jobs = plan_study(study)
     assert study.splits[0].B == (0, 1, 2) and study.splits[0].kind == "source"
     assert len(jobs) == 1 + 7 * 5  # baseB, then BnB BnB+ SnB SnB+ random at n = 1..7
-    assert {j.target for j in jobs} == {"B"} and {j.source for j in jobs} == {"B", "S", "random"}
+    assert {j.target for j in jobs} == {"B"} and {j.source for j in jobs} == {"B", "S", ""}
     source_jobs = [j for j in jobs if j.source == "S"]
     assert all(j.pretrained == study.source and not j.parent() for j in source_jobs)
     assert all(j.pretrained is None for j in jobs if j.source != "S")

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from featuretransfer.data.halves import half_of
 from featuretransfer.data.idx import FASHION_MNIST_CLASSES
 from featuretransfer.study.splits import (
     SplitError,
     builtin_group_split,
     group_split,
     random_split,
-    relabel,
 )
 
 
@@ -54,8 +54,12 @@ def test_group_split_errors(a, b, message):
         group_split("mine", a, b, FASHION_MNIST_CLASSES)
 
 
-def test_relabel_maps_to_0_k_minus_1():
-    labels = torch.tensor([5, 0, 9, 3, 5, 8])
-    mask, new = relabel(labels, (3, 5, 9))
-    assert mask.tolist() == [True, False, True, True, True, False]
-    assert new.tolist() == [1, 2, 0, 1]
+def test_a_half_is_its_classes_relabelled_0_k_minus_1_and_the_first_k_of_each():
+    labels = torch.tensor([5, 0, 9, 3, 5, 8, 3, 5])
+    index, new = half_of(labels, (3, 5, 9))
+    assert index.tolist() == [0, 2, 3, 4, 6, 7]
+    assert new.tolist() == [1, 2, 0, 1, 0, 1]
+    index, new = half_of(labels, (3, 5, 9), per_class=1)  # the first image of each class
+    assert index.tolist() == [0, 2, 3] and new.tolist() == [1, 2, 0]
+    two = half_of(labels, (3, 5, 9), per_class=2)[0].tolist()
+    assert set(index.tolist()) <= set(two)  # nested: a larger k only adds images

@@ -1,7 +1,8 @@
 import pytest
 
 from featuretransfer.specs import DataSpec
-from featuretransfer.study.studyfile import StudyError, load_study, preset_names, preset_path
+from featuretransfer.study.studyfile import load_study, preset_names, preset_path
+from featuretransfer.study.studyspec import StudyError
 
 
 def write(tmp_path, text: str):
@@ -259,10 +260,10 @@ def test_auto_precision_resolves_before_any_id(tmp_path, monkeypatch, native, ex
     """train.precision "auto" (the default) is bf16 where the device has bf16 units, fp32
     elsewhere, before a job id is computed: a machine without bf16 plans exactly the nets of an
     fp32 study, and never reuses bf16 ones."""
-    from featuretransfer.study import studyfile
+    from featuretransfer.study import precision
     from featuretransfer.study.plan import plan_study
 
-    monkeypatch.setattr(studyfile, "native_bf16", lambda device: native)
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native)
     auto = load_study(write(tmp_path, ""))
     assert auto.train.precision == expected
     pinned = load_study(write(tmp_path, f"[train]\nprecision = '{expected}'\n"))

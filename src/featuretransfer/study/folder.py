@@ -11,7 +11,7 @@ from pathlib import Path
 
 from featuretransfer import store
 from featuretransfer.data.registry import class_names
-from featuretransfer.study.studyfile import StudySpec
+from featuretransfer.study.studyspec import StudySpec
 
 SET_ASIDE = "set-aside"  # where --set-aside moves an earlier study of the output folder
 LOCATION = "study-location.json"  # where the study file and its data lay when it ran

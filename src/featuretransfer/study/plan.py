@@ -25,7 +25,7 @@ import dataclasses
 import math
 
 from featuretransfer.specs import HALVES, SOURCE, JobSpec
-from featuretransfer.study.studyfile import StudySpec
+from featuretransfer.study.studyspec import StudySpec
 
 
 class PlanError(ValueError):
@@ -37,7 +37,7 @@ def treatment_job(
 ) -> JobSpec:
     """The job of a treatment name (BnB, BnB+, AnB, AnB+, SnB, SnB+, random) for one target."""
     other = HALVES[1 - HALVES.index(target)]
-    source = {"BnB": target, "AnB": other, "SnB": SOURCE, "random": "random"}[treatment.rstrip("+")]
+    source = {"BnB": target, "AnB": other, "SnB": SOURCE, "random": ""}[treatment.rstrip("+")]
     return JobSpec(
         study=study.name,
         data=study.data,

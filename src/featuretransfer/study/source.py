@@ -42,8 +42,9 @@ from featuretransfer.nets.hf import (
     hf_weights_files,
 )
 from featuretransfer.nets.hub import resolve_hf, snapshot_revision
-from featuretransfer.nets.units import HF_PREFIX, ModelError, file_sha256
+from featuretransfer.nets.units import HF_PREFIX, ModelError
 from featuretransfer.specs import DataSpec, NetSpec, SourceSpec
+from featuretransfer.store import file_sha256
 
 SOURCE_KEYS = ("checkpoint", "net", "model", "trained_on", "classes", "allow_pickle")
 SOURCE_TREATMENTS = ("BnB", "BnB+", "SnB", "SnB+", "random")  # S: layers 1..n from the source

@@ -6,7 +6,6 @@ Run `featuretransfer split --classes 10 --seed 0` to see one.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from featuretransfer.data.cifar import cifar10_group_split_classes, cifar100_group_split_classes
 from featuretransfer.data.imagefolder import imagenet_group_split_classes
@@ -91,16 +90,6 @@ def builtin_group_split(
         )
     a, b = known[name]
     return group_split(name, list(a), list(b), class_names, kind)
-
-
-def relabel(labels: torch.Tensor, classes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mask of samples in `classes`, their labels remapped to 0..k-1 in the order of `classes`)."""
-    size = max(int(labels.max()), max(classes)) + 1
-    lookup = torch.full((size,), -1, dtype=torch.long)
-    lookup[list(classes)] = torch.arange(len(classes))
-    new = lookup[labels]
-    mask = new >= 0
-    return mask, new[mask]
 
 
 def target_split(classes: list | None, class_names: tuple[str, ...]) -> SplitSpec:
