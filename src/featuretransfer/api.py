@@ -33,7 +33,8 @@ from featuretransfer.report.results import load_results as read_results_table
 from featuretransfer.report.writer import write_report
 from featuretransfer.run import interrupt
 from featuretransfer.study.folder import FolderError
-from featuretransfer.study.studyfile import StudySpec, load_study, preset_path
+from featuretransfer.study.studyfile import load_study, preset_path
+from featuretransfer.study.studyspec import StudySpec
 
 ERRORS = steps.USER_ERRORS  # bad input: the study file, data, model, source or output folder
 

@@ -29,12 +29,11 @@ import torch
 
 from featuretransfer import __version__, store
 from featuretransfer.analysis.estimate import estimate_study
-from featuretransfer.data.dataset import DataError
-from featuretransfer.data.registry import DOCUMENTED_CLASSES, class_names
-from featuretransfer.report.evidence import near_chance
+from featuretransfer.data.registry import DOCUMENTED_CLASSES
 from featuretransfer.report.writer import write_report, write_report_from_csv
 from featuretransfer.run import interrupt
 from featuretransfer.specs import ReportSpec, check_settings
+from featuretransfer.status import plan_lines, status_lines
 from featuretransfer.steps import (
     DEFAULT_PRESET,
     FUSE_ON_GPU,
@@ -50,21 +49,15 @@ from featuretransfer.steps import (
     train_bases,
     train_study,
 )
-from featuretransfer.study import lock
 from featuretransfer.study.folder import (
     SET_ASIDE,
 )
 from featuretransfer.study.lock import folder_lock
-from featuretransfer.study.plan import needs, plan_study
+from featuretransfer.study.plan import plan_study
+from featuretransfer.study.precision import resolve_precision
 from featuretransfer.study.splits import builtin_group_split, random_split
-from featuretransfer.study.studyfile import (
-    StudyError,
-    StudySpec,
-    load_study,
-    preset_names,
-    preset_path,
-    resolve_precision,
-)
+from featuretransfer.study.studyfile import load_study, preset_names, preset_path
+from featuretransfer.study.studyspec import StudyError, StudySpec
 
 
 class Parser(argparse.ArgumentParser):
@@ -206,44 +199,11 @@ def cmd_report(args) -> int:
     return 0
 
 
-def split_lines(study: StudySpec) -> list[str]:
-    """Each split's classes by name (by index where the names cannot be had)."""
-    try:
-        names = class_names(study.data)
-    except DataError:
-        names = None
-    lines = []
-    for split in study.splits:
-        halves = [
-            f"{half} = " + ", ".join(names[c] if names else str(c) for c in split.classes(half))
-            for half in ("A", "B")
-        ]
-        lines.append(f"split {split.name} ({split.kind}): {'; '.join(halves)}")
-    return lines
-
-
 def cmd_plan(args) -> int:
     study, _ = study_from_args(args)
     study = resolve_precision(study, "auto")  # as `run` resolves it with its default device
     out = Path(args.out) if args.out else Path("runs") / study.name
-    jobs = plan_study(study)
-    name_of = {job.id: job.display_name for job in jobs}
-    states = store.states(out, store.plan_entries(jobs))
-    width = max(len(name) for name in name_of.values())
-    print(f"study {study.name}: {len(jobs)} nets in dependency order, output in {out}")
-    for line in split_lines(study):
-        print(line)
-    header = f"{'name':{width}}  {'treatment':9} {'n':>2} {'fine_tune':9} {'k':>5}"
-    print(f"{header}  {'needs':{width}}  {'state':12}  id")
-    for job in jobs:
-        k = job.data.n_train_per_class or "all"
-        print(
-            f"{job.display_name:{width}}  {job.treatment:9} {job.n_copied:>2} "
-            f"{str(job.fine_tune).lower():9} {k:>5}  "
-            f"{','.join(name_of[n] for n in needs(job)) or '-':{width}}  "
-            f"{states[job.id]:12}  {job.id}"
-        )
-    print(f"{len(jobs)} jobs")
+    print("\n".join(plan_lines(study, out)))
     return 0
 
 
@@ -257,58 +217,8 @@ def cmd_status(args) -> int:
     plan = store.read_plan(out)
     if plan is None:
         raise UsageError(f"{out} holds no study (no plan.json): give a folder made by 'run'")
-    states = store.states(out, plan)
-    if lock.is_locked(out):
-        print(f"being written by {lock.describe(lock.holder(out))}")
-    beats = {  # an unfinished net that a live process trains now
-        e["id"]: beat
-        for e in plan
-        if states[e["id"]] == store.INCOMPLETE and (beat := store.running(out, e["id"]))
-    }
-    for state in (store.DONE, store.DAMAGED, store.STALE, store.INCOMPLETE, store.NOT_LAUNCHED):
-        names = [e["name"] for e in plan if states[e["id"]] == state and e["id"] not in beats]
-        if state == store.INCOMPLETE:
-            print(f"running: {len(beats)}")
-            for entry in (e for e in plan if e["id"] in beats):
-                beat = beats[entry["id"]]
-                print(
-                    f"  {entry['name']}: epoch {beat['epoch']}, step {beat['step']} of "
-                    f"{beat['total']} (pid {beat['pid']} on {beat['host']})"
-                )
-        if state in (store.DONE, store.INCOMPLETE, store.NOT_LAUNCHED) or names:
-            print(f"{state}: {len(names)}")
-        if state != store.DONE and names:
-            print("  " + " ".join(names))
-        if state == store.INCOMPLETE and names:
-            print("  (stopped nets: the next 'run' goes on from their checkpoints)")
-    records = store.load_records(out, plan)
-    if precisions := sorted({str(r.get("precision", "fp32")) for r in records}):
-        print(f"precision: {', '.join(precisions)}")  # what the finished nets trained in
-    diverged = [r["name"] for r in records if r["status"] == "diverged"]
-    if diverged:
-        print(f"diverged: {len(diverged)}\n  " + " ".join(diverged))
-    if at_chance := [r["name"] for r in records if near_chance(r)]:  # learnt ~nothing
-        print(f"at or near chance (left out of the verdicts): {len(at_chance)}")
-        print("  " + " ".join(at_chance))
-    for line in mixed_runtime_lines(records):
-        print(line)
-    if others := store.other_jobs(out, plan):
-        print(f"not part of this study (other settings, never pooled): {len(others)}")
-        print("  " + " ".join(others))
-    if any(states[e["id"]] in (store.DAMAGED, store.STALE) for e in plan):
-        print("damaged and stale nets are redone by the next 'run'")
+    print("\n".join(status_lines(out, plan)))
     return 0
-
-
-def mixed_runtime_lines(records: list[dict]) -> list[str]:
-    """A warning per setting (threads, device, fused) that differs between the finished nets."""
-    return [
-        f"mixed {key}: "
-        + ", ".join(f"{value} ({count} nets)" for value, count in counts.items())
-        + "; each net's numbers come back bit for bit only under its own setting "
-        "(docs/running.md, 'Reproducibility')"
-        for key, counts in store.runtime_mix(records).items()
-    ]
 
 
 def cmd_split(args) -> int:

@@ -26,6 +26,7 @@ from featuretransfer.run import interrupt
 from featuretransfer.run.executors import InlineExecutor, ProcessExecutor
 from featuretransfer.run.job import check_models
 from featuretransfer.run.runner import run_jobs
+from featuretransfer.study.datacheck import check_against_data
 from featuretransfer.study.folder import (
     FolderError,
     check_same_study,
@@ -36,15 +37,11 @@ from featuretransfer.study.folder import (
 )
 from featuretransfer.study.lock import FolderBusy, folder_lock
 from featuretransfer.study.plan import PlanError, plan_study
+from featuretransfer.study.precision import resolve_precision
 from featuretransfer.study.source import SourceError
 from featuretransfer.study.splits import SplitError
-from featuretransfer.study.studyfile import (
-    StudyError,
-    StudySpec,
-    check_against_data,
-    load_study,
-    resolve_precision,
-)
+from featuretransfer.study.studyfile import load_study
+from featuretransfer.study.studyspec import StudyError, StudySpec
 
 DEFAULT_PRESET = "fashion-mnist"
 # Nets per stacked pass on a GPU (`--fuse auto`). On the 2-core CPU a stack of 7 half-width nets
