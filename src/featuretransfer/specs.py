@@ -172,7 +172,7 @@ class TrainSpec:
     mirror: bool = setting(False, free="a boolean")  # random horizontal mirrors (p = 0.5)
     # "bf16": matrix products and convolutions under bfloat16 autocast (weights, the loss, LRN
     # and the optimiser in fp32); "auto": bf16 where the device has native bf16 units, else
-    # fp32, resolved when the study is loaded (studyfile.resolve_precision), before any job id
+    # fp32, resolved when the study is loaded (study/precision.py), before any job id
     precision: str = setting("auto", one_of=("auto", "fp32", "bf16"))
     # > 0: this many SGD steps in all, whatever the data's size, spread evenly over `epochs`
     # evaluation periods (lr milestones count periods); 0: `epochs` passes over the data. The
@@ -240,8 +240,9 @@ class SourceSpec:
 class JobSpec:
     """One network of the study: a base net, or a treatment of cut `n_copied`.
 
-    source: the half whose base net gives layers 1..n ("A"/"B"), "random" for the random control,
-    "S" for the pretrained checkpoint `pretrained`, or equal to target for a base net.
+    source: the half whose base net gives layers 1..n ("A"/"B"), "" for the random-weights
+    control (no source: layers 1..n random), "S" for the pretrained checkpoint `pretrained`, or
+    equal to target for a base net. ("random" names only a split kind and the treatment.)
     """
 
     study: str
@@ -264,7 +265,7 @@ class JobSpec:
     def treatment(self) -> str:
         if self.n_copied == 0:
             return "base"
-        if self.source == "random":
+        if self.source == "":
             return "random"
         return "selffer" if self.source == self.target else "transfer"
 
@@ -274,7 +275,7 @@ class JobSpec:
         if self.treatment == "base":
             body = f"base{self.target}" + ("-longer" if self.role == "longer" else "")
         else:
-            src = "R" if self.source == "random" else self.source
+            src = self.source or "R"
             body = f"{src}{self.n_copied}{self.target}{'+' if self.fine_tune else ''}"
         return f"{self.split.name}:{body}#{self.seed}"
 
@@ -307,7 +308,7 @@ class JobSpec:
 #      under the training's autocast
 #   3: LRN computes in fp32 under bf16 autocast (its sums rounded away in bf16)
 #   4: every field in the id (no field left out at a neutral value), Fashion-MNIST named by its
-#      content like any data set
+#      content like any data set, the random-weights control's source "" (no source)
 TRAINING_VERSION = 4
 
 

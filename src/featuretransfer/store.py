@@ -102,11 +102,9 @@ def load_weights(path: Path) -> dict:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The SHA-256 of a file's bytes: of weights files, a user's model code, a checkpoint."""
     with open(path, "rb") as f:
-        while chunk := f.read(2**20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def weights_identity(path: Path) -> dict:

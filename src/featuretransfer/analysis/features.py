@@ -41,15 +41,15 @@ from torch import nn
 from featuretransfer import store
 from featuretransfer.data.augment import center_crop
 from featuretransfer.data.diskimages import take
+from featuretransfer.data.halves import half_of
 from featuretransfer.data.registry import load_dataset
 from featuretransfer.data.scaling import input_scaling
 from featuretransfer.nets.layered import LayeredNet
-from featuretransfer.nets.registry import build_model
+from featuretransfer.nets.registry import job_model
 from featuretransfer.nets.treatments import TreatmentError, check_source, copy_layers
 from featuretransfer.nets.units import UnitNet
 from featuretransfer.specs import DataSpec, JobSpec, TrainSpec, seed_hash
 from featuretransfer.study.source import SourceError, load_source
-from featuretransfer.study.splits import relabel
 
 BATCH = 1000  # images per forward pass; no autograd, so memory is activations of one batch
 
@@ -96,13 +96,7 @@ def target_sample(
     mean, std = input_scaling(data, dataset)  # as the nets' training inputs (data/scaling.py)
 
     def part(x, y, n: int, name: str, per_class: int = 0):
-        mask, labels = relabel(y, classes)
-        index = torch.nonzero(mask).squeeze(1)
-        if per_class:  # the first k of each class, as the nets' training set
-            rank = torch.zeros_like(labels)
-            for c in range(len(classes)):
-                rank[labels == c] = torch.arange(int((labels == c).sum()))
-            index, labels = index[rank < per_class], labels[rank < per_class]
+        index, labels = half_of(y, classes, per_class)  # as the nets' training set
         if len(index) < 2 * len(classes):
             raise EstimateError(
                 f"the {name} images of classes {list(classes)} number {len(index)}: too few "
@@ -120,16 +114,9 @@ def target_sample(
     return TargetSample(fit_x, fit_y, held_x, held_y)
 
 
-def _model(job: JobSpec, image_shape: tuple[int, ...], seed: int) -> LayeredNet:
-    """A fresh net of job's model for the target's classes and the sample's image shape."""
-    n_classes = job.net.n_outputs or len(job.split.classes(job.target))
-    image_size = job.train.crop or image_shape[1]
-    return build_model(job.net, n_classes, seed, in_channels=image_shape[0], image_size=image_size)
-
-
 def load_net(job: JobSpec, out: Path, image_shape: tuple[int, ...]) -> LayeredNet:
     """The trained net of a DONE job, in eval mode, on the CPU."""
-    model = _model(job, image_shape, 0)
+    model = job_model(job, image_shape, 0)
     path = store.weights_file(store.job_dir(out, job.id))
     try:
         model.load_state_dict(store.load_weights(path))
@@ -144,7 +131,7 @@ def load_net(job: JobSpec, out: Path, image_shape: tuple[int, ...]) -> LayeredNe
 def load_source_net(job: JobSpec, image_shape: tuple[int, ...]) -> LayeredNet:
     """The pretrained source of an SnB job as the study's model: layers 1..L-1 copied from the
     checkpoint (checked as training checks them), the head new, in eval mode."""
-    model = _model(job, image_shape, 0)
+    model = job_model(job, image_shape, 0)
     try:
         state = load_source(job.pretrained)
         check_source(state, model)
@@ -156,7 +143,7 @@ def load_source_net(job: JobSpec, image_shape: tuple[int, ...]) -> LayeredNet:
 
 def untrained_net(job: JobSpec, image_shape: tuple[int, ...], seed: int) -> LayeredNet:
     """A fresh net of job's model, initialised from `seed`, in eval mode."""
-    return _model(job, image_shape, seed).eval()
+    return job_model(job, image_shape, seed).eval()
 
 
 def reduce(features: torch.Tensor, max_dim: int, seed: int = 0) -> torch.Tensor:

@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from featuretransfer.data import fingerprint
-from featuretransfer.data.dataset import DataError, Dataset, hold_out
-from featuretransfer.data.diskimages import IndexedImages, take
+from featuretransfer.data.dataset import DataError, Dataset, build_dataset
 from featuretransfer.specs import DataSpec
 
 log = logging.getLogger(__name__)
@@ -220,40 +219,6 @@ def _read_batch(path: Path, n_classes: dict[str, int]) -> tuple[torch.Tensor, li
     return torch.from_numpy(x.reshape(len(x), *CIFAR_IMAGE).copy()), labels
 
 
-def pixel_stats(x: torch.Tensor) -> tuple[float, float]:
-    """Mean and (unbiased) std of all values of a uint8 tensor, exact, in bounded memory.
-
-    A histogram of the 256 values instead of `x.double()`: CIFAR's training set as float64 is
-    1.2 GB.
-    """
-    counts = torch.zeros(256, dtype=torch.int64)
-    for chunk in x.reshape(len(x), -1).split(1024):  # 1024 images at a time
-        counts += torch.bincount(chunk.reshape(-1), minlength=256)
-    values, counts = torch.arange(256, dtype=torch.float64), counts.double()
-    n = counts.sum()
-    mean = (values * counts).sum() / n
-    var = (counts * (values - mean) ** 2).sum() / (n - 1)
-    return mean.item(), var.sqrt().item()
-
-
-def colour_dataset(classes, train_x, train_y, test_x, test_y, spec: DataSpec) -> Dataset:
-    """Images in memory, or on disk (`IndexedImages`: pixel statistics from 10,000 of them)."""
-    train_idx, val_idx = hold_out(len(train_x), spec.n_val, spec.val_seed)
-    kept = take(train_x, train_idx)
-    mean, std = pixel_stats(kept.sample(10_000) if isinstance(kept, IndexedImages) else kept)
-    return Dataset(
-        classes=tuple(classes),
-        train_x=kept,
-        train_y=train_y[train_idx],
-        val_x=take(train_x, val_idx),
-        val_y=train_y[val_idx],
-        test_x=test_x,
-        test_y=test_y,
-        pixel_mean=mean,
-        pixel_std=std,
-    )
-
-
 def _warn_if_unofficial(path: Path, names: tuple[str, ...], official: tuple[str, ...]) -> None:
     if names != official:
         log.warning(
@@ -287,7 +252,7 @@ def load_cifar10(spec: DataSpec) -> Dataset:
     train_y = torch.cat([y for _, (y,) in parts])
     test_x, (test_y,) = _read_batch(folder / "test_batch", {"labels": len(classes)})
     log.info("CIFAR-10 from %s: %d training, %d test images", folder, len(train_x), len(test_x))
-    return colour_dataset(classes, train_x, train_y, test_x, test_y, spec)
+    return build_dataset(classes, train_x, train_y, test_x, test_y, spec)
 
 
 def _check_coarse(path: Path, fine: torch.Tensor, coarse: torch.Tensor, official: bool) -> None:
@@ -320,7 +285,7 @@ def load_cifar100(spec: DataSpec) -> Dataset:
     _check_coarse(folder / "train", train_y, train_coarse, official)
     _check_coarse(folder / "test", test_y, test_coarse, official)
     log.info("CIFAR-100 from %s: %d training, %d test images", folder, len(train_x), len(test_x))
-    return colour_dataset(classes, train_x, train_y, test_x, test_y, spec)
+    return build_dataset(classes, train_x, train_y, test_x, test_y, spec)
 
 
 def cifar10_group_split_classes() -> tuple[list[str], list[str]]:

@@ -34,10 +34,8 @@ from pathlib import Path
 import torch
 
 from featuretransfer.data import fingerprint
-from featuretransfer.data.cifar import colour_dataset
-from featuretransfer.data.dataset import DataError, Dataset
+from featuretransfer.data.dataset import DataError, Dataset, build_dataset, cache_root
 from featuretransfer.data.diskimages import decode_to_disk
-from featuretransfer.data.idx import cache_dir
 from featuretransfer.data.imagefolder import (
     DEFAULT_IMAGE_SIZE,
     THREADS_FROM,
@@ -269,7 +267,7 @@ def load_csv(
         labels = torch.tensor([label for _, label in rows])
         n_workers = workers or (min(8, _cores()) if len(paths) >= THREADS_FROM else 1)
         if on_disk:
-            decoded = cache_dir().parent / "decoded"
+            decoded = cache_root() / "decoded"
             log.info("%s: decoding %d images to %s (once)", spec.path, len(paths), decoded)
             return decode_to_disk(paths, size, decoded, read_image, n_workers), labels
         return _read_images(paths, size, n_workers), labels
@@ -284,4 +282,4 @@ def load_csv(
         len(test_x),
         size,
     )
-    return colour_dataset(table.classes, train_x, train_y, test_x, test_y, spec)
+    return build_dataset(table.classes, train_x, train_y, test_x, test_y, spec)

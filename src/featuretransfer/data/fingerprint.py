@@ -23,17 +23,15 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from featuretransfer.data.dataset import DataError
+from featuretransfer.data.dataset import DataError, cache_root
 
-CHUNK = 2**20  # bytes hashed at a time: bounded memory for large files
 # What reading a damaged or unreadable file raises: OSError (missing, no permission, a bad gzip
 # header or CRC), EOFError (a .gz cut short), zlib.error (a .gz with garbled compressed data).
 READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 def cache_file() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "featuretransfer" / "fingerprints.json"
+    return cache_root() / "fingerprints.json"
 
 
 def _read_cache() -> dict:
@@ -74,15 +72,12 @@ def damaged_file_error(path: Path, error: BaseException) -> DataError:
 
 
 def _payload_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
+            return hashlib.file_digest(f, "sha256").hexdigest()
     except READ_ERRORS as e:
         raise damaged_file_error(path, e) from e
-    return digest.hexdigest()
 
 
 def file_digest(path: Path) -> str:

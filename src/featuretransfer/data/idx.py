@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from featuretransfer.data import fingerprint
-from featuretransfer.data.dataset import DataError, Dataset, hold_out
+from featuretransfer.data.dataset import DataError, Dataset, cache_root, hold_out
 from featuretransfer.specs import DataSpec
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,8 @@ def _has_fashion_mnist(folder: Path) -> bool:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "featuretransfer" / "fashion-mnist"
+    """Where Fashion-MNIST is downloaded to when it is found nowhere else."""
+    return cache_root() / "fashion-mnist"
 
 
 def find_fashion_mnist(explicit: str | None = None) -> Path:

@@ -20,10 +20,8 @@ import numpy as np
 import torch
 
 from featuretransfer.data import fingerprint
-from featuretransfer.data.cifar import colour_dataset
-from featuretransfer.data.dataset import DataError, Dataset
+from featuretransfer.data.dataset import DataError, Dataset, build_dataset, cache_root
 from featuretransfer.data.diskimages import IndexedImages, decode_to_disk
-from featuretransfer.data.idx import cache_dir
 from featuretransfer.specs import DataSpec
 
 log = logging.getLogger(__name__)
@@ -226,10 +224,10 @@ def load_image_folder(
                 "%s: decoding %d images to %s (once)",
                 root,
                 len(paths),
-                cache_dir().parent / "decoded",
+                cache_root() / "decoded",
             )
             images = decode_to_disk(
-                paths, image_size, cache_dir().parent / "decoded", read_image, n_workers
+                paths, image_size, cache_root() / "decoded", read_image, n_workers
             )
             if mode == "L":  # decoded as RGB, whose channels all hold the grey values
                 images = IndexedImages(images.array[:, :1], images.index)
@@ -247,4 +245,4 @@ def load_image_folder(
         image_size,
         "grey" if mode == "L" else "RGB",
     )
-    return colour_dataset(classes, train_x, train_y, test_x, test_y, spec)
+    return build_dataset(classes, train_x, train_y, test_x, test_y, spec)

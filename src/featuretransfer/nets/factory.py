@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from featuretransfer.nets.units import HF_PREFIX, ModelError, UnitNet, file_sha256, wrap
+from featuretransfer.nets.units import HF_PREFIX, ModelError, UnitNet, wrap
 from featuretransfer.specs import NetSpec
+from featuretransfer.store import file_sha256
 
 
 def load_factory(name: str, path: str | None) -> Callable:

@@ -12,7 +12,7 @@ from featuretransfer.nets.layered import LayeredNet
 from featuretransfer.nets.resnet import ResNet18
 from featuretransfer.nets.units import HF_PREFIX, is_user_model
 from featuretransfer.nets.vit import ViT
-from featuretransfer.specs import NetSpec
+from featuretransfer.specs import JobSpec, NetSpec
 
 MODELS = {"convnet8": ConvNet8, "caffenet": CaffeNet, "resnet18": ResNet18, "vit": ViT}
 
@@ -41,3 +41,12 @@ def build_model(
     for name in model.layer_names:
         model.init_layer(name, generator)
     return model
+
+
+def job_model(job: JobSpec, image_shape: tuple[int, ...], seed: int) -> LayeredNet:
+    """A job's net before any layer is copied: its model with one output per class of its
+    target half (or net.n_outputs: the original's 1000-way fc8) for images of `image_shape`
+    (channels, side), seen as train.crop x train.crop windows where the study crops."""
+    n_outputs = job.net.n_outputs or len(job.split.classes(job.target))
+    size = job.train.crop or image_shape[1]
+    return build_model(job.net, n_outputs, seed, in_channels=image_shape[0], image_size=size)

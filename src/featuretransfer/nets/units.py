@@ -22,10 +22,8 @@ one interface:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -47,14 +45,6 @@ class ModelError(ValueError):
 def is_user_model(name: str) -> bool:
     """A factory path ("module:factory") or a Hugging Face folder ("hf:FOLDER")."""
     return name.startswith(HF_PREFIX) or ":" in name
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_norm(module: nn.Module) -> bool:
@@ -245,9 +235,9 @@ def check_units(model: nn.Module, units: tuple[str, ...], where: str) -> None:
     doubles = [f"{names[p]} (in {' and '.join(us)})" for p, us in owners.items() if len(us) > 1]
     problems = []
     if orphans:
-        problems.append(f"in no unit: {_few(orphans)}")
+        problems.append(f"in no unit: {_first_names(orphans)}")
     if doubles:
-        problems.append(f"in two units: {_few(doubles)}")
+        problems.append(f"in two units: {_first_names(doubles)}")
     if problems:
         raise ModelError(
             f"{where}.units must hold every parameter exactly once; " + "; ".join(problems)
@@ -256,7 +246,7 @@ def check_units(model: nn.Module, units: tuple[str, ...], where: str) -> None:
         raise ModelError(f"{where}.units: a transfer needs at least 2 units, got {len(units)}")
 
 
-def _few(items: list[str], k: int = 5) -> str:
+def _first_names(items: list[str], k: int = 5) -> str:
     more = f" and {len(items) - k} more" if len(items) > k else ""
     return ", ".join(items[:k]) + more
 
