@@ -1,4 +1,5 @@
-"""Tiny fixtures: a fake Fashion-MNIST (10 classes x 24 images, real IDX files) and a tiny study."""
+"""Tiny fixtures: a fake Fashion-MNIST (10 classes x 24 images, real IDX files), a tiny study as
+a spec (tiny_study) and as a study file (tiny_study_text)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from featuretransfer.data.registry import with_fingerprint
 from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
 from featuretransfer.study.splits import random_split
-from featuretransfer.study.studyfile import StudySpec
+from featuretransfer.study.studyspec import StudySpec
 
 torch.use_deterministic_algorithms(True)
 
@@ -23,6 +24,31 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     )
     blob = header + array.astype(np.uint8).tobytes()
     path.write_bytes(gzip.compress(blob) if path.suffix == ".gz" else blob)
+
+
+def tiny_study_text(
+    name: str = "tiny",
+    data: Path | str | None = None,
+    epochs: int = 1,
+    batch_size: int = 16,
+    treatments: tuple[str, ...] = ("BnB", "AnB"),
+    cuts: tuple[int, ...] = (2,),
+    data_keys: str = "",
+    train_keys: str = "",
+    extra: str = "",
+) -> str:
+    """The study file of a tiny study on the fake data: a 0.1-width reference net, 40 validation
+    images, `epochs` epochs with a constant rate, the `treatments` at the `cuts` towards B.
+    `data_keys` and `train_keys` add lines to [data] and [train]; `extra` adds sections."""
+    path = f'path = "{data}"\n' if data is not None else ""
+    listed = ", ".join(f'"{t}"' for t in treatments)
+    return (
+        f'name = "{name}"\n[data]\nn_val = 40\n{path}{data_keys}'
+        f"[model]\nwidth = 0.1\n"
+        f"[train]\nepochs = {epochs}\nbatch_size = {batch_size}\nlr_milestones = []\nbest_k = 1\n"
+        f"{train_keys}"
+        f"[study]\ntreatments = [{listed}]\ncuts = {list(cuts)}\n{extra}"
+    )
 
 
 def fake_images(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

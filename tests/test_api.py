@@ -10,28 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tiny_study_text
 
 import featuretransfer
 from featuretransfer.record import COLUMNS
 from featuretransfer.study.folder import FolderError
-from featuretransfer.study.studyfile import StudyError
+from featuretransfer.study.studyspec import StudyError
 
-TINY = """name = "api-tiny"
-[data]
-n_val = 40
-[model]
-width = 0.1
-[train]
-epochs = 1
-batch_size = 32
-lr_milestones = []
-best_k = 1
-precision = "fp32"
-[study]
-treatments = ["AnB"]
-cuts = [3]
-targets = ["B"]
-"""
+TINY = tiny_study_text(
+    "api-tiny", batch_size=32, treatments=("AnB",), cuts=(3,), train_keys='precision = "fp32"\n'
+)
 
 # A user's model whose forward fails while training (not in the checks before it)
 FAILS = """from collections import OrderedDict

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_study_text
 
 import featuretransfer
 from featuretransfer import store
 from featuretransfer.cli import main
 from featuretransfer.run.runner import ProgressBars
 from featuretransfer.study.plan import plan_study
-from featuretransfer.study.studyfile import load_study, preset_path, resolve_precision
+from featuretransfer.study.precision import resolve_precision
+from featuretransfer.study.studyfile import load_study, preset_path
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -168,30 +170,18 @@ def test_unwritable_output_and_another_study(tmp_path, fake_data, capsys):
     assert "holds study 'someone-else' with other settings" in err and "--set-aside" in err
 
 
-TINY = """name = "t"
-[data]
-n_val = 40
-n_train_per_class = 6
-[model]
-width = 0.1
-[train]
-epochs = EPOCHS
-batch_size = 16
-lr_milestones = []
-[study]
-treatments = ["BnB", "AnB"]
-cuts = [2]
-"""
+def tiny(epochs: int) -> str:
+    return tiny_study_text("t", epochs=epochs, data_keys="n_train_per_class = 6\n")
 
 
 def test_a_changed_setting_never_pools(tmp_path, fake_data, capsys):
     out, study = tmp_path / "out", tmp_path / "t.toml"
     run = ["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]
-    study.write_text(TINY.replace("EPOCHS", "1"))
+    study.write_text(tiny(1))
     assert main(run) == 0
     first = (out / "results.csv").read_text().splitlines()
     capsys.readouterr()
-    study.write_text(TINY.replace("EPOCHS", "2"))
+    study.write_text(tiny(2))
     assert main(run) == 2
     err = capsys.readouterr().err
     assert "train.epochs" in err and "--set-aside" in err and err.count("\n") == 1
@@ -365,7 +355,7 @@ def test_estimate_trains_only_base_nets_then_reads_them_from_the_folder(
 
 def test_estimate_of_a_finished_study_keeps_its_results_csv(tmp_path, fake_data):
     out, study = tmp_path / "out", tmp_path / "t.toml"
-    study.write_text(TINY.replace("EPOCHS", "1"))
+    study.write_text(tiny(1))
     assert main(["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]) == 0
     before = (out / "results.csv").read_text()
     assert main(["estimate", str(out), "--quiet"]) == 0  # runs the base nets' jobs only

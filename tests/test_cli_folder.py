@@ -13,24 +13,15 @@ import subprocess
 import sys
 import time
 
+from conftest import tiny_study_text
+
 from featuretransfer import store
 from featuretransfer.cli import main
 
-SLOW = """name = "busy"
-[data]
-n_val = 40
-path = "{data}"
-[model]
-width = 0.1
-[train]
-epochs = 5000  # never finishes: the test kills it
-batch_size = 8
-lr_milestones = []
-best_k = 1
-[study]
-treatments = ["AnB+"]
-cuts = [3]
-"""
+
+def slow_study(data) -> str:
+    """A study that never finishes (5,000 epochs): the test kills it."""
+    return tiny_study_text("busy", data, epochs=5000, batch_size=8, treatments=("AnB+",), cuts=(3,))
 
 
 def featuretransfer(*args: str) -> list[str]:
@@ -39,7 +30,7 @@ def featuretransfer(*args: str) -> list[str]:
 
 def test_a_busy_folder_refuses_a_second_run_and_status_shows_the_net_training(tmp_path, fake_data):
     study, out = tmp_path / "busy.toml", tmp_path / "out"
-    study.write_text(SLOW.format(data=fake_data))
+    study.write_text(slow_study(fake_data))
     first = subprocess.Popen(
         featuretransfer("run", str(study), "--out", str(out), "--quiet", "--threads", "1"),
         stderr=subprocess.PIPE,
@@ -77,20 +68,7 @@ def test_a_busy_folder_refuses_a_second_run_and_status_shows_the_net_training(tm
     assert "being written" not in status.stdout
 
 
-TINY = """name = "t"
-[data]
-n_val = 40
-n_train_per_class = 6
-[model]
-width = 0.1
-[train]
-epochs = 1
-batch_size = 16
-lr_milestones = []
-[study]
-treatments = ["BnB", "AnB"]
-cuts = [2, 5]
-"""
+TINY = tiny_study_text("t", cuts=(2, 5), data_keys="n_train_per_class = 6\n")
 
 
 def test_report_reads_the_records_not_a_stale_table(tmp_path, fake_data, caplog):

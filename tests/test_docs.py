@@ -26,13 +26,8 @@ from featuretransfer.specs import (
     range_text,
 )
 from featuretransfer.study.source import SOURCE_KEYS
-from featuretransfer.study.studyfile import (
-    DERIVED,
-    StudyError,
-    StudySpec,
-    VolumeSpec,
-    load_study,
-)
+from featuretransfer.study.studyfile import load_study
+from featuretransfer.study.studyspec import DERIVED, StudyError, StudySpec, VolumeSpec
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 DOC = DOCS / "study-file.md"
@@ -46,8 +41,8 @@ SPECS = {
 # Spec fields a study file sets through a key of another name: NetSpec.path is model.file
 # resolved against the study file's folder.
 SET_THROUGH = {("model", "path"): "file"}
-# What a [[splits]] entry may hold beside its own [study] keys (studyfile._split): seed (random
-# halves), groups (built in), name + A + B (your own), kind.
+# What a [[splits]] entry may hold beside its own [study] keys (study/sections.py split_of): seed
+# (random halves), groups (built in), name + A + B (your own), kind.
 SPLIT_KEYS = {"seed", "groups", "name", "A", "B", "kind"}
 NOT_A_KEY = "zz_not_a_key"
 

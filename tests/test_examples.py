@@ -17,7 +17,8 @@ from featuretransfer.run.job import check_models, run_job
 from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import TrainSpec
 from featuretransfer.study.plan import plan_study
-from featuretransfer.study.studyfile import StudySpec, load_study
+from featuretransfer.study.studyfile import load_study
+from featuretransfer.study.studyspec import StudySpec
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 TINY_TRAIN = TrainSpec(

@@ -9,7 +9,8 @@ import pytest
 from featuretransfer.data.registry import class_names
 from featuretransfer.study.folder import write_study_files
 from featuretransfer.study.plan import plan_study
-from featuretransfer.study.studyfile import load_study, preset_path, resolve_precision
+from featuretransfer.study.precision import resolve_precision
+from featuretransfer.study.studyfile import load_study, preset_path
 from featuretransfer.studyinfo import StudyInfoError, read_study_info
 
 

@@ -24,7 +24,7 @@ from featuretransfer.run.runner import run_jobs
 from featuretransfer.specs import DataSpec, NetSpec, TrainSpec
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.splits import random_split
-from featuretransfer.study.studyfile import StudySpec
+from featuretransfer.study.studyspec import StudySpec
 
 # more images than features (as at the defaults, 2000 against 512): LogME converges in a few steps
 SPEC = EstimateSpec(n_fit=80, n_held=20, n_cka=40, max_dim=48, margin=1.0)

@@ -15,7 +15,8 @@ from featuretransfer.data.dataset import DataError
 from featuretransfer.data.registry import class_names, load_dataset, with_fingerprint
 from featuretransfer.specs import DataSpec
 from featuretransfer.study.plan import plan_study
-from featuretransfer.study.studyfile import StudyError, load_study
+from featuretransfer.study.studyfile import load_study
+from featuretransfer.study.studyspec import StudyError
 
 
 def idx_set(folder, n_classes: int, per_class: int = 12, names: list[str] | None = None):

@@ -26,7 +26,8 @@ from featuretransfer.run.job import check_models  # noqa: E402
 from featuretransfer.run.runner import run_jobs  # noqa: E402
 from featuretransfer.study.folder import study_record  # noqa: E402
 from featuretransfer.study.plan import plan_study  # noqa: E402
-from featuretransfer.study.studyfile import StudyError, load_study  # noqa: E402
+from featuretransfer.study.studyfile import load_study  # noqa: E402
+from featuretransfer.study.studyspec import StudyError  # noqa: E402
 
 REPO = "tiny-org/tiny-vit"
 MAIN = commit_of("main, first")

@@ -11,9 +11,10 @@ from torch import nn
 from featuretransfer.nets import units
 from featuretransfer.nets.factory import resolve_model
 from featuretransfer.nets.registry import build_model
-from featuretransfer.nets.treatments import copy_layers, freeze, trainable_parameters
+from featuretransfer.nets.treatments import freeze
 from featuretransfer.nets.units import ModelError, UnitNet, check_units, wrap
-from featuretransfer.run.train import Images, train
+from featuretransfer.run.images import Images
+from featuretransfer.run.train import train
 from featuretransfer.specs import NetSpec, TrainSpec
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -47,48 +48,6 @@ class Residual(nn.Module):
     def forward(self, x):
         y = torch.relu(self.stem(x))
         return self.head((y + self.body(y)).mean((2, 3)))
-
-
-@pytest.mark.parametrize("n", [1, 3, 4])
-def test_frozen_units_bit_identical_copied_equal_reinitialised_differ(n):
-    net = example_net()
-    parent = build_model(net, 3, seed=1)
-    train(
-        parent,
-        random_images(),
-        random_images(16),
-        TrainSpec(epochs=1, batch_size=16, precision="fp32"),
-        seed=1,
-    )
-    model = build_model(net, 3, seed=2)
-    assert list(model.state_dict()) == list(parent.state_dict())  # the model's own keys
-    copy_layers(parent.state_dict(), model, n)
-    before = snapshot(model)
-    copied = tuple(f"{u}." for u in UNITS[:n])
-    for key in before:  # batch-norm statistics included
-        equal = torch.equal(before[key], parent.state_dict()[key])
-        if key.startswith(copied):
-            assert equal, key
-        elif key.endswith("weight") and "bn" not in key and before[key].dim() > 1:
-            assert not equal, key  # re-initialised from the job's seed
-    freeze(model, n)
-    model.train()
-    frozen_bn = [m for u in UNITS[:n] for m in model.model.get_submodule(u).modules()]
-    assert all(not m.training for m in frozen_bn if isinstance(m, nn.BatchNorm2d))
-    assert not any(k.startswith(copied) for k in trainable_parameters(model))
-    train(
-        model,
-        random_images(),
-        random_images(16),
-        TrainSpec(epochs=1, batch_size=16, precision="fp32"),
-        seed=0,
-    )
-    after = model.state_dict()
-    for key in before:
-        if key.startswith(copied):
-            assert torch.equal(after[key], before[key]), key
-        elif key.endswith(("running_mean", "weight")) and before[key].dim() >= 1:
-            assert not torch.equal(after[key], before[key]), key
 
 
 def test_same_seed_same_net_other_seed_other_net():

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_study_text
 
 from featuretransfer import store
 from featuretransfer.run import interrupt
@@ -133,21 +134,11 @@ def test_a_stopped_fused_pass_goes_on_alone_from_mid_epoch(tmp_path, tiny_study)
 def write_study(folder: Path, fake_data: Path) -> Path:
     """4 nets of 20 epochs x 13 steps: long enough (~1 s a net) to be stopped mid-training."""
     path = folder / "study.toml"
-    path.write_text(f"""name = "interrupt"
-[data]
-n_val = 40
-path = "{fake_data}"
-[model]
-width = 0.1
-[train]
-epochs = 20
-batch_size = 8
-lr_milestones = []
-best_k = 1
-[study]
-treatments = ["BnB", "AnB+"]
-cuts = [3]
-""")
+    path.write_text(
+        tiny_study_text(
+            "interrupt", fake_data, epochs=20, batch_size=8, treatments=("BnB", "AnB+"), cuts=(3,)
+        )
+    )
     return path
 
 

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pytest
 import ray_cluster
-from test_interrupt import write_study
 
 RAY_MISSING = importlib.util.find_spec("ray") is None
 needs_ray = pytest.mark.skipif(RAY_MISSING, reason="Ray is not installed (pip install ray)")
@@ -240,6 +239,8 @@ _RUN: dict = {}  # one script run serves every cluster test: a cluster takes ~20
 @pytest.fixture
 def cluster_run(tiny_study, fake_data) -> tuple[dict, Path]:
     """(summary.json, output folder) of the script run on the tiny study."""
+    from conftest import tiny_study_text  # here: the script run below imports none of tests/
+
     from featuretransfer.study.plan import plan_study
 
     if "result" not in _RUN:
@@ -247,7 +248,17 @@ def cluster_run(tiny_study, fake_data) -> tuple[dict, Path]:
         try:
             jobs_file = out / "jobs.pkl"
             jobs_file.write_bytes(pickle.dumps(plan_study(tiny_study)))
-            study = write_study(out, fake_data)
+            study = out / "study.toml"  # a study file for the script's `estimate` and `report`
+            study.write_text(
+                tiny_study_text(
+                    "interrupt",
+                    fake_data,
+                    epochs=20,
+                    batch_size=8,
+                    treatments=("BnB", "AnB+"),
+                    cuts=(3,),
+                )
+            )
             script = ray_cluster.in_network_namespace(
                 [sys.executable, __file__, str(jobs_file), str(out), str(study)],
                 SCRIPT_TIMEOUT_S,
@@ -277,6 +288,7 @@ def remove_cluster_run():
 
 @needs_ray
 @needs_namespace
+@pytest.mark.slow  # a 2-node Ray cluster: CI runs it in its own step
 def test_local_ray_runs_the_study(cluster_run):
     summary, out = cluster_run
     assert summary["local"] == {"trained": 12, "failed": {}}
@@ -286,6 +298,7 @@ def test_local_ray_runs_the_study(cluster_run):
 
 @needs_ray
 @needs_namespace
+@pytest.mark.slow  # a 2-node Ray cluster: CI runs it in its own step
 def test_study_runs_on_both_nodes(cluster_run):
     summary, out = cluster_run
     assert summary["spread"] == {"trained": 12, "failed": {}, "max_workers": 2}
@@ -296,6 +309,7 @@ def test_study_runs_on_both_nodes(cluster_run):
 
 @needs_ray
 @needs_namespace
+@pytest.mark.slow  # a 2-node Ray cluster: CI runs it in its own step
 def test_gpu_job_runs_on_the_node_with_a_gpu(cluster_run):
     summary, out = cluster_run
     (gpu_node,) = [node for node, resources in summary["nodes"].items() if resources.get("GPU")]
@@ -310,6 +324,7 @@ def test_gpu_job_runs_on_the_node_with_a_gpu(cluster_run):
 
 @needs_ray
 @needs_namespace
+@pytest.mark.slow  # a 2-node Ray cluster: CI runs it in its own step
 def test_killed_worker_is_retried_with_the_same_scores(cluster_run):
     summary, out = cluster_run
     killed = summary["killed"]
@@ -323,6 +338,7 @@ def test_killed_worker_is_retried_with_the_same_scores(cluster_run):
 
 @needs_ray
 @needs_namespace
+@pytest.mark.slow  # a 2-node Ray cluster: CI runs it in its own step
 def test_a_sigint_stops_ray_tasks_and_the_rerun_gives_the_calm_numbers(cluster_run):
     summary, out = cluster_run
     stopped = summary["interrupt"]

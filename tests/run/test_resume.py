@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import tiny_study_text
 
 from featuretransfer import store
 from featuretransfer.run.job import MissingParentError, run_job
@@ -48,21 +49,11 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path, tiny_study):
 
 def write_study(tmp_path, fake_data, epochs: int) -> str:
     path = tmp_path / "study.toml"
-    path.write_text(f"""name = "crash"
-[data]
-n_val = 40
-path = "{fake_data}"
-[model]
-width = 0.1
-[train]
-epochs = {epochs}
-batch_size = 8
-lr_milestones = []
-best_k = 1
-[study]
-treatments = ["BnB", "AnB+"]
-cuts = [3]
-""")
+    path.write_text(
+        tiny_study_text(
+            "crash", fake_data, epochs, batch_size=8, treatments=("BnB", "AnB+"), cuts=(3,)
+        )
+    )
     return str(path)
 
 
@@ -80,6 +71,7 @@ def wait_for_checkpoint(out: Path, process: subprocess.Popen, limit: float) -> N
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # kills `run` several times: CI runs it in its own step
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, fake_data):
     """`run` killed with SIGKILL several times, then let finish: an undisturbed run's scores."""
     study = write_study(tmp_path, fake_data, epochs=4)

@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 
 import pytest
+from conftest import tiny_study_text
 
 from featuretransfer import store
 from featuretransfer.cli import main
@@ -107,10 +108,7 @@ def test_without_tensorboard_the_flag_is_a_one_line_error(monkeypatch, capsys):
 
 def test_run_tensorboard_writes_under_the_output_folder(tmp_path, fake_data):
     study = tmp_path / "s.toml"
-    study.write_text(
-        'name = "tb"\n[data]\nn_val = 40\n[train]\nepochs = 2\nlr_milestones = [1]\n[study]\n'
-        'treatments = ["AnB"]\ncuts = [3]\n'
-    )
+    study.write_text(tiny_study_text("tb", epochs=2, treatments=("AnB",), cuts=(3,)))
     out = tmp_path / "out"
     command = ["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]
     assert main([*command, "--threads", "1", "--tensorboard"]) == 0
@@ -126,10 +124,7 @@ def test_a_rerun_with_tensorboard_writes_the_curves_of_nets_done_before(
     tmp_path, fake_data, capsys
 ):
     study = tmp_path / "s.toml"
-    study.write_text(
-        'name = "tb"\n[data]\nn_val = 40\n[train]\nepochs = 2\nlr_milestones = [1]\n[study]\n'
-        'treatments = ["AnB"]\ncuts = [3]\n'
-    )
+    study.write_text(tiny_study_text("tb", epochs=2, treatments=("AnB",), cuts=(3,)))
     out = tmp_path / "out"
     command = ["run", str(study), "--data", str(fake_data), "--out", str(out), "--quiet"]
     assert main([*command, "--threads", "1"]) == 0  # trained without --tensorboard
