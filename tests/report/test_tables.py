@@ -194,7 +194,7 @@ def test_decomposition_by_hand(tmp_path):
     # baseB, interval 9.5 +- 3.16: beyond the margin, and BnB - AnB above zero: specific
     assert [r["features"] for r in got] == ["inconclusive", "inconclusive", "specific"]
     text = table_text.transition_text(got)
-    assert "co-adaptation (baseB − BnB) is the larger significant drop at cut 2" in text
+    assert "co-adaptation (baseB − BnB) is the larger drop beyond the margin at cut 2" in text
     # specific from cut 3, but cut 2 is neither general nor specific: no transition is claimed
     assert "between layers" not in text and "at cut 2 neither general nor specific" in text
 
@@ -207,6 +207,19 @@ def decomposed(tmp_path, sp_drops: dict[int, list[float]], groups: int = 3) -> l
             rows += [make_record("selffer", n, top1=0.90, seed=g)]
             rows += [make_record("transfer", n, top1=0.90 - d / 100, seed=g)]
     return decomposition(records_of(tmp_path, rows))
+
+
+def test_a_cause_dominates_only_beyond_the_margin(tmp_path):
+    """BnB 0.2-0.4 points below baseB in each of three groups is a significant drop, yet smaller
+    than the 1-point margin: no cause is named. 3-5 points is."""
+    rows = [make_record(top1=0.90, seed=g) for g in range(3)]
+    for n, drops in {3: (0.3, 0.2, 0.4), 4: (3.0, 4.0, 5.0)}.items():
+        for g, d in enumerate(drops):
+            rows += [make_record("selffer", n, top1=0.90 - d / 100, seed=g)]
+            rows += [make_record("transfer", n, top1=0.90 - d / 100, seed=g)]
+    got = decomposition(records_of(tmp_path, rows))
+    assert got[0]["coadaptation_low"] > 0  # significant at n = 3 ...
+    assert [r["dominant"] for r in got] == ["neither", "co-adaptation"]  # ... but within 1 point
 
 
 def test_a_transition_is_named_only_between_measured_neighbours(tmp_path):

@@ -44,7 +44,7 @@ def transition_text(rows: list[dict], rules: ReportSpec = DEFAULT_RULES) -> str:
         ("specificity", "Specificity of the features (BnB − AnB)"),
     ):
         if ns := [r["n"] for r in known if r["dominant"] == cause]:
-            sentences.append(f"{words} is the larger significant drop at {layers_text(ns)}.")
+            sentences.append(f"{words} is the larger drop beyond the margin at {layers_text(ns)}.")
     # the unbroken run of specific cuts that ends at the top measured cut
     tail = 0
     while tail < len(known) and known[-1 - tail]["n"] in specific:

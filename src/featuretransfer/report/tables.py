@@ -184,7 +184,9 @@ def decomposition(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> lis
     two causes: co-adaptation = baseB - BnB, what re-learning the upper layers alone loses;
     specificity = BnB - AnB, what the other half's features lose on top of that. Each is taken
     inside each base group, then over splits (evidence.py). A cause dominates only where its
-    drop is above zero; of two such drops the larger; "neither" where no drop is. Random splits;
+    drop lies beyond the margin (as every drop the findings count); of two such drops the larger;
+    "neither" where no drop is: a drop that is significant but smaller than the margin is no
+    cause worth naming. Random splits;
     cuts without both a BnB and an AnB net get no cause.
     """
     groups = Groups(records, "random", rules)
@@ -196,7 +198,7 @@ def decomposition(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> lis
         significant = {
             name: e.mean
             for name, e in (("co-adaptation", co), ("specificity", sp))
-            if e.n_units and e.above
+            if e.n_units and e.beyond_above(rules.margin)
         }
         if not (co.n_units and sp.n_units):
             dominant = "—"
