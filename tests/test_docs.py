@@ -172,3 +172,16 @@ def test_the_results_columns_are_record_columns():
     table = text.split("\n## results.csv\n", 1)[1].split("\n## ", 1)[0]
     documented_columns = re.findall(r"^\| `(\w+)` \|", table, re.M)
     assert documented_columns == list(COLUMNS), "outputs.md's results.csv table"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_local_link_resolves(page):
+    """A link to a file of the repository (README -> docs, docs -> figures) names one that exists."""
+    links = re.findall(r"\]\(([^)\s]+)\)", page.read_text())
+    local = [link.split("#")[0] for link in links if not re.match(r"[a-z]+:|#", link)]
+    missing = [link for link in local if link and not (page.parent / link).exists()]
+    assert not missing, f"{page.name} links to missing files: {missing}"
