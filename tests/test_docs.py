@@ -180,7 +180,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_local_link_resolves(page):
-    """A link to a file of the repository (README -> docs, docs -> figures) names one that exists."""
+    """A link to a file of the repository (README -> docs, docs -> figures) names a real file."""
     links = re.findall(r"\]\(([^)\s]+)\)", page.read_text())
     local = [link.split("#")[0] for link in links if not re.match(r"[a-z]+:|#", link)]
     missing = [link for link in local if link and not (page.parent / link).exists()]
