@@ -2,9 +2,9 @@
 
 The first signal only sets a flag. Training looks at it before every step (`stop_requested`);
 once it is set, a net saves its checkpoint where it stands (mid-epoch: the epoch's data order,
-the step and the partial loss sum, see train.py) and raises `Interrupted`, so that running the
-same command again ends with exactly the numbers of an undisturbed run. The runner then launches
-nothing more and waits for the running nets; nothing is recorded as failed.
+the step and the partial loss sum; train.py, schedule.py) and raises `Interrupted`, so that
+running the same command again ends with exactly the numbers of an undisturbed run. The runner
+then launches nothing more and waits for the running nets; nothing is recorded as failed.
 
 Where the flag lives:
 - in the process that runs `run` (and the nets of the inline executor): `stop_on_signals`;
