@@ -54,6 +54,19 @@ def test_all_files_written_and_shown(tmp_path):
     assert (folder / "table1.md").read_text().startswith("# Table 1")
 
 
+def test_the_page_says_why_base_nets_trained_longer_are_left_out(tmp_path):
+    """A convergence check's longer base nets are not data-volume nets: the page says which is
+    which (it once called 5 longer baseB nets "trained on another number of images")."""
+    rows = [make_record(top1=0.6, target=t) for t in "AB"]
+    rows += [make_record(top1=0.61, target="B", role="longer", job_id="longerB")]
+    rows += [make_record(top1=0.5, target="B", role="volume", n_train_per_class=10)]
+    rows += [make_record("transfer", n, top1=0.55) for n in (1, 2)]
+    write_results(tmp_path / "results.csv", rows, columns=(*COLUMNS, "role"))
+    page = (write_report_from_csv(tmp_path / "results.csv", tmp_path) / "index.html").read_text()
+    assert "1 base nets trained longer than the others (the convergence check)" in page
+    assert "1 networks trained on another number of images per class" in page
+
+
 def test_report_of_a_table_without_rows_is_an_error(tmp_path):
     write_results(tmp_path / "results.csv", [])
     with pytest.raises(ReportError, match="a header but no rows"):

@@ -175,13 +175,22 @@ def _mixed_runtime_html(records: list[dict]) -> list[str]:
     ]
 
 
-def _not_main_note(count: int) -> str:
-    if not count:
-        return ""
-    return (
-        f" {count} networks trained on another number of images per class than the treatments "
-        "(the data-volume base nets) are left out of all but the data-volume view."
-    )
+def _not_main_note(count: dict[str, int]) -> str:
+    """What the main view leaves out, by why: base nets trained longer (the convergence check)
+    and base nets trained on another number of images per class (the data-volume view)."""
+    note = ""
+    if count["longer"]:
+        note += (
+            f" {count['longer']} base nets trained longer than the others (the convergence "
+            "check) enter only the findings' convergence test."
+        )
+    if count["volume"]:
+        note += (
+            f" {count['volume']} networks trained on another number of images per class than "
+            "the treatments (the data-volume base nets) are left out of all but the data-volume "
+            "view."
+        )
+    return note
 
 
 def _volume_html(rows: list[dict] | None) -> str:

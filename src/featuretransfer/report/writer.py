@@ -139,7 +139,9 @@ def _build(
     (report_dir / "table1.md").write_text(words(table1_markdown(rows1)), encoding="utf-8")
     (report_dir / "findings.md").write_text(findings_markdown(found, rules), encoding="utf-8")
     rows_v = _write_volume(all_records, report_dir, volume_caption(study, all_records, source))
-    views = {"findings": found, "volume": rows_v, "not_main": len(all_records) - len(records)}
+    longer = sum(r.get("role") == "longer" for r in all_records)
+    not_main = {"longer": longer, "volume": len(all_records) - len(records) - longer}
+    views = {"findings": found, "volume": rows_v, "not_main": not_main}
     views["left_out"], views["words"] = list(left_out), words
     views["rules"], views["caption"] = rules, caption
     views["estimates"] = estimates_section(
