@@ -49,9 +49,7 @@ from featuretransfer.steps import (
     train_bases,
     train_study,
 )
-from featuretransfer.study.folder import (
-    SET_ASIDE,
-)
+from featuretransfer.study.folder import SET_ASIDE
 from featuretransfer.study.lock import folder_lock
 from featuretransfer.study.plan import plan_study
 from featuretransfer.study.precision import resolve_precision
