@@ -287,14 +287,18 @@ class JobSpec:
         """The base net whose first n layers this job copies, or None."""
         if self.treatment in ("base", "random") or self.source == SOURCE:
             return None  # a source net copies from its checkpoint, not from a job
+        return self.base_of(self.source)
+
+    def base_of(self, half: str) -> JobSpec:
+        """The main base net of `half` in this job's split and seed, on its data and settings."""
         return JobSpec(
             study=self.study,
             data=self.data,
             net=self.net,
             train=self.train,
             split=self.split,
-            source=self.source,
-            target=self.source,
+            source=half,
+            target=half,
             n_copied=0,
             fine_tune=False,
             seed=self.seed,

@@ -45,22 +45,6 @@ def source_net(job: JobSpec) -> FeatureNet:
     )
 
 
-def own_base(job: JobSpec) -> JobSpec:
-    """The base net of job's target half, of job's split and seed: the target's own net."""
-    return JobSpec(
-        study=job.study,
-        data=job.data,
-        net=job.net,
-        train=job.train,
-        split=job.split,
-        source=job.target,
-        target=job.target,
-        n_copied=0,
-        fine_tune=False,
-        seed=job.seed,
-    )
-
-
 @dataclass(frozen=True)
 class BaseGroup:
     """One source net and the study's nets trained from it towards `target`."""
@@ -104,13 +88,13 @@ def base_groups(plan: list[JobSpec]) -> list[BaseGroup]:
             jobs[key].append(job)
             template.setdefault(key, job)
             own = (job.split.name, job.seed, job.target, job.target)
-            template.setdefault(own, own_base(job))
+            template.setdefault(own, job.base_of(job.target))
     planned = {job.id for job in plan}
     groups = []
     for key, first in sorted(template.items()):
         _, seed, target, source = key
         members = sorted(jobs.get(key, []), key=lambda j: (j.n_copied, j.fine_tune))
-        own = own_base(first)
+        own = first.base_of(first.target)
         if source == SOURCE:
             base = source_net(first)
         else:
