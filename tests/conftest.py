@@ -51,6 +51,35 @@ def tiny_study_text(
     )
 
 
+def tiny_hf_config(family: str, num_labels: int):
+    """A Hugging Face config of a tiny model of `family` (vit, resnet, convnext) for 28 px grey
+    images: small enough to build, save and train in a test."""
+    import transformers
+
+    if family == "vit":
+        return transformers.ViTConfig(
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            image_size=28,
+            patch_size=7,
+            num_channels=1,
+            num_labels=num_labels,
+        )
+    if family == "resnet":
+        return transformers.ResNetConfig(
+            num_channels=1,
+            embedding_size=8,
+            hidden_sizes=[8, 16],
+            depths=[1, 1],
+            num_labels=num_labels,
+        )
+    return transformers.ConvNextConfig(
+        num_channels=1, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=num_labels
+    )
+
+
 def fake_images(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Learnable images: class c lights up a band at row 2c, plus noise."""
     rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import write_idx
+from conftest import tiny_hf_config, write_idx
 
 from featuretransfer import store
 from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
@@ -116,23 +116,9 @@ def test_a_model_the_estimate_cannot_read_is_refused_before_anything_trains(
 def hf_folders(tmp_path_factory):
     transformers = pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("hf")
-    configs = {
-        "vit": transformers.ViTConfig(
-            hidden_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=32,
-            image_size=28,
-            patch_size=7,
-            num_channels=1,
-            num_labels=10,
-        ),
-        "resnet": transformers.ResNetConfig(
-            num_channels=1, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=10
-        ),
-    }
-    for family, config in configs.items():
+    for family in ("vit", "resnet"):
         torch.manual_seed(0)
+        config = tiny_hf_config(family, 10)
         transformers.AutoModelForImageClassification.from_config(config).save_pretrained(
             root / family
         )

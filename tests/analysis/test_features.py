@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_hf_config
 from torch import nn
 
 from featuretransfer import store
@@ -187,22 +188,9 @@ def test_a_unit_that_runs_twice_or_returns_no_tensor_is_refused_in_one_line():
 @pytest.mark.parametrize("family", ["vit", "resnet"])
 def test_hugging_face_models_give_each_units_output(tmp_path, family):
     HF = pytest.importorskip("transformers")
-    configs = {
-        "vit": HF.ViTConfig(
-            hidden_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=32,
-            image_size=28,
-            patch_size=7,
-            num_channels=1,
-            num_labels=3,
-        ),
-        "resnet": HF.ResNetConfig(
-            num_channels=1, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=3
-        ),
-    }
-    HF.AutoModelForImageClassification.from_config(configs[family]).save_pretrained(tmp_path)
+    HF.AutoModelForImageClassification.from_config(tiny_hf_config(family, 3)).save_pretrained(
+        tmp_path
+    )
     model = build_model(NetSpec(name="hf:x", path=str(tmp_path)), 3, seed=0).eval()
     x = torch.randn(3, 1, 28, 28)
     feats, shapes = layer_outputs(model, x, "cpu", max_dim=0)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_hf_config
 
 from featuretransfer.nets.factory import resolve_model
 from featuretransfer.nets.registry import build_model
@@ -25,25 +26,8 @@ BUILT_IN = {  # (spec, image side, channels)
     "resnet18": (NetSpec(name="resnet18", width=0.125, dropout=0.0), 28, 1),
     "vit": (NetSpec(name="vit", width=0.25, dropout=0.0), 28, 1),
 }
-HF_CONFIGS = {
-    "hf-vit": lambda t: t.ViTConfig(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=28,
-        patch_size=7,
-        num_channels=1,
-        num_labels=3,
-    ),
-    "hf-resnet": lambda t: t.ResNetConfig(
-        num_channels=1, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=3
-    ),
-    "hf-convnext": lambda t: t.ConvNextConfig(
-        num_channels=1, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=3
-    ),
-}
-FAMILIES = [*BUILT_IN, "user", *HF_CONFIGS]
+HF_FAMILIES = ("hf-vit", "hf-resnet", "hf-convnext")
+FAMILIES = [*BUILT_IN, "user", *HF_FAMILIES]
 
 
 def spec_of(family: str, tmp_path: Path) -> tuple[NetSpec, int, int]:
@@ -56,7 +40,7 @@ def spec_of(family: str, tmp_path: Path) -> tuple[NetSpec, int, int]:
         return net, 28, 1
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    config = HF_CONFIGS[family](transformers)
+    config = tiny_hf_config(family.removeprefix("hf-"), 3)
     transformers.AutoModelForImageClassification.from_config(config).save_pretrained(tmp_path)
     net = resolve_model(NetSpec(name=f"hf:{tmp_path.name}"), tmp_path.parent, None, None, None)
     return net, 28, 1

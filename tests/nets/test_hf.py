@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_hf_config
 
 transformers = pytest.importorskip("transformers")
 
@@ -20,24 +21,7 @@ from featuretransfer.study.plan import plan_study  # noqa: E402
 from featuretransfer.study.studyfile import load_study  # noqa: E402
 from featuretransfer.study.studyspec import StudyError  # noqa: E402
 
-CONFIGS = {
-    "vit": lambda: transformers.ViTConfig(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=28,
-        patch_size=7,
-        num_channels=1,
-        num_labels=10,
-    ),
-    "resnet": lambda: transformers.ResNetConfig(
-        num_channels=1, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=10
-    ),
-    "convnext": lambda: transformers.ConvNextConfig(
-        num_channels=1, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=10
-    ),
-}
+FAMILIES = ("vit", "resnet", "convnext")
 UNITS = {
     "vit": ("vit.embeddings", "vit.layers.0", "vit.layers.1", "vit.layernorm+classifier"),
     "resnet": (
@@ -59,9 +43,9 @@ UNITS = {
 def hf_folders(tmp_path_factory):
     """Each family's tiny model, with random weights, saved as a hub folder would be."""
     root = tmp_path_factory.mktemp("hf")
-    for family, config in CONFIGS.items():
+    for family in FAMILIES:
         torch.manual_seed(0)
-        model = transformers.AutoModelForImageClassification.from_config(config())
+        model = transformers.AutoModelForImageClassification.from_config(tiny_hf_config(family, 10))
         model.save_pretrained(root / family)
     return root
 
@@ -172,7 +156,7 @@ classes = [0, 1, 2]
 def vit_32px(hf_folders):
     """A ViT saved at 32 px, RGB, patch 4 (an 8 x 8 grid of position embeddings)."""
     torch.manual_seed(0)
-    config = CONFIGS["vit"]()
+    config = tiny_hf_config("vit", 10)
     config.image_size, config.patch_size, config.num_channels = 32, 4, 3
     transformers.AutoModelForImageClassification.from_config(config).save_pretrained(
         hf_folders / "vit-32"
