@@ -38,7 +38,7 @@ from featuretransfer.report.estimates_html import (
     transition_html,
 )
 from featuretransfer.report.results import ReportError, _read_text
-from featuretransfer.report.tables import DEFAULT_RULES, NAN
+from featuretransfer.report.tables import DEFAULT_RULES, NAN, markdown_table
 from featuretransfer.studyinfo import StudyInfoError, read_study_info
 
 RANKING_COLUMNS = ("treatment", "estimator", "unit", "n_units", "n_groups", "n_points")
@@ -165,6 +165,5 @@ def write_ranking(table: list[dict], report_dir: Path) -> None:
                     for k, v in row.items()
                 }
             )
-    lines = ["| " + " | ".join(RANKING_HEADER) + " |", "|" + "---|" * len(RANKING_HEADER)]
-    lines += ["| " + " | ".join(map(str, cells)) + " |" for cells in ranking_cells(table)]
+    lines = markdown_table(RANKING_HEADER, ranking_cells(table))
     (report_dir / "estimates_ranking.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

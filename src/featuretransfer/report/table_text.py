@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from featuretransfer.report.tables import DEFAULT_RULES, cuts_text, layers_text
+from featuretransfer.report.tables import DEFAULT_RULES, cuts_text, layers_text, markdown_table
 from featuretransfer.specs import ReportSpec
 
 
@@ -181,8 +181,7 @@ def decomposition_cells(rows: list[dict]) -> list[list]:
 
 def table1_markdown(rows: list[dict]) -> str:
     lines = ["# Table 1: performance boost of AnB+ over controls", ""]
-    lines += ["| " + " | ".join(TABLE1_HEADER) + " |", "|---|---|---:|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(str(c) for c in cells) + " |" for cells in table1_cells(rows)]
+    lines += markdown_table(TABLE1_HEADER, table1_cells(rows), "llrrrrr")
     return "\n".join(lines + ["", TABLE1_NOTE, ""])
 
 

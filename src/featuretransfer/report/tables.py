@@ -245,6 +245,14 @@ def _runs(ns: list[int]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in runs]
 
 
+def markdown_table(header: list[str], rows: list[list], aligns: str = "") -> list[str]:
+    """A Markdown table's lines (every .md table of the report); `aligns` holds one 'l' or 'r'
+    per column (default: all left)."""
+    rule = "".join("---:|" if a == "r" else "---|" for a in aligns or "l" * len(header))
+    cells = ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return ["| " + " | ".join(header) + " |", "|" + rule, *cells]
+
+
 def cuts_text(ns: list[int]) -> str:
     """[1, 2, 3, 5] -> '1-3, 5'; '—' for none."""
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in _runs(ns)) or "—"

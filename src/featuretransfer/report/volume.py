@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from featuretransfer.report.drawing import MARKER_AREA, add_caption, no_data, plt, save_figure
-from featuretransfer.report.tables import mean_ci, pick
+from featuretransfer.report.tables import markdown_table, mean_ci, pick
 
 VOLUME_COLUMNS = (
     *("n_train_per_class", "half", "n_networks", "test_top1_pct", "test_ci95_pct"),
@@ -115,8 +115,7 @@ def volume_cells(rows: list[dict]) -> list[list]:
 
 def volume_markdown(rows: list[dict]) -> str:
     lines = ["# Data volume: top-1 of the base nets against training images per class", ""]
-    lines += ["| " + " | ".join(VOLUME_HEADER) + " |", "|---:|---|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(str(c) for c in cells) + " |" for cells in volume_cells(rows)]
+    lines += markdown_table(VOLUME_HEADER, volume_cells(rows), "rlrrrr")
     return "\n".join(lines + ["", VOLUME_NOTE, ""])
 
 
