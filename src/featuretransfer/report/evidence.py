@@ -297,3 +297,15 @@ def sampling_variance(record: dict) -> float:
     """A net's test-set binomial variance of its top-1, in points^2 (0 if N is unknown)."""
     n, p = record.get("n_test"), record["top1"]
     return 1e4 * p * (1 - p) / n if n else 0.0
+
+
+def finding(claims: dict[int, str], number: int, verdict: str, text: str, rule: str) -> dict:
+    """One row of findings.md: claim `number` of `claims` (the paper's observations, or a source
+    study's questions), its verdict, the numbers and the rule that decided."""
+    return {
+        "number": number,
+        "claim": claims[number],
+        "verdict": verdict,
+        "text": text,
+        "rule": rule,
+    }

@@ -25,6 +25,7 @@ from featuretransfer.report.evidence import (
     NOT_MEASURED,
     Estimate,
     at_cuts,
+    finding,
     holm,
     kind_of,
     unit_values,
@@ -122,16 +123,6 @@ def findings_markdown(found: list[dict], rules: ReportSpec = DEFAULT_RULES) -> s
     return "\n".join(lines + ["", findings_note(rules), ""])
 
 
-def _finding(number: int, verdict: str, text: str, rule: str) -> dict:
-    return {
-        "number": number,
-        "claim": CLAIMS[number],
-        "verdict": verdict,
-        "text": text,
-        "rule": rule,
-    }
-
-
 def _needs(what: str) -> str:
     return f"Needs {what} on a random split, with the base net of their group."
 
@@ -189,9 +180,9 @@ def _general_bottom(groups: Groups, rules: ReportSpec) -> dict:
     )
     cuts = [n for n in groups.cuts("AnB") if n <= 2]
     if not cuts:
-        return _finding(1, NOT_MEASURED, _needs("frozen AnB nets at n = 1 or 2"), rule)
+        return finding(CLAIMS, 1, NOT_MEASURED, _needs("frozen AnB nets at n = 1 or 2"), rule)
     found = {n: groups.estimate(groups.vs_base("AnB", n), rules) for n in cuts}
-    return _finding(1, _equality(found, rules), f"AnB − baseB: {at_cuts(found)}.", rule)
+    return finding(CLAIMS, 1, _equality(found, rules), f"AnB − baseB: {at_cuts(found)}.", rule)
 
 
 def _coadaptation_dip(groups: Groups, top: int, rules: ReportSpec) -> dict:
@@ -210,7 +201,9 @@ def _coadaptation_dip(groups: Groups, top: int, rules: ReportSpec) -> dict:
     middle = [n for n in cuts if low and max(low) < n < top]
     if top < 3 or not middle or top not in cuts:
         missing = "the top cut" if top not in cuts else "a middle cut and a lowest cut"
-        return _finding(2, NOT_MEASURED, _needs(f"frozen BnB nets at {missing} (n = {top})"), rule)
+        return finding(
+            CLAIMS, 2, NOT_MEASURED, _needs(f"frozen BnB nets at {missing} (n = {top})"), rule
+        )
     est = groups.estimate
     vs_base = {c: est(groups.vs_base("BnB", c), rules) for c in middle}
     vs_low = {c: est(_low_minus(groups, low, c), rules) for c in middle}
@@ -227,17 +220,17 @@ def _coadaptation_dip(groups: Groups, top: int, rules: ReportSpec) -> dict:
     adjusted = dict(zip(middle, holm(p_cut)))
     text += f" Holm-adjusted p of the dip at n = {deepest}: {adjusted[deepest]:.3f}."
     if dips := [c for c in middle if adjusted[c] < rules.alpha]:
-        return _finding(2, HOLDS, text + f" A dip at {cuts_text(dips)}.", rule)
+        return finding(CLAIMS, 2, HOLDS, text + f" A dip at {cuts_text(dips)}.", rule)
     if all(vs_base[c].within(m) for c in middle):
-        return _finding(
-            2, FAILS, text + " BnB is within the margin of baseB at every middle cut.", rule
+        return finding(
+            CLAIMS, 2, FAILS, text + " BnB is within the margin of baseB at every middle cut.", rule
         )
     dropped = [c for c in middle if vs_base[c].beyond_below(m)]
     if dropped and all(recovery[c].within(m) or recovery[c].below for c in dropped):
-        return _finding(
-            2, FAILS, text + " The middle drop does not recover at the top: no dip.", rule
+        return finding(
+            CLAIMS, 2, FAILS, text + " The middle drop does not recover at the top: no dip.", rule
         )
-    return _finding(2, INCONCLUSIVE, text, rule)
+    return finding(CLAIMS, 2, INCONCLUSIVE, text, rule)
 
 
 def _low_minus(groups: Groups, low: list[int], c: int) -> dict:
@@ -260,7 +253,7 @@ def _fine_tuning_repairs(groups: Groups, rules: ReportSpec) -> dict:
     )
     cuts = groups.cuts("BnB+")
     if not cuts:
-        return _finding(3, NOT_MEASURED, _needs("fine-tuned BnB+ nets"), rule)
+        return finding(CLAIMS, 3, NOT_MEASURED, _needs("fine-tuned BnB+ nets"), rule)
     pooled = groups.estimate(groups.mean_over_cuts("BnB+", cuts), rules)
     per_cut = {n: groups.estimate(groups.vs_base("BnB+", n), rules) for n in cuts}
     worst = max(per_cut, key=lambda n: abs(per_cut[n].mean))
@@ -269,12 +262,14 @@ def _fine_tuning_repairs(groups: Groups, rules: ReportSpec) -> dict:
         f"baseB is n = {worst}: {per_cut[worst].text()}."
     )
     if beyond := [n for n, e in per_cut.items() if e.outside(rules.margin)]:
-        return _finding(3, FAILS, text + f" Beyond the margin at n = {cuts_text(beyond)}.", rule)
+        return finding(
+            CLAIMS, 3, FAILS, text + f" Beyond the margin at n = {cuts_text(beyond)}.", rule
+        )
     if all(e.within(rules.margin) for e in per_cut.values()):
-        return _finding(3, HOLDS, text, rule)
+        return finding(CLAIMS, 3, HOLDS, text, rule)
     open_cuts = [n for n, e in per_cut.items() if not e.within(rules.margin)]
-    return _finding(
-        3, INCONCLUSIVE, text + f" Not shown within it at n = {cuts_text(open_cuts)}.", rule
+    return finding(
+        CLAIMS, 3, INCONCLUSIVE, text + f" Not shown within it at n = {cuts_text(open_cuts)}.", rule
     )
 
 
@@ -291,7 +286,7 @@ def _specific_top(groups: Groups, top: int, rules: ReportSpec) -> dict:
         what = f"frozen AnB nets at the top cut n = {top}" + (
             " and a lower cut" if top in cuts else ""
         )
-        return _finding(4, NOT_MEASURED, _needs(what), rule)
+        return finding(CLAIMS, 4, NOT_MEASURED, _needs(what), rule)
     low = cuts[0]
     at_top = groups.estimate(groups.vs_base("AnB", top), rules)
     fall = groups.estimate(groups.contrast(("AnB", low), ("AnB", top)), rules)
@@ -300,10 +295,10 @@ def _specific_top(groups: Groups, top: int, rules: ReportSpec) -> dict:
         f"n = {top} is {fall.text()}."
     )
     if at_top.beyond_below(m) and fall.above:
-        return _finding(4, HOLDS, text, rule)
+        return finding(CLAIMS, 4, HOLDS, text, rule)
     if at_top.within(m) or fall.below:
-        return _finding(4, FAILS, text, rule)
-    return _finding(4, INCONCLUSIVE, text, rule)
+        return finding(CLAIMS, 4, FAILS, text, rule)
+    return finding(CLAIMS, 4, INCONCLUSIVE, text, rule)
 
 
 def _boost(groups: Groups, rules: ReportSpec) -> dict:
@@ -319,12 +314,13 @@ def _boost(groups: Groups, rules: ReportSpec) -> dict:
     )
     cuts = groups.cuts("AnB+")
     if not cuts:
-        return _finding(5, NOT_MEASURED, _needs("fine-tuned AnB+ nets"), rule)
+        return finding(CLAIMS, 5, NOT_MEASURED, _needs("fine-tuned AnB+ nets"), rule)
     boost = groups.estimate(groups.mean_over_cuts("AnB+", cuts), rules)
     versus = groups.estimate(groups.mean_over_cuts("AnB+", cuts, minus="BnB+"), rules)
     text = f"AnB+ − baseB over the cuts {cuts_text(cuts)} is {boost.text()}"
     if not versus.n_units:
-        return _finding(
+        return finding(
+            CLAIMS,
             5,
             NOT_MEASURED,
             text + "; there are no BnB+ nets at these cuts, so longer training cannot be ruled "
@@ -333,17 +329,18 @@ def _boost(groups: Groups, rules: ReportSpec) -> dict:
         )
     text += f"; AnB+ − BnB+ at the same cuts is {versus.text()}."
     if boost.above and versus.above:
-        return _finding(5, HOLDS, text, rule)
+        return finding(CLAIMS, 5, HOLDS, text, rule)
     if boost.below or versus.below:
-        return _finding(5, FAILS, text, rule)
+        return finding(CLAIMS, 5, FAILS, text, rule)
     if versus.within(rules.margin):
-        return _finding(
+        return finding(
+            CLAIMS,
             5,
             FAILS,
             text + " BnB+, trained as long, does as well: longer training explains it.",
             rule,
         )
-    return _finding(5, INCONCLUSIVE, text, rule)
+    return finding(CLAIMS, 5, INCONCLUSIVE, text, rule)
 
 
 def _dissimilar_and_random(records: list[dict], random_groups: Groups, rules: ReportSpec) -> dict:
@@ -362,8 +359,8 @@ def _dissimilar_and_random(records: list[dict], random_groups: Groups, rules: Re
     text = " ".join(t for _, t in parts)
     for verdict in (FAILS, NOT_MEASURED, INCONCLUSIVE):
         if verdict in verdicts:
-            return _finding(6, verdict, text, rule)
-    return _finding(6, HOLDS, text, rule)
+            return finding(CLAIMS, 6, verdict, text, rule)
+    return finding(CLAIMS, 6, HOLDS, text, rule)
 
 
 def _dissimilar(semantic: Groups, random_groups: Groups, rules: ReportSpec) -> tuple[str, str]:

@@ -7,7 +7,7 @@ claims are about this data set. Pure.
 
 from __future__ import annotations
 
-from featuretransfer.report.evidence import NAN, NOT_MEASURED, at_cuts
+from featuretransfer.report.evidence import NAN, NOT_MEASURED, at_cuts, finding
 from featuretransfer.report.groups import Groups
 from featuretransfer.report.tables import DEFAULT_RULES, main_records
 from featuretransfer.specs import ReportSpec
@@ -40,7 +40,9 @@ def source_findings(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> l
         "cut and at every shallower cut run; SnB above baseB is as good or better"
     )
     if not cuts:
-        first = _source_finding(1, NOT_MEASURED, "Needs frozen SnB nets with baseB.", rule1)
+        first = finding(
+            SOURCE_QUESTIONS, 1, NOT_MEASURED, "Needs frozen SnB nets with baseB.", rule1
+        )
     else:
         good = 0
         for n in cuts:
@@ -60,7 +62,7 @@ def source_findings(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> l
             text = f"Even the source's first unit is not shown as good as the target's own. {text}"
         if worse:
             text += f" Worse by more than the margin from n = {worse[0]}."
-        first = _source_finding(1, verdict, text, rule1)
+        first = finding(SOURCE_QUESTIONS, 1, verdict, text, rule1)
     plus = groups.cuts("AnB+")
     recovers = {
         n: groups.estimate(groups.contrast(("AnB+", n), ("AnB", n)), rules)
@@ -70,7 +72,7 @@ def source_findings(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> l
     versus_base = {n: groups.estimate(groups.vs_base("AnB+", n), rules) for n in plus}
     rule2 = "per cut: SnB+ − SnB (what fine-tuning the copied units adds), and SnB+ − baseB"
     if not plus:
-        second = _source_finding(2, NOT_MEASURED, "Needs fine-tuned SnB+ nets.", rule2)
+        second = finding(SOURCE_QUESTIONS, 2, NOT_MEASURED, "Needs fine-tuned SnB+ nets.", rule2)
     else:
         parts = [
             f"n = {n}: fine-tuning adds {recovers[n].text()}; SnB+ − baseB {versus_base[n].text()}"
@@ -78,8 +80,8 @@ def source_findings(records: list[dict], rules: ReportSpec = DEFAULT_RULES) -> l
             else f"n = {n}: SnB+ − baseB {versus_base[n].text()}"
             for n in plus
         ]
-        second = _source_finding(2, "measured", "; ".join(parts) + ".", rule2)
-    third = _source_finding(3, *_savings(records, cuts))
+        second = finding(SOURCE_QUESTIONS, 2, "measured", "; ".join(parts) + ".", rule2)
+    third = finding(SOURCE_QUESTIONS, 3, *_savings(records, cuts))
     return [first, second, third]
 
 
@@ -120,13 +122,3 @@ def _savings(records: list[dict], cuts: list[int]) -> tuple[str, str, str]:
     if not parts:
         return NOT_MEASURED, "The records hold no parameter counts or times of frozen nets.", rule
     return "measured", "Freezing units 1..n: " + "; ".join(parts) + ".", rule
-
-
-def _source_finding(number: int, verdict: str, text: str, rule: str) -> dict:
-    return {
-        "number": number,
-        "claim": SOURCE_QUESTIONS[number],
-        "verdict": verdict,
-        "text": text,
-        "rule": rule,
-    }
