@@ -80,6 +80,19 @@ def tiny_hf_config(family: str, num_labels: int):
     )
 
 
+@pytest.fixture(scope="session")
+def hf_folders(tmp_path_factory):
+    """Each family's tiny Hugging Face model (vit, resnet, convnext) with random weights, saved
+    as a hub folder would be: ROOT/<family>."""
+    transformers = pytest.importorskip("transformers")
+    root = tmp_path_factory.mktemp("hf")
+    for family in ("vit", "resnet", "convnext"):
+        torch.manual_seed(0)
+        model = transformers.AutoModelForImageClassification.from_config(tiny_hf_config(family, 10))
+        model.save_pretrained(root / family)
+    return root
+
+
 def fake_images(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Learnable images: class c lights up a band at row 2c, plus noise."""
     rng = np.random.default_rng(seed)

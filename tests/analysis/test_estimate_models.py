@@ -9,8 +9,7 @@ import math
 
 import numpy as np
 import pytest
-import torch
-from conftest import tiny_hf_config, write_idx
+from conftest import write_idx
 
 from featuretransfer import store
 from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
@@ -110,19 +109,6 @@ def test_a_model_the_estimate_cannot_read_is_refused_before_anything_trains(
     err = capsys.readouterr().err
     assert "unit 'body' ran 2 times in one forward pass" in err and err.count("\n") == 1
     assert not (out / "jobs").exists() or not any((out / "jobs").iterdir())  # nothing trained
-
-
-@pytest.fixture(scope="module")
-def hf_folders(tmp_path_factory):
-    transformers = pytest.importorskip("transformers")
-    root = tmp_path_factory.mktemp("hf")
-    for family in ("vit", "resnet"):
-        torch.manual_seed(0)
-        config = tiny_hf_config(family, 10)
-        transformers.AutoModelForImageClassification.from_config(config).save_pretrained(
-            root / family
-        )
-    return root
 
 
 @pytest.mark.parametrize("family", ["vit", "resnet"])

@@ -21,7 +21,6 @@ from featuretransfer.study.plan import plan_study  # noqa: E402
 from featuretransfer.study.studyfile import load_study  # noqa: E402
 from featuretransfer.study.studyspec import StudyError  # noqa: E402
 
-FAMILIES = ("vit", "resnet", "convnext")
 UNITS = {
     "vit": ("vit.embeddings", "vit.layers.0", "vit.layers.1", "vit.layernorm+classifier"),
     "resnet": (
@@ -37,17 +36,6 @@ UNITS = {
         "convnext.layernorm+classifier",
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def hf_folders(tmp_path_factory):
-    """Each family's tiny model, with random weights, saved as a hub folder would be."""
-    root = tmp_path_factory.mktemp("hf")
-    for family in FAMILIES:
-        torch.manual_seed(0)
-        model = transformers.AutoModelForImageClassification.from_config(tiny_hf_config(family, 10))
-        model.save_pretrained(root / family)
-    return root
 
 
 def study_file(root, fake_data, family: str, extra: str = "") -> str:
