@@ -7,9 +7,7 @@ import csv
 import json
 import math
 
-import numpy as np
 import pytest
-from conftest import write_idx
 
 from featuretransfer import store
 from featuretransfer.analysis.estimate import EstimateSpec, estimate_study
@@ -139,22 +137,6 @@ cuts = [1, 2, 3]
     assert sum(r["kind"] == "untrained" for r in similarity) == 4
     agreement = rows(folder / "agreement.csv")
     assert {r["estimator"] for r in agreement} >= {*ESTIMATORS, "depth_prior"}
-
-
-@pytest.fixture(scope="module")
-def other_data(tmp_path_factory):
-    """Another data set of the same shape: class c lights a column band, not a row band."""
-    folder = tmp_path_factory.mktemp("other")
-    rng = np.random.default_rng(7)
-    for part, n in (("train", 24), ("t10k", 8)):
-        labels = np.repeat(np.arange(10), n)
-        rng.shuffle(labels)
-        images = rng.integers(0, 60, size=(len(labels), 28, 28))
-        for i, c in enumerate(labels):
-            images[i, 4:24, 2 * c + 4 : 2 * c + 7] += 180
-        write_idx(folder / f"{part}-images-idx3-ubyte.gz", images.astype(np.uint8))
-        write_idx(folder / f"{part}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
-    return folder
 
 
 def test_a_source_study_estimates_the_source_against_the_targets_own_net(

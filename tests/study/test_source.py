@@ -4,10 +4,8 @@ import dataclasses
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
-from conftest import write_idx
 
 from featuretransfer import store
 from featuretransfer.report.figures import figure2_series
@@ -31,22 +29,6 @@ lr = 0.02
 lr_milestones = []
 best_k = 1
 """
-
-
-@pytest.fixture(scope="module")
-def other_data(tmp_path_factory):
-    """Another data set of the same shape: class c lights a column band, not a row band."""
-    folder = tmp_path_factory.mktemp("other")
-    rng = np.random.default_rng(7)
-    for part, n in (("train", 24), ("t10k", 8)):
-        labels = np.repeat(np.arange(10), n)
-        rng.shuffle(labels)
-        images = rng.integers(0, 60, size=(len(labels), 28, 28))
-        for i, c in enumerate(labels):
-            images[i, 4:24, 2 * c + 4 : 2 * c + 7] += 180
-        write_idx(folder / f"{part}-images-idx3-ubyte.gz", images.astype(np.uint8))
-        write_idx(folder / f"{part}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
-    return folder
 
 
 @pytest.fixture(scope="module")
